@@ -1,0 +1,1 @@
+"""The ``regionedit`` command line: one entry point, one subcommand per job."""

@@ -1,0 +1,46 @@
+"""``regionedit`` console script: ``regionedit <command> [options]``.
+
+Each subcommand lives in its own module of this package and exposes ``add_parser(subparsers)``,
+which registers its options and sets ``func`` (called with the parsed namespace, returns an exit code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# command name -> module in regionedit.cli that implements it
+COMMANDS = {
+    "world": "regionedit.cli.world",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="regionedit",
+        description=(
+            "Mask-free, region-aware, instruction-based image editing. "
+            "Run `regionedit <command> --help` for each command's options."
+        ),
+    )
+    from regionedit import __version__
+
+    parser.add_argument("--version", action="version", version=f"regionedit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="<command>")
+    for name, module in COMMANDS.items():
+        importlib.import_module(module).add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
