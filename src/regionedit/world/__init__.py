@@ -3,7 +3,7 @@
 from . import spec
 from .edits import EditSample, edit_mask, make_edit, sample_edit
 from .language import caption
-from .render import object_coverage, render, render_background
+from .rendering import object_coverage, render, render_background
 from .scene import Background, Scene, WorldObject, sample_scene
 
 __all__ = [

@@ -1,0 +1,128 @@
+"""Shared training loop pieces: resumable run state, time budget, EMA, JSONL logs."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class EMA:
+    """Exponential moving average of a model's parameters (as Stable Diffusion training keeps)."""
+
+    def __init__(self, model: torch.nn.Module, decay: float = 0.999):
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module, step: int) -> None:
+        d = min(self.decay, (1 + step) / (10 + step))  # warm-up of the decay
+        for e, p in zip(self.model.parameters(), model.parameters()):
+            e.lerp_(p.detach(), 1 - d)
+
+
+class Run:
+    """A resumable training run in ``out_dir``: ``state.pt`` (model, EMA, optimizer, step, seconds,
+    generator state) and ``log.jsonl``. Checkpoints every ``ckpt_minutes`` and at the end."""
+
+    def __init__(self, out_dir: Path, ckpt_minutes: float = 3.0):
+        self.dir = Path(out_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.state_path = self.dir / "state.pt"
+        self.log_path = self.dir / "log.jsonl"
+        self.ckpt_seconds = ckpt_minutes * 60
+
+    def exists(self) -> bool:
+        return self.state_path.exists()
+
+    def load(self) -> dict:
+        return torch.load(self.state_path, map_location="cpu", weights_only=False)
+
+    def save(self, state: dict) -> None:
+        atomic_torch_save(state, self.state_path)
+
+    def log(self, record: dict) -> None:
+        with open(self.log_path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def train_loop(
+    run: Run,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    step_fn: Callable[[int, torch.Generator], dict],
+    minutes: float,
+    max_steps: int | None,
+    seed: int,
+    ema: EMA | None = None,
+    extra_state: Callable[[], dict] | None = None,
+    lr_at: Callable[[int], float] | None = None,
+    log_every: int = 20,
+) -> dict:
+    """Run ``step_fn(step, generator)`` (which does forward+backward and returns loss scalars) until
+    ``minutes`` of wall time or ``max_steps``; resume from ``run`` if it holds a state."""
+    step, seconds = 0, 0.0
+    gen = torch.Generator().manual_seed(seed)
+    if run.exists():
+        st = run.load()
+        model.load_state_dict(st["model"])
+        optimizer.load_state_dict(st["optimizer"])
+        if ema is not None and st.get("ema") is not None:
+            ema.model.load_state_dict(st["ema"])
+        step, seconds = st["step"], st["seconds"]
+        gen.set_state(st["generator"])
+        print(f"resumed {run.dir} at step {step} ({seconds / 60:.1f} min)", flush=True)
+
+    def checkpoint():
+        st = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "ema": ema.model.state_dict() if ema is not None else None,
+            "step": step,
+            "seconds": seconds,
+            "generator": gen.get_state(),
+        }
+        if extra_state is not None:
+            st.update(extra_state())
+        run.save(st)
+
+    start = time.time()
+    last_ckpt = start
+    budget = minutes * 60
+    acc: dict[str, float] = {}
+    model.train()
+    while (time.time() - start) < budget and (max_steps is None or step < max_steps):
+        if lr_at is not None:
+            for g in optimizer.param_groups:
+                g["lr"] = lr_at(step)
+        t0 = time.time()
+        losses = step_fn(step, gen)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if ema is not None:
+            ema.update(model, step)
+        step += 1
+        seconds += time.time() - t0
+        for k, v in losses.items():
+            acc[k] = acc.get(k, 0.0) + float(v)
+        if step % log_every == 0:
+            rec = {"step": step, "minutes": round(seconds / 60, 2), **{k: v / log_every for k, v in acc.items()}}
+            run.log(rec)
+            print(json.dumps(rec), flush=True)
+            acc = {}
+        if time.time() - last_ckpt > run.ckpt_seconds:
+            checkpoint()
+            last_ckpt = time.time()
+    checkpoint()
+    return {"step": step, "seconds": seconds}

@@ -1,0 +1,132 @@
+"""On-the-fly training batches drawn from the shapes world (no dataset on disk needed).
+
+Images are returned as float32 tensors ``(B, 3, 64, 64)`` in ``[-1, 1]`` (RGB, image pixels).
+All randomness comes from the ``numpy.random.Generator`` passed in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from regionedit.world import spec
+from regionedit.world.language import caption, object_phrase
+from regionedit.world.rendering import object_coverage, render
+from regionedit.world.scene import Scene, sample_scene
+
+SIZE = spec.NATIVE_SIZE
+
+
+def to_tensor(images: list[np.ndarray]) -> torch.Tensor:
+    """``[(H, W, 3) uint8]`` -> ``(B, 3, H, W)`` float32 in ``[-1, 1]``."""
+    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float()
+    return x / 127.5 - 1.0
+
+
+def zoom_window(rng: np.random.Generator, scene: Scene, min_frac: float = 0.35) -> tuple[float, float, float, float]:
+    """A square window around a random object, side in ``[min_frac, 1]`` of the canvas (crop zoom)."""
+    side = float(rng.uniform(min_frac, 1.0))
+    if scene.objects:
+        o = scene.objects[rng.integers(len(scene.objects))]
+        side = max(side, 2.6 * o.r)
+        cx = o.cx + rng.uniform(-0.15, 0.15) * side
+        cy = o.cy + rng.uniform(-0.15, 0.15) * side
+    else:
+        cx, cy = rng.uniform(0.3, 0.7, size=2)
+    x0 = float(np.clip(cx - side / 2, 0.0, 1.0 - side))
+    y0 = float(np.clip(cy - side / 2, 0.0, 1.0 - side))
+    return (x0, y0, x0 + side, y0 + side)
+
+
+def clip_batch(rng: np.random.Generator, n: int) -> tuple[torch.Tensor, list[str]]:
+    """Images and captions for contrastive training; a quarter are single-object scenes."""
+    images, texts = [], []
+    for _ in range(n):
+        scene = sample_scene(rng, n_objects=1 if rng.random() < 0.25 else None)
+        images.append(render(scene))
+        texts.append(caption(scene, rng, size_words=0.6))
+    return to_tensor(images), texts
+
+
+def vae_batch(rng: np.random.Generator, n: int, zoom_prob: float = 0.4) -> torch.Tensor:
+    """Scenes, some zoomed in (the editor inpaints crops resized to 64 px)."""
+    images = []
+    for _ in range(n):
+        scene = sample_scene(rng)
+        window = zoom_window(rng, scene) if rng.random() < zoom_prob else (0.0, 0.0, 1.0, 1.0)
+        images.append(render(scene, SIZE, window))
+    return to_tensor(images)
+
+
+def t2i_batch(rng: np.random.Generator, n: int) -> tuple[torch.Tensor, list[str]]:
+    """Text-to-image pairs (full scenes and their captions)."""
+    images, texts = [], []
+    for _ in range(n):
+        scene = sample_scene(rng)
+        images.append(render(scene))
+        texts.append(caption(scene, rng, size_words=0.6))
+    return to_tensor(images), texts
+
+
+@dataclasses.dataclass
+class InpaintBatch:
+    image: torch.Tensor  # (B, 3, 64, 64) in [-1, 1], the target
+    mask: torch.Tensor  # (B, 1, 64, 64) in {0, 1}, 1 = region to fill
+    prompt: list[str]  # local prompt: "a red star" / "background" / a caption
+
+
+def region_mask(rng: np.random.Generator, cx: float, cy: float, r: float, window, shape_kind: str | None = None) -> np.ndarray:
+    """A region around ``(cx, cy, r)``: a disc or box with a random margin, in window pixels."""
+    x0, y0, x1, y1 = window
+    side = x1 - x0
+    xs = x0 + (np.arange(SIZE) + 0.5) * side / SIZE
+    ys = y0 + (np.arange(SIZE) + 0.5) * side / SIZE
+    px, py = np.meshgrid(xs, ys)
+    m = float(rng.uniform(1.15, 1.7)) * r + 2 * side / SIZE
+    kind = shape_kind or ("disc" if rng.random() < 0.5 else "box")
+    jx, jy = rng.uniform(-0.1, 0.1, size=2) * r
+    if kind == "disc":
+        mask = (px - cx - jx) ** 2 + (py - cy - jy) ** 2 <= m * m
+    else:
+        mask = (np.abs(px - cx - jx) <= m) & (np.abs(py - cy - jy) <= m)
+    return mask
+
+
+def inpaint_batch(rng: np.random.Generator, n: int, zoom_prob: float = 0.5) -> InpaintBatch:
+    """Inpainting targets: draw a named object inside a region, or restore the background there.
+
+    Half the samples ask for an object of the scene ("a red star") inside a region around it; the
+    rest remove it (prompt "background") so the model learns to draw the shape *inside* the region
+    and to restore the background around it.
+    """
+    images, masks, prompts = [], [], []
+    for _ in range(n):
+        scene = sample_scene(rng)
+        o = scene.objects[rng.integers(len(scene.objects))]
+        remove = rng.random() < 0.35
+        target_scene = Scene(scene.background, tuple(x for x in scene.objects if x is not o)) if remove else scene
+        window = zoom_window_for(rng, o) if rng.random() < zoom_prob else (0.0, 0.0, 1.0, 1.0)
+        images.append(render(target_scene, SIZE, window))
+        masks.append(region_mask(rng, o.cx, o.cy, o.r, window))
+        if remove:
+            prompts.append("background")
+        else:
+            r = rng.random()
+            prompts.append(object_phrase(o, with_size=r < 0.3) if r < 0.85 else caption(target_scene, rng, 0.6))
+    mask = torch.from_numpy(np.stack(masks)).float()[:, None]
+    return InpaintBatch(to_tensor(images), mask, prompts)
+
+
+def zoom_window_for(rng: np.random.Generator, o) -> tuple[float, float, float, float]:
+    """A square window that shows object ``o`` with its radius at 15-35% of the window side."""
+    side = float(np.clip(o.r / rng.uniform(0.15, 0.35), 2.6 * o.r, 1.0))
+    cx = o.cx + rng.uniform(-0.12, 0.12) * side
+    cy = o.cy + rng.uniform(-0.12, 0.12) * side
+    x0 = float(np.clip(cx - side / 2, 0.0, 1.0 - side))
+    y0 = float(np.clip(cy - side / 2, 0.0, 1.0 - side))
+    return (x0, y0, x0 + side, y0 + side)
+
+
+__all__ = ["clip_batch", "vae_batch", "t2i_batch", "inpaint_batch", "InpaintBatch", "to_tensor", "object_coverage"]
