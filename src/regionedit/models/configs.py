@@ -18,7 +18,7 @@ MAX_TOKENS = 48  # tokenizer model_max_length
 
 @dataclasses.dataclass
 class UNetSize:
-    block_out_channels: tuple[int, ...] = (64, 128, 192)  # channels per resolution 16, 8, 4
+    block_out_channels: tuple[int, ...] = (64, 128, 128)  # channels per resolution 16, 8, 4
     layers_per_block: int = 2
     attention_head_dim: int = 4  # in diffusers this is the number of heads
     cross_attention_dim: int = TEXT_DIM

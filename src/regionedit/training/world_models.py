@@ -188,7 +188,223 @@ def export_vae(model, export: Path) -> None:
     _save_fp16(model, export / "vae")
 
 
-COMPONENTS = {"tokenizer": train_tokenizer, "clip": train_clip, "vae": train_vae}
+# --------------------------------------------------------------------------------------------------
+# instruction encoder (T5), pre-trained seq2seq: instruction -> structured edit
+
+
+def edit_to_text(edit: dict) -> str:
+    """Canonical structured form of a world edit, the seq2seq target of the instruction encoder."""
+
+    def ref(r):
+        return f"{r['color'] or 'any'} {r['shape']}"
+
+    op = edit["op"]
+    if op == "remove":
+        return f"remove {ref(edit['ref'])}"
+    if op == "add":
+        return f"add {edit['size'] or 'any'} {edit['color']} {edit['shape']} {edit['area'] or 'anywhere'}"
+    if op == "local":
+        return f"replace {ref(edit['ref'])} with {edit['color']} {edit['shape']}"
+    if op == "color":
+        return f"recolor {ref(edit['ref'])} {edit['color']}"
+    if op == "size":
+        return f"resize {ref(edit['ref'])} {'bigger' if edit['bigger'] else 'smaller'}"
+    if op == "background":
+        return f"background {edit['top']} {edit['bottom'] or 'solid'}"
+    raise ValueError(f"no structured form for op {op!r}")
+
+
+def train_instruction_encoder(args) -> dict:
+    from transformers import T5EncoderModel
+
+    from regionedit.world import sample_edit
+
+    tok = _load_tokenizer(args.export)
+    folder = args.export / "instruction_encoder"
+    run = Run(args.out / "instruction_encoder")
+    model = C.build_instruction_encoder(tok)
+    if (folder / "config.json").exists() and not run.exists():
+        enc = T5EncoderModel.from_pretrained(folder, torch_dtype=torch.float32)
+        model.encoder.load_state_dict(enc.encoder.state_dict())
+        model.shared.load_state_dict(enc.shared.state_dict())
+    opt = _adamw(model, 1e-3)
+    counter = {"i": 0}
+    cats = [c for c in ("remove", "add", "local", "color", "size", "background")]
+
+    def step_fn(step, gen):
+        srcs, tgts = [], []
+        for _ in range(args.batch or 64):
+            i = counter["i"]
+            counter["i"] += 1
+            s = sample_edit(args.seed + 7, i, category=cats[i % len(cats)])
+            srcs.append(s.instruction)
+            tgts.append(edit_to_text(s.edit))
+        enc = tok(srcs, padding="max_length", max_length=C.MAX_TOKENS, truncation=True, return_tensors="pt")
+        lab = tok(tgts, padding="max_length", max_length=24, truncation=True, return_tensors="pt")
+        labels = lab.input_ids[:, 1:].clone()  # drop BOS: it is the decoder start token
+        labels[lab.attention_mask[:, 1:] == 0] = -100
+        out = model(input_ids=enc.input_ids, attention_mask=enc.attention_mask, labels=labels)
+        out.loss.backward()
+        return {"loss": out.loss.item()}
+
+    if run.exists():  # resume the data stream where it stopped
+        counter["i"] = run.load().get("counter", 0)
+    res = train_loop(run, model, opt, step_fn, args.minutes, args.max_steps, args.seed,
+                     extra_state=lambda: {"counter": counter["i"]}, lr_at=_cosine(1e-3, 50, 2000))
+    export_instruction_encoder(model, tok, args.export)
+    _write_state(folder, "instruction_encoder", res["step"], res["seconds"], args.seed, {"batch": args.batch or 64})
+    return res
+
+
+def export_instruction_encoder(model, tok, export: Path) -> None:
+    from transformers import T5EncoderModel
+
+    enc = T5EncoderModel(model.config)
+    enc.encoder.load_state_dict(model.encoder.state_dict())
+    enc.shared.load_state_dict(model.shared.state_dict())
+    _save_fp16(enc, export / "instruction_encoder")
+    tok.save_pretrained(export / "instruction_encoder")
+
+
+# --------------------------------------------------------------------------------------------------
+# diffusion UNets (text-to-image, then inpainting initialised from it)
+
+
+def _frozen_vae_and_text(export: Path):
+    from diffusers import AutoencoderKL
+    from transformers import CLIPTextModel
+
+    vae = AutoencoderKL.from_pretrained(export / "vae", torch_dtype=torch.float32).eval().requires_grad_(False)
+    text = CLIPTextModel.from_pretrained(export / "text_encoder", torch_dtype=torch.float32).eval().requires_grad_(False)
+    return vae, text
+
+
+@torch.no_grad()
+def _encode_text(tok, text_encoder, prompts: list[str]) -> torch.Tensor:
+    ids = tok(prompts, padding="max_length", max_length=C.MAX_TOKENS, truncation=True, return_tensors="pt")
+    return text_encoder(ids.input_ids)[0]  # (B, 48, 128), as Stable Diffusion conditions on
+
+
+def _diffusion_loss(unet, scheduler, latents, unet_extra, cond, gen, region_weight=None, snr_gamma=5.0):
+    """v-prediction loss with min-SNR-gamma weighting (Hang et al. 2023)."""
+    b = latents.shape[0]
+    noise = torch.randn(latents.shape, generator=gen)
+    t = torch.randint(0, scheduler.config.num_train_timesteps, (b,), generator=gen)
+    noisy = scheduler.add_noise(latents, noise, t)
+    target = scheduler.get_velocity(latents, noise, t)
+    inp = noisy if unet_extra is None else torch.cat([noisy, unet_extra], dim=1)
+    pred = unet(inp, t, cond).sample
+    ac = scheduler.alphas_cumprod[t]
+    snr = ac / (1 - ac)
+    w = torch.clamp(snr, max=snr_gamma) / (snr + 1)  # min-SNR weight for v-prediction
+    err = (pred - target).pow(2)
+    if region_weight is not None:
+        err = err * region_weight
+    loss = (err.mean(dim=(1, 2, 3)) * w).mean()
+    return loss
+
+
+def _cfg_drop(prompts: list[str], rng: np.random.Generator, p: float = 0.1) -> list[str]:
+    """Classifier-free guidance dropout: replace a prompt by the empty prompt with probability p."""
+    return ["" if rng.random() < p else t for t in prompts]
+
+
+def train_unet(args) -> dict:
+    from diffusers import UNet2DConditionModel
+
+    tok = _load_tokenizer(args.export)
+    vae, text = _frozen_vae_and_text(args.export)
+    sf = vae.config.scaling_factor
+    folder = args.export / "unet"
+    run = Run(args.out / "unet")
+    model = UNet2DConditionModel.from_pretrained(folder, torch_dtype=torch.float32) if (folder / "config.json").exists() and not run.exists() else C.build_unet(C.LATENT_CHANNELS)
+    opt = _adamw(model, 3e-4, 0.01)
+    ema = EMA(model, 0.999)
+    sched = C.build_scheduler()
+    rng = np.random.default_rng(args.seed + 3)
+
+    def step_fn(step, gen):
+        x, prompts = D.t2i_batch(rng, args.batch or 64)
+        with torch.no_grad():
+            lat = vae.encode(x).latent_dist.sample(generator=gen) * sf
+        cond = _encode_text(tok, text, _cfg_drop(prompts, rng))
+        loss = _diffusion_loss(model, sched, lat, None, cond, gen)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        return {"loss": loss.item()}
+
+    res = train_loop(run, model, opt, step_fn, args.minutes, args.max_steps, args.seed, ema=ema, lr_at=_cosine(3e-4, 200, 20000))
+    _save_fp16(ema.model, folder)
+    _write_state(folder, "unet", res["step"], res["seconds"], args.seed, {"batch": args.batch or 64, "ema": 0.999})
+    return res
+
+
+def inpaint_inputs(vae, x: torch.Tensor, mask: torch.Tensor, sf: float, gen=None):
+    """SD-inpainting conditioning: ``(mask_16, masked_image_latents)`` for 64x64 images.
+
+    x: (B, 3, 64, 64) in [-1, 1]; mask: (B, 1, 64, 64) in {0, 1}, 1 = fill. The masked image keeps
+    pixels where mask < 0.5 and zeros the rest, and the mask is downsampled by nearest interpolation,
+    exactly as diffusers' StableDiffusionInpaintPipeline prepares them.
+    """
+    masked = x * (mask < 0.5)
+    with torch.no_grad():
+        mlat = vae.encode(masked).latent_dist.mode() * sf
+    m16 = torch.nn.functional.interpolate(mask, size=mlat.shape[-2:])
+    return m16, mlat
+
+
+def train_unet_inpaint(args) -> dict:
+    from diffusers import UNet2DConditionModel
+
+    tok = _load_tokenizer(args.export)
+    vae, text = _frozen_vae_and_text(args.export)
+    sf = vae.config.scaling_factor
+    folder = args.export / "unet_inpaint"
+    run = Run(args.out / "unet_inpaint")
+    if (folder / "config.json").exists() and not run.exists():
+        model = UNet2DConditionModel.from_pretrained(folder, torch_dtype=torch.float32)
+    else:
+        # as SD-inpainting: start from the text-to-image UNet, 5 extra zero-initialised input channels
+        model = C.build_unet(9)
+        t2i_dir = args.export / "unet"
+        if (t2i_dir / "config.json").exists():
+            t2i = UNet2DConditionModel.from_pretrained(t2i_dir, torch_dtype=torch.float32)
+            sd = t2i.state_dict()
+            w = sd["conv_in.weight"]
+            sd["conv_in.weight"] = torch.cat([w, torch.zeros(w.shape[0], 5, *w.shape[2:])], dim=1)
+            model.load_state_dict(sd)
+    opt = _adamw(model, 3e-4, 0.01)
+    ema = EMA(model, 0.999)
+    sched = C.build_scheduler()
+    rng = np.random.default_rng(args.seed + 4)
+
+    def step_fn(step, gen):
+        b = D.inpaint_batch(rng, args.batch or 64)
+        with torch.no_grad():
+            lat = vae.encode(b.image).latent_dist.sample(generator=gen) * sf
+        m16, mlat = inpaint_inputs(vae, b.image, b.mask, sf)
+        cond = _encode_text(tok, text, _cfg_drop(b.prompt, rng))
+        # the region is what the model must get right: weight it 5x (outside is given)
+        region_w = 1.0 + 4.0 * torch.nn.functional.max_pool2d(b.mask, 4)
+        loss = _diffusion_loss(model, sched, lat, torch.cat([m16, mlat], 1), cond, gen, region_weight=region_w)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        return {"loss": loss.item()}
+
+    res = train_loop(run, model, opt, step_fn, args.minutes, args.max_steps, args.seed, ema=ema, lr_at=_cosine(3e-4, 200, 20000))
+    _save_fp16(ema.model, folder)
+    _write_state(folder, "unet_inpaint", res["step"], res["seconds"], args.seed, {"batch": args.batch or 64, "ema": 0.999})
+    return res
+
+
+COMPONENTS = {
+    "tokenizer": train_tokenizer,
+    "clip": train_clip,
+    "vae": train_vae,
+    "instruction_encoder": train_instruction_encoder,
+    "unet": train_unet,
+    "unet_inpaint": train_unet_inpaint,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
