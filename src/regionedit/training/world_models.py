@@ -140,7 +140,11 @@ def export_clip(model, tok, export: Path) -> None:
         resample=3,
     )
     proc.save_pretrained(export / "clip")
-    # the Stable Diffusion text encoder is CLIP's text tower (as SD uses CLIP ViT-L/14's)
+    # the Stable Diffusion text encoder is CLIP's text tower (as SD uses CLIP ViT-L/14's). It is frozen
+    # once a UNet has been trained on it: later CLIP training must not change the UNet's conditioning.
+    if (export / "unet" / "config.json").exists() and (export / "text_encoder" / "config.json").exists():
+        print("[clip] text_encoder kept: the UNets were trained on it", flush=True)
+        return
     text = CLIPTextModel(model.config.text_config)
     missing, unexpected = text.load_state_dict(model.text_model.state_dict(), strict=False)
     if unexpected or [k for k in missing if "position_ids" not in k]:

@@ -1,0 +1,67 @@
+"""Quality of the bundled shapes-64 models against the bars of the models issue.
+
+    python benchmarks/world_models.py [--only clip,vae,unet,unet_inpaint] [--n 100] [--write-cards]
+
+Prints one row per figure (value, bar, met). With --write-cards, rewrites each component's model card
+(README.md in its folder) with these numbers and this command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import torch
+
+from regionedit import models
+from regionedit.evaluation import model_quality as Q
+from regionedit.training.model_cards import BARS, passes, write_card
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default="shapes-64")
+    p.add_argument("--only", default="clip,vae,unet,unet_inpaint")
+    p.add_argument("--n", type=int, default=100, help="cases for generation checks (100+ recommended)")
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--write-cards", action="store_true")
+    args = p.parse_args(argv)
+    torch.set_num_threads(2)
+    m = models.load(args.model)
+    command = "python benchmarks/world_models.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    results = {}
+    for comp in args.only.split(","):
+        t = time.time()
+        if comp == "clip":
+            r = Q.eval_clip(m)
+        elif comp == "vae":
+            r = Q.eval_vae(m)
+        elif comp == "unet":
+            r = Q.eval_t2i(m, n=args.n, steps=args.steps)
+        elif comp == "unet_inpaint":
+            r = Q.eval_inpaint(m, n=args.n, steps=args.steps, zoom=True)
+            full = Q.eval_inpaint(m, n=args.n, steps=args.steps, zoom=False)
+            r.update({"full_frame_object_right": full["object_right"], "full_frame_background_l1": full["background_l1"]})
+        else:
+            raise SystemExit(f"unknown component {comp!r}")
+        r["eval_seconds"] = round(time.time() - t, 1)
+        results[comp] = r
+        st = m.training_state(comp)
+        print(f"\n== {comp} (steps {st.get('steps', '?')}, {st.get('cpu_minutes', '?')} CPU min)")
+        bars = {k: (op, b) for k, op, b, _ in BARS.get(comp, [])}
+        for k, v in r.items():
+            if k in bars:
+                op, b = bars[k]
+                print(f"  {k:32s} {v:10.4f}   bar {op} {b:<6} {'MET' if passes(v, op, b) else 'NOT MET'}")
+            else:
+                print(f"  {k:32s} {v}")
+        if args.write_cards:
+            write_card(m.location + "/" + comp, comp, r, command)
+    print("\n" + json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

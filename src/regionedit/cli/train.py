@@ -1,0 +1,20 @@
+"""``regionedit train ...``: training entry points (resumable; see each --help)."""
+
+from __future__ import annotations
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("train", help="train models (bundled world models; later the region predictor)",
+                       description="Train models. Every trainer checkpoints into --out and resumes when rerun.")
+    tsub = p.add_subparsers(dest="train_command", metavar="<what>")
+    from regionedit.training import world_models
+
+    wm = tsub.add_parser(
+        "world-models",
+        help="train the bundled miniature CLIP, instruction encoder, VAE and UNets on the shapes world",
+        description=world_models.__doc__,
+        formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
+    )
+    world_models.add_arguments(wm)
+    wm.set_defaults(func=world_models.run)
+    p.set_defaults(func=lambda args: (p.print_help(), 0)[1])

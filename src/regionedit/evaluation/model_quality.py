@@ -1,0 +1,192 @@
+"""Quality of the bundled world models on held-out world data (the numbers in their model cards).
+
+Held-out data use seeds >= 10_000, never used by training (which draws from generators seeded with
+the training seed, default 0). Every function returns a flat dict of named figures.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from regionedit.world import spec
+from regionedit.world.language import caption
+from regionedit.world.rendering import render
+from regionedit.world.scene import Background, Scene, WorldObject, color_allowed, free_pairs, place, sample_radius, sample_scene
+
+HELD_OUT_SEED = 10_000
+
+
+def _pixels(images: list[np.ndarray]) -> torch.Tensor:
+    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float()
+    return x / 127.5 - 1.0
+
+
+@torch.no_grad()
+def _text_embeds(m, texts: list[str]) -> torch.Tensor:
+    tok = m.clip_tokenizer(texts, padding="max_length", max_length=m.clip_tokenizer.model_max_length, truncation=True, return_tensors="pt")
+    e = m.clip.get_text_features(input_ids=tok.input_ids, attention_mask=tok.attention_mask)
+    e = getattr(e, "pooler_output", e)
+    return torch.nn.functional.normalize(e, dim=-1)
+
+
+@torch.no_grad()
+def _image_embeds(m, images: list[np.ndarray]) -> torch.Tensor:
+    e = m.clip.get_image_features(pixel_values=_pixels(images))
+    e = getattr(e, "pooler_output", e)
+    return torch.nn.functional.normalize(e, dim=-1)
+
+
+@torch.no_grad()
+def eval_clip(m, groups: int = 4, group_size: int = 64, n_single: int = 200) -> dict:
+    """Image->caption top-1 among ``group_size`` held-out pairs; zero-shot colour and shape of one object.
+
+    Zero-shot classes are the 40 (colour, shape) pairs, each text embedding the mean over the six solid
+    backgrounds ("a red star on a white background", ...), as CLIP's prompt ensembling.
+    """
+    rng = np.random.default_rng(HELD_OUT_SEED)
+    hits = 0
+    for _ in range(groups):
+        scenes = [sample_scene(rng) for _ in range(group_size)]
+        img = _image_embeds(m, [render(s) for s in scenes])
+        txt = _text_embeds(m, [caption(s) for s in scenes])
+        hits += int((img @ txt.T).argmax(1).eq(torch.arange(group_size)).sum())
+    classes = [(c, s) for c in spec.OBJECT_COLORS for s in spec.SHAPES]
+    bgs = list(spec.BACKGROUND_COLORS)
+    cls_emb = []
+    for c, s in classes:
+        e = _text_embeds(m, [f"a {c} {s} on {'an' if b[0] in 'aeiou' else 'a'} {b} background" for b in bgs]).mean(0)
+        cls_emb.append(torch.nn.functional.normalize(e, dim=0))
+    cls_emb = torch.stack(cls_emb)
+    singles = [sample_scene(rng, n_objects=1) for _ in range(n_single)]
+    pred = (_image_embeds(m, [render(s) for s in singles]) @ cls_emb.T).argmax(1).tolist()
+    color_ok = np.mean([classes[p][0] == s.objects[0].color for p, s in zip(pred, singles)])
+    shape_ok = np.mean([classes[p][1] == s.objects[0].shape for p, s in zip(pred, singles)])
+    return {
+        "image_to_caption_top1": hits / (groups * group_size),
+        "zero_shot_color": float(color_ok),
+        "zero_shot_shape": float(shape_ok),
+        "n_pairs": groups * group_size,
+        "n_single": n_single,
+    }
+
+
+@torch.no_grad()
+def eval_vae(m, n: int = 256) -> dict:
+    """Reconstruction PSNR (dB, on [0, 255]) of held-out scenes, half zoomed in; colour shift per
+    solid background colour (mean signed error of background pixels, in levels)."""
+    from regionedit.training.world_data import zoom_window
+
+    rng = np.random.default_rng(HELD_OUT_SEED + 1)
+    imgs = []
+    for i in range(n):
+        s = sample_scene(rng)
+        imgs.append(render(s, 64, zoom_window(rng, s) if i % 2 else (0, 0, 1, 1)))
+    x = _pixels(imgs)
+    vae = m.vae
+    y = torch.cat([vae.decode(vae.encode(x[i : i + 64]).latent_dist.mode()).sample for i in range(0, n, 64)])
+    y8 = ((y.clamp(-1, 1) + 1) * 127.5).round()
+    x8 = (x + 1) * 127.5
+    mse = (y8 - x8).pow(2).mean(dim=(1, 2, 3))
+    psnr = (10 * torch.log10(255.0**2 / mse.clamp(min=1e-8))).mean().item()
+    shifts = {}
+    for b in spec.BACKGROUND_COLORS:
+        s = Scene(Background(b), ())
+        img = render(s)
+        xb = _pixels([img])
+        yb = ((vae.decode(vae.encode(xb).latent_dist.mode()).sample.clamp(-1, 1) + 1) * 127.5)
+        shifts[b] = float((yb - (xb + 1) * 127.5).mean(dim=(2, 3)).abs().max())
+    return {"psnr_db": psnr, "max_background_shift_levels": max(shifts.values()),
+            **{f"shift_{k.replace(' ', '_')}": v for k, v in shifts.items()}, "n": n}
+
+
+def _sd_pipeline(m):
+    from diffusers import StableDiffusionPipeline
+
+    return StableDiffusionPipeline(vae=m.vae, text_encoder=m.text_encoder, tokenizer=m.tokenizer, unet=m.unet,
+                                   scheduler=m.scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+
+
+def _inpaint_pipeline(m):
+    from diffusers import StableDiffusionInpaintPipeline
+
+    return StableDiffusionInpaintPipeline(vae=m.vae, text_encoder=m.text_encoder, tokenizer=m.tokenizer,
+                                          unet=m.unet_inpaint, scheduler=m.scheduler, safety_checker=None,
+                                          feature_extractor=None, requires_safety_checker=False)
+
+
+@torch.no_grad()
+def eval_t2i(m, n: int = 100, steps: int = 20, guidance: float = 4.0, batch: int = 25) -> dict:
+    """Text-to-image: for held-out captions of 1-3 objects, the share of requested objects whose colour
+    and shape are measured in the generated image (palette/shape measurement)."""
+    from regionedit.evaluation.measure import find_object
+
+    rng = np.random.default_rng(HELD_OUT_SEED + 2)
+    scenes = [sample_scene(rng) for _ in range(n)]
+    pipe = _sd_pipeline(m)
+    ok = color_ok = total = 0
+    for i in range(0, n, batch):
+        chunk = scenes[i : i + batch]
+        g = torch.Generator().manual_seed(HELD_OUT_SEED + i)
+        out = pipe([caption(s) for s in chunk], num_inference_steps=steps, guidance_scale=guidance,
+                   height=64, width=64, generator=g, output_type="np").images
+        for img, s in zip(out, chunk):
+            img8 = (img * 255).round().astype(np.uint8)
+            for o in s.objects:
+                total += 1
+                ok += bool(find_object(img8, o.color, o.shape).found)
+                color_ok += any(find_object(img8, o.color, sh).found for sh in spec.SHAPES)
+    return {"objects_right": ok / total, "objects_color_right": color_ok / total, "n_images": n, "n_objects": total,
+            "steps": steps, "guidance": guidance}
+
+
+def _inpaint_cases(rng: np.random.Generator, n: int, zoom: bool):
+    """(source, mask, prompt, expected) cases: draw a named object in a region, or restore background."""
+    from regionedit.training.world_data import region_mask, zoom_window_for
+
+    cases = []
+    while len(cases) < n:
+        scene = sample_scene(rng)
+        o = scene.objects[rng.integers(len(scene.objects))]
+        rest = tuple(x for x in scene.objects if x is not o)
+        empty = Scene(scene.background, rest)
+        window = zoom_window_for(rng, o) if zoom else (0.0, 0.0, 1.0, 1.0)
+        mask = region_mask(rng, o.cx, o.cy, o.r, window, "disc")
+        if len(cases) % 2 == 0:  # fill with a new named object
+            pairs = free_pairs(rest, scene.background)
+            c, s = pairs[rng.integers(len(pairs))]
+            cases.append((render(scene, 64, window), mask, f"a {c} {s}", ("object", c, s, None)))
+        else:  # remove: restore the background
+            cases.append((render(scene, 64, window), mask, "background", ("background", None, None, render(empty, 64, window))))
+    return cases
+
+
+@torch.no_grad()
+def eval_inpaint(m, n: int = 100, steps: int = 20, guidance: float = 4.0, zoom: bool = True, batch: int = 25) -> dict:
+    """Inpainting inside a given mask: "a red star" -> right colour and shape inside the mask;
+    "background" -> L1 (in [0, 1]) inside the mask against the true background."""
+    from PIL import Image
+
+    from regionedit.evaluation.measure import find_object
+
+    rng = np.random.default_rng(HELD_OUT_SEED + 3 + int(zoom))
+    cases = _inpaint_cases(rng, n, zoom)
+    pipe = _inpaint_pipeline(m)
+    obj_ok, obj_n, l1s = 0, 0, []
+    for i in range(0, n, batch):
+        chunk = cases[i : i + batch]
+        out = pipe([c[2] for c in chunk], image=[Image.fromarray(c[0]) for c in chunk],
+                   mask_image=[Image.fromarray((c[1] * 255).astype(np.uint8)) for c in chunk],
+                   num_inference_steps=steps, guidance_scale=guidance, height=64, width=64,
+                   generator=torch.Generator().manual_seed(HELD_OUT_SEED + i), output_type="np").images
+        for img, (src, mask, prompt, exp) in zip(out, chunk):
+            img8 = (img * 255).round().astype(np.uint8)
+            img8 = np.where(mask[..., None], img8, src)  # judge only the region
+            if exp[0] == "object":
+                obj_n += 1
+                obj_ok += bool(find_object(img8, exp[1], exp[2], region=mask).found)
+            else:
+                l1s.append(float(np.abs(img8.astype(float) - exp[3].astype(float))[mask].mean() / 255))
+    return {"object_right": obj_ok / max(1, obj_n), "background_l1": float(np.mean(l1s)), "n": n,
+            "zoomed_crops": zoom, "steps": steps, "guidance": guidance}
