@@ -68,3 +68,34 @@ def test_edit_to_text_covers_every_edit():
         s = sample_edit(3, i)
         if s.category != "absent":
             assert world_models.edit_to_text(s.edit).split()[0] in {"remove", "add", "replace", "recolor", "resize", "background"}
+
+
+def test_region_training_runs_resumes_and_exports(tmp_path):
+    """`regionedit train region` on tiny models: a few steps, resume, export, reload."""
+    from regionedit.cli.main import main as cli
+    from regionedit.models.tiny import save_tiny_models
+    from regionedit.training.region import load_region_predictor
+
+    tiny = save_tiny_models(tmp_path / "tiny")
+    args = ["train", "region", "--model", str(tiny), "--out", str(tmp_path / "run"), "--batch", "2",
+            "--gen-steps", "1", "--threads", "1"]
+    assert cli(args + ["--max-steps", "2"]) == 0
+    assert cli(args + ["--max-steps", "3"]) == 0
+    assert _steps(tmp_path / "run" / "region") == 3
+    pred = load_region_predictor(tiny / "region_predictor")
+    assert json.loads((tiny / "region_predictor" / "training_state.json").read_text())["steps"] == 3
+    out = pred(torch.randn(1, 64, 32), torch.randn(1, 5, 32))
+    assert out["patch_region"].shape == (1, 1, 8, 8)
+
+
+def test_instructions_from_captions_use_text_only():
+    import numpy as np
+
+    from regionedit.training.region import instruction_from_caption
+
+    rng = np.random.default_rng(0)
+    made = [instruction_from_caption("a red circle and a blue star on a white background", rng) for _ in range(40)]
+    made = [m for m in made if m]
+    assert len(made) > 30
+    ops = {m[2] for m in made}
+    assert "background" in ops and any(m[1] != "a red circle and a blue star on a white background" for m in made)

@@ -17,4 +17,14 @@ def add_parser(sub) -> None:
     )
     world_models.add_arguments(wm)
     wm.set_defaults(func=world_models.run)
+    from regionedit.training import region
+
+    rp = tsub.add_parser(
+        "region",
+        help="train the seed-001 region predictor on text-image pairs (no edit pairs, no masks)",
+        description=region.__doc__,
+        formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
+    )
+    region.add_arguments(rp)
+    rp.set_defaults(func=region.run)
     p.set_defaults(func=lambda args: (p.print_help(), 0)[1])
