@@ -13,6 +13,7 @@ import sys
 # command name -> module in regionedit.cli that implements it
 COMMANDS = {
     "world": "regionedit.cli.world",
+    "demo": "regionedit.cli.demo",
     "edit": "regionedit.cli.edit",
     "train": "regionedit.cli.train",
 }
