@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("train", help="train models (bundled world models; later the region predictor)",
+    p = sub.add_parser("train", help="train the bundled world models or the region predictor (resumable)",
                        description="Train models. Every trainer checkpoints into --out and resumes when rerun.")
     tsub = p.add_subparsers(dest="train_command", metavar="<what>")
     from regionedit.training import world_models
