@@ -1,0 +1,73 @@
+"""The shipped shapes-64 models: they load through the public API and the stock diffusers pipelines,
+run, and reproduce their golden values (regenerate with `python tests/bundled_golden.py`)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from regionedit import models
+from regionedit.models.bundled import bundled_dir
+
+ROOT = bundled_dir()
+GOLDEN = json.loads((Path(__file__).with_name("bundled_golden.json")).read_text())
+
+
+def _need(*components):
+    missing = [c for c in components if not (ROOT / c / "config.json").exists() and not (ROOT / c / "tokenizer.json").exists()]
+    if missing:
+        pytest.skip(f"bundled folder lacks {missing} (train them: regionedit train world-models)")
+
+
+@pytest.fixture(scope="module")
+def m():
+    return models.load("shapes-64")
+
+
+def test_bundled_size_budget():
+    total = sum(p.stat().st_size for p in ROOT.rglob("*") if p.is_file())
+    assert total <= 60 * 1024 * 1024
+    assert not list(ROOT.rglob("*.bin")) and not list(ROOT.rglob("*.pt"))
+    for st in ROOT.rglob("*.safetensors"):
+        from safetensors import safe_open
+
+        with safe_open(st, "pt") as f:
+            assert all(f.get_slice(k).get_dtype() in ("F16", "I64") for k in f.keys()), st
+
+
+def test_every_component_has_a_model_card():
+    for comp in ("clip", "vae", "instruction_encoder", "unet", "unet_inpaint"):
+        if (ROOT / comp / "config.json").exists():
+            card = (ROOT / comp / "README.md")
+            assert card.exists(), f"{comp} has no model card"
+            assert "Measured quality" in card.read_text() or comp == "instruction_encoder"
+
+
+def test_golden_values(m):
+    from bundled_golden import compute
+
+    got = compute(m)
+    assert set(got) == set(GOLDEN), f"components changed: {set(got) ^ set(GOLDEN)}; rerun tests/bundled_golden.py"
+    for k, v in GOLDEN.items():
+        np.testing.assert_allclose(got[k], v, atol=2e-3, rtol=2e-3, err_msg=k)
+
+
+def test_stock_pipelines_load_bundled_folder():
+    _need("vae", "unet", "text_encoder")
+    from diffusers import StableDiffusionInpaintPipeline, StableDiffusionPipeline, UNet2DConditionModel
+
+    pipe = StableDiffusionPipeline.from_pretrained(ROOT, safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    img = pipe("a red star on a white background", num_inference_steps=2, height=64, width=64,
+               generator=torch.Generator().manual_seed(0), output_type="np").images
+    assert img.shape == (1, 64, 64, 3) and np.isfinite(img).all()
+    _need("unet_inpaint")
+    unet = UNet2DConditionModel.from_pretrained(ROOT, subfolder="unet_inpaint")
+    ip = StableDiffusionInpaintPipeline.from_pretrained(ROOT, unet=unet, safety_checker=None, feature_extractor=None,
+                                                        requires_safety_checker=False)
+    from PIL import Image
+
+    out = ip("a red star", image=Image.new("RGB", (64, 64), "white"), mask_image=Image.new("L", (64, 64), 255),
+             num_inference_steps=2, height=64, width=64, generator=torch.Generator().manual_seed(0), output_type="np").images
+    assert out.shape == (1, 64, 64, 3)
