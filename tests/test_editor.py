@@ -132,3 +132,12 @@ def test_cli_empty_instruction_and_bad_files(tiny_dir, tmp_path, capsys):
         rc = cli(["edit", str(image), text, "-o", str(tmp_path / "x.png"), "--model", str(tiny_dir), "--json"])
         rec = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         assert rc == 1 and rec["status"] == "error" and rec["reason"]
+
+
+def test_image_embedding_is_cached_by_content(editor):
+    a = np.zeros((64, 64, 3), np.uint8)
+    b = a.copy()
+    b[5, 7] = 255  # one pixel differs: must not reuse a's features
+    fa = editor.embed_image(a)
+    assert editor.embed_image(a.copy()) is fa
+    assert editor.embed_image(b) is not fa

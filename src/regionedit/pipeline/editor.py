@@ -20,6 +20,7 @@ Images are ``(H, W, 3)`` uint8 RGB (row 0 at the top); masks ``(H, W)`` bool in 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 from pathlib import Path
 from typing import Any
@@ -90,7 +91,7 @@ class Editor:
         self.describer = describer or WorldDescriber()
         self.config = config or EditorConfig()
         self.generator = InpaintGenerator(models, InpaintConfig(steps=self.config.steps, guidance=self.config.guidance))
-        self._cache: dict[bytes, Any] = {}
+        self._cache: dict[bytes, Any] = {}  # sha1 of the image -> its CLIP features (as SAM's predictor)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path = "shapes-64", config: EditorConfig | None = None, **load_kwargs) -> "Editor":
@@ -109,7 +110,7 @@ class Editor:
         """CLIP patch features of an image (cached by content: a second instruction is cheap)."""
         from regionedit.region.features import clip_pixels, image_features
 
-        key = image.shape.__repr__().encode() + image[:: max(1, image.shape[0] // 64), :: max(1, image.shape[1] // 64)].tobytes()
+        key = hashlib.sha1(repr(image.shape).encode() + np.ascontiguousarray(image).tobytes()).digest()
         if key in self._cache:
             return self._cache[key]
         proc = self.models.clip_processor
