@@ -48,11 +48,7 @@ def run(args) -> int:
     panels.append((f"result ({res.status})", res.image))
     m = editor.models
     if m.unet is not None:
-        from diffusers import StableDiffusionPipeline
-
-        pipe = StableDiffusionPipeline(vae=m.vae, text_encoder=m.text_encoder, tokenizer=m.tokenizer, unet=m.unet,
-                                       scheduler=m.scheduler, safety_checker=None, feature_extractor=None,
-                                       requires_safety_checker=False)
+        pipe = m.text_to_image_pipeline()
         t2i = pipe(s.target_caption, num_inference_steps=20, guidance_scale=4.0, height=64, width=64,
                    generator=torch.Generator().manual_seed(args.seed), output_type="np").images[0]
         panels.append(("text-to-image of target caption", (t2i * 255).round().astype(np.uint8)))

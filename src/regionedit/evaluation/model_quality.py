@@ -100,22 +100,6 @@ def eval_vae(m, n: int = 256) -> dict:
             **{f"shift_{k.replace(' ', '_')}": v for k, v in shifts.items()}, "n": n}
 
 
-def _sd_pipeline(m):
-    from diffusers import StableDiffusionPipeline
-
-    return StableDiffusionPipeline(vae=m.vae, text_encoder=m.text_encoder, tokenizer=m.tokenizer, unet=m.unet,
-                                   scheduler=m.scheduler, safety_checker=None, feature_extractor=None,
-                                   requires_safety_checker=False)
-
-
-def _inpaint_pipeline(m):
-    from diffusers import StableDiffusionInpaintPipeline
-
-    return StableDiffusionInpaintPipeline(vae=m.vae, text_encoder=m.text_encoder, tokenizer=m.tokenizer,
-                                          unet=m.unet_inpaint, scheduler=m.scheduler, safety_checker=None,
-                                          feature_extractor=None, requires_safety_checker=False)
-
-
 @torch.no_grad()
 def eval_t2i(m, n: int = 100, steps: int = 20, guidance: float = 4.0, batch: int = 25) -> dict:
     """Text-to-image: for held-out captions of 1-3 objects, the share of requested objects whose colour
@@ -124,7 +108,7 @@ def eval_t2i(m, n: int = 100, steps: int = 20, guidance: float = 4.0, batch: int
 
     rng = np.random.default_rng(HELD_OUT_SEED + 2)
     scenes = [sample_scene(rng) for _ in range(n)]
-    pipe = _sd_pipeline(m)
+    pipe = m.text_to_image_pipeline()
     ok = color_ok = total = 0
     for i in range(0, n, batch):
         chunk = scenes[i : i + batch]
@@ -172,7 +156,7 @@ def eval_inpaint(m, n: int = 100, steps: int = 20, guidance: float = 4.0, zoom: 
 
     rng = np.random.default_rng(HELD_OUT_SEED + 3 + int(zoom))
     cases = _inpaint_cases(rng, n, zoom)
-    pipe = _inpaint_pipeline(m)
+    pipe = m.inpaint_pipeline()
     obj_ok, obj_n, l1s = 0, 0, []
     for i in range(0, n, batch):
         chunk = cases[i : i + batch]

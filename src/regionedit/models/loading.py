@@ -191,6 +191,23 @@ class Models:
         loc, kw = self._ins_source()
         return AutoTokenizer.from_pretrained(loc, **kw)
 
+    # -- stock diffusers pipelines over these components ------------------------------------------
+    def text_to_image_pipeline(self):
+        """diffusers' own StableDiffusionPipeline over the loaded components (no safety checker)."""
+        from diffusers import StableDiffusionPipeline
+
+        return StableDiffusionPipeline(vae=self.vae, text_encoder=self.text_encoder, tokenizer=self.tokenizer,
+                                       unet=self.unet, scheduler=self.scheduler, safety_checker=None,
+                                       feature_extractor=None, requires_safety_checker=False)
+
+    def inpaint_pipeline(self):
+        """diffusers' own StableDiffusionInpaintPipeline over the loaded components."""
+        from diffusers import StableDiffusionInpaintPipeline
+
+        return StableDiffusionInpaintPipeline(vae=self.vae, text_encoder=self.text_encoder, tokenizer=self.tokenizer,
+                                              unet=self.unet_inpaint, scheduler=self.scheduler, safety_checker=None,
+                                              feature_extractor=None, requires_safety_checker=False)
+
     def training_state(self, component: str) -> dict:
         """The ``training_state.json`` of a bundled component ({} when absent)."""
         p = Path(self.location) / component / "training_state.json"
