@@ -1,4 +1,5 @@
-"""Evaluation tools: palette/shape measurement of shapes-world images (see ``measure``)."""
+"""Evaluation tools: palette/shape measurement of shapes-world images (``measure``) and metrics as
+pure functions over images and named feature extractors (``metrics``)."""
 
 from .measure import (
     UNKNOWN_COLOR,
@@ -11,6 +12,29 @@ from .measure import (
     measure_objects,
     scene_match,
 )
+from .metrics import (
+    FeatureExtractor,
+    MetricUnavailable,
+    absent_accuracy,
+    clip_dir,
+    clip_extractor,
+    clip_i,
+    clip_t,
+    dino_extractor,
+    dino_sim,
+    edit_success,
+    edit_success_sample,
+    fid,
+    frechet_distance,
+    l1,
+    l2,
+    leakage,
+    lpips,
+    preservation,
+    psnr,
+    region_iou,
+    ssim,
+)
 
 __all__ = [
     "UNKNOWN_COLOR",
@@ -22,4 +46,25 @@ __all__ = [
     "find_object",
     "measure_objects",
     "scene_match",
+    "FeatureExtractor",
+    "MetricUnavailable",
+    "absent_accuracy",
+    "clip_dir",
+    "clip_extractor",
+    "clip_i",
+    "clip_t",
+    "dino_extractor",
+    "dino_sim",
+    "edit_success",
+    "edit_success_sample",
+    "fid",
+    "frechet_distance",
+    "l1",
+    "l2",
+    "leakage",
+    "lpips",
+    "preservation",
+    "psnr",
+    "region_iou",
+    "ssim",
 ]
