@@ -50,12 +50,28 @@ def clip_batch(rng: np.random.Generator, n: int) -> tuple[torch.Tensor, list[str
     return to_tensor(images), texts
 
 
-def vae_batch(rng: np.random.Generator, n: int, zoom_prob: float = 0.4) -> torch.Tensor:
-    """Scenes, some zoomed in (the editor inpaints crops resized to 64 px)."""
+def random_window(rng: np.random.Generator, min_frac: float = 0.25) -> tuple[float, float, float, float]:
+    """A square window anywhere in the canvas (may show only background)."""
+    side = float(rng.uniform(min_frac, 1.0))
+    x0, y0 = rng.uniform(0.0, 1.0 - side, size=2)
+    return (float(x0), float(y0), float(x0) + side, float(y0) + side)
+
+
+def vae_batch(rng: np.random.Generator, n: int, zoom_prob: float = 0.4, empty_prob: float = 0.1) -> torch.Tensor:
+    """Scenes, some zoomed in (the editor inpaints crops resized to 64 px), some background only
+    (flat images are where GroupNorm autoencoders shift colours if they never saw them)."""
     images = []
     for _ in range(n):
         scene = sample_scene(rng)
-        window = zoom_window(rng, scene) if rng.random() < zoom_prob else (0.0, 0.0, 1.0, 1.0)
+        if rng.random() < empty_prob:
+            scene = Scene(scene.background, ())
+        r = rng.random()
+        if r < zoom_prob * 0.75:
+            window = zoom_window(rng, scene)
+        elif r < zoom_prob:
+            window = random_window(rng)
+        else:
+            window = (0.0, 0.0, 1.0, 1.0)
         images.append(render(scene, SIZE, window))
     return to_tensor(images)
 
