@@ -32,7 +32,7 @@ DESCRIPTIONS = {
     "clip": "transformers CLIPModel (ViT 64x64 patch 4, 4-layer text tower, width 128), contrastive image-caption "
     "training on freshly rendered world scenes (a quarter single-object), captions with random size words.",
     "text_encoder": "CLIP's text tower as a CLIPTextModel: the Stable Diffusion text encoder.",
-    "vae": "diffusers AutoencoderKL 64x64x3 <-> 16x16x4, L1 + MSE + 1e-6 KL, EMA 0.999; 40% zoomed-in crops.",
+    "vae": "diffusers AutoencoderKL (16,32,64) 64x64x3 <-> 16x16x4, L1 + MSE + 1e-6 KL, EMA 0.999, batch 32; 40% zoomed-in or free windows, 10% background-only scenes (from step 1077 on).",
     "instruction_encoder": "transformers T5EncoderModel (4 layers, width 128), pre-trained as a T5 seq2seq "
     "from world instructions to their structured edit (as FLAN-T5 is instruction-tuned); only the encoder ships.",
     "unet": "diffusers UNet2DConditionModel (64,128,128), 4 input channels, v-prediction with min-SNR-5 "
