@@ -308,3 +308,12 @@ def test_speed_64px():
         measure_objects(img)
         times.append(time.perf_counter() - t0)
     assert float(np.median(times)) < 0.05
+
+
+def test_random_noise_images_do_not_crash():
+    """Generated images can be pure noise (an untrained model): measurement must not fail."""
+    from regionedit.evaluation.measure import measure_objects
+
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        measure_objects(rng.integers(0, 256, size=(64, 64, 3), dtype=np.uint8))

@@ -485,7 +485,8 @@ def _color_parts(m: np.ndarray, label: np.ndarray, min_area: int) -> list[np.nda
     palette colours votes for both in a salt-and-pepper pattern and is not split.
     """
     size = int(m.sum())
-    votes = np.bincount(label[m], minlength=len(PALETTE_NAMES))
+    lab = label[m]
+    votes = np.bincount(lab[lab >= 0], minlength=len(PALETTE_NAMES))  # -1 = no palette colour
     strong = np.flatnonzero(votes >= max(min_area, SPLIT_FRACTION * size))
     if len(strong) < 2:
         return []
