@@ -22,7 +22,7 @@ def _steps(run_dir):
     return torch.load(run_dir / "state.pt", weights_only=False)["step"]
 
 
-@pytest.mark.parametrize("component", ["clip", "vae", "instruction_encoder", "unet", "unet_inpaint"])
+@pytest.mark.parametrize("component", ["clip", "vae", "instruction_encoder", "unet", "unet_inpaint", "unet_ip2p"])
 def test_train_export_resume(component, export, tmp_path_factory):
     out = tmp_path_factory.getbasetemp() / "runs"
     args = ["--only", component, "--out", str(out), "--export", str(export), "--batch", "2", "--threads", "1"]
@@ -43,8 +43,21 @@ def test_train_export_resume(component, export, tmp_path_factory):
         assert m.instruction_encoder(ids)[0].shape[-1] == 128
     elif component == "unet":
         assert m.unet.config.in_channels == 4
-    else:
+    elif component == "unet_inpaint":
         assert m.unet_inpaint.config.in_channels == 9
+    else:
+        from diffusers import StableDiffusionInstructPix2PixPipeline, UNet2DConditionModel
+
+        unet = UNet2DConditionModel.from_pretrained(export / "unet_ip2p")
+        assert unet.config.in_channels == 8
+        pipe = StableDiffusionInstructPix2PixPipeline(vae=m.vae, text_encoder=m.text_encoder, tokenizer=m.tokenizer,
+                                                      unet=unet, scheduler=m.scheduler, safety_checker=None,
+                                                      feature_extractor=None, requires_safety_checker=False)
+        from PIL import Image
+
+        out = pipe("remove the red circle", image=Image.new("RGB", (64, 64), "white"), num_inference_steps=2,
+                   generator=torch.Generator().manual_seed(0), output_type="np").images
+        assert out.shape == (1, 64, 64, 3)
 
 
 def test_inpaint_unet_initialised_from_text_to_image(export, tmp_path):

@@ -11,6 +11,7 @@ vae                    diffusers.AutoencoderKL                      L1 + MSE + 1
 instruction_encoder    transformers.T5EncoderModel                  seq2seq instruction -> edit
 unet                   diffusers.UNet2DConditionModel (4 ch)        v-prediction, min-SNR, CFG drop
 unet_inpaint           diffusers.UNet2DConditionModel (9 ch)        as SD-inpainting, init from unet
+unet_ip2p              diffusers.UNet2DConditionModel (8 ch)        InstructPix2Pix baseline, edit pairs
 =====================  ===========================================  ==============================
 
 Run folders (``--out``) hold ``<name>/state.pt`` checkpoints and ``log.jsonl``; kill and rerun the
@@ -37,7 +38,7 @@ from regionedit.models.bundled import MODEL_INDEX, bundled_dir
 from regionedit.training import world_data as D
 from regionedit.training.common import EMA, Run, train_loop
 
-ORDER = ("tokenizer", "clip", "vae", "instruction_encoder", "unet", "unet_inpaint")
+ORDER = ("tokenizer", "clip", "vae", "instruction_encoder", "unet", "unet_inpaint", "unet_ip2p")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -401,6 +402,62 @@ def train_unet_inpaint(args) -> dict:
     return res
 
 
+def train_unet_ip2p(args) -> dict:
+    """InstructPix2Pix baseline (issue: evaluation baselines): an 8-channel UNet (noisy latents + source
+    latents) fine-tuned on world *edit pairs* from the text-to-image UNet, conditioned on the instruction,
+    as diffusers' train_instruct_pix2pix example does (5% image, 5% text, 5% both dropped for CFG)."""
+    from diffusers import UNet2DConditionModel
+
+    from regionedit.world import sample_edit
+
+    tok = _load_tokenizer(args.export)
+    vae, text = _frozen_vae_and_text(args.export)
+    sf = vae.config.scaling_factor
+    folder = args.export / "unet_ip2p"
+    run = Run(args.out / "unet_ip2p")
+    if (folder / "config.json").exists() and not run.exists():
+        model = UNet2DConditionModel.from_pretrained(folder, torch_dtype=torch.float32)
+    else:
+        model = C.build_unet(8)
+        t2i_dir = args.export / "unet"
+        if (t2i_dir / "config.json").exists():
+            sd = UNet2DConditionModel.from_pretrained(t2i_dir, torch_dtype=torch.float32).state_dict()
+            w = sd["conv_in.weight"]
+            sd["conv_in.weight"] = torch.cat([w, torch.zeros(w.shape[0], 4, *w.shape[2:])], dim=1)
+            model.load_state_dict(sd)
+    opt = _adamw(model, 3e-4, 0.01)
+    ema = EMA(model, 0.999)
+    sched = C.build_scheduler()
+    rng = np.random.default_rng(args.seed + 5)
+    counter = {"i": run.load().get("counter", 0) if run.exists() else 0}
+
+    def step_fn(step, gen):
+        samples = []
+        for _ in range(args.batch or 64):
+            samples.append(sample_edit(args.seed + 8, counter["i"], category=None))
+            counter["i"] += 1
+        src = D.to_tensor([s.source for s in samples])
+        tgt = D.to_tensor([s.target for s in samples])
+        with torch.no_grad():
+            lat = vae.encode(tgt).latent_dist.sample(generator=gen) * sf
+            src_lat = vae.encode(src).latent_dist.mode()  # unscaled, as the IP2P pipeline feeds it
+        r = torch.from_numpy(rng.random(len(samples))).float()
+        prompts = ["" if (ri < 0.05 or 0.10 <= ri < 0.15) else s.instruction for ri, s in zip(r.tolist(), samples)]
+        # r < 0.05: text dropped; 0.05 <= r < 0.10: image dropped; 0.10 <= r < 0.15: both dropped
+        keep_img = 1.0 - ((r >= 0.05) & (r < 0.15)).float()[:, None, None, None]
+        cond = _encode_text(tok, text, prompts)
+        loss = _diffusion_loss(model, sched, lat, src_lat * keep_img, cond, gen)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        return {"loss": loss.item()}
+
+    res = train_loop(run, model, opt, step_fn, args.minutes, args.max_steps, args.seed, ema=ema,
+                     extra_state=lambda: {"counter": counter["i"]}, lr_at=_cosine(3e-4, 200, 20000))
+    _save_fp16(ema.model, folder)
+    _write_state(folder, "unet_ip2p", res["step"], res["seconds"], args.seed, {"batch": args.batch or 64, "ema": 0.999})
+    return res
+
+
 COMPONENTS = {
     "tokenizer": train_tokenizer,
     "clip": train_clip,
@@ -408,6 +465,7 @@ COMPONENTS = {
     "instruction_encoder": train_instruction_encoder,
     "unet": train_unet,
     "unet_inpaint": train_unet_inpaint,
+    "unet_ip2p": train_unet_ip2p,
 }
 
 
