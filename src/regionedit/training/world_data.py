@@ -40,14 +40,31 @@ def zoom_window(rng: np.random.Generator, scene: Scene, min_frac: float = 0.35) 
     return (x0, y0, x0 + side, y0 + side)
 
 
-def clip_batch(rng: np.random.Generator, n: int) -> tuple[torch.Tensor, list[str]]:
-    """Images and captions for contrastive training; a quarter are single-object scenes."""
-    images, texts = [], []
+def clip_batch(rng: np.random.Generator, n: int) -> tuple[torch.Tensor, list[str], list[str]]:
+    """Images, captions and hard-negative captions for contrastive training.
+
+    A quarter of the scenes have a single object. Each hard negative is the image's caption with one
+    object's shape (or, one time in four, its colour) swapped: in-batch negatives almost never differ
+    by shape alone, so without them CLIP learns colour but not shape.
+    """
+    images, texts, negatives = [], [], []
     for _ in range(n):
         scene = sample_scene(rng, n_objects=1 if rng.random() < 0.25 else None)
         images.append(render(scene))
-        texts.append(caption(scene, rng, size_words=0.6))
-    return to_tensor(images), texts
+        sub = np.random.default_rng(rng.integers(2**63))  # same size words in caption and negative
+        texts.append(caption(scene, np.random.default_rng(sub.integers(2**63)), size_words=0.6))
+        objs = list(scene.objects)
+        k = int(rng.integers(len(objs)))
+        o = objs[k]
+        if rng.random() < 0.25:
+            other = [c for c in spec.OBJECT_COLORS if c != o.color]
+            objs[k] = dataclasses.replace(o, color=other[rng.integers(len(other))])
+        else:
+            other = [s for s in spec.SHAPES if s != o.shape]
+            objs[k] = dataclasses.replace(o, shape=other[rng.integers(len(other))])
+        neg_scene = Scene(scene.background, tuple(objs))
+        negatives.append(caption(neg_scene, np.random.default_rng(sub.integers(2**63)), size_words=0.6))
+    return to_tensor(images), texts, negatives
 
 
 def random_window(rng: np.random.Generator, min_frac: float = 0.25) -> tuple[float, float, float, float]:

@@ -116,11 +116,17 @@ def train_clip(args) -> dict:
     rng = np.random.default_rng(args.seed)
 
     def step_fn(step, gen):
-        images, texts = D.clip_batch(rng, args.batch or 128)
-        ids = tok(texts, padding="max_length", max_length=C.MAX_TOKENS, truncation=True, return_tensors="pt")
-        out = model(input_ids=ids.input_ids, attention_mask=ids.attention_mask, pixel_values=images, return_loss=True)
-        out.loss.backward()
-        return {"loss": out.loss.item()}
+        images, texts, negatives = D.clip_batch(rng, args.batch or 128)
+        b = len(texts)
+        ids = tok(texts + negatives, padding="max_length", max_length=C.MAX_TOKENS, truncation=True, return_tensors="pt")
+        out = model(input_ids=ids.input_ids, attention_mask=ids.attention_mask, pixel_values=images)
+        logits = out.logits_per_image  # (B, 2B): captions, then shape/colour-swapped hard negatives
+        labels = torch.arange(b)
+        loss_i = torch.nn.functional.cross_entropy(logits, labels)  # image -> text, with hard negatives
+        loss_t = torch.nn.functional.cross_entropy(logits[:, :b].T, labels)  # text -> image
+        loss = 0.5 * (loss_i + loss_t)
+        loss.backward()
+        return {"loss": loss.item()}
 
     res = train_loop(run, model, opt, step_fn, args.minutes, args.max_steps, args.seed, lr_at=_cosine(1e-3, 100, 3000))
     export_clip(model, tok, args.export)
