@@ -23,7 +23,7 @@ from regionedit.training.model_cards import BARS, passes, write_card
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="shapes-64")
-    p.add_argument("--only", default="clip,vae,unet,unet_inpaint")
+    p.add_argument("--only", default="clip,vae,instruction_encoder,unet,unet_inpaint")
     p.add_argument("--n", type=int, default=100, help="cases for generation checks (100+ recommended)")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--write-cards", action="store_true")
@@ -36,6 +36,8 @@ def main(argv=None) -> int:
         t = time.time()
         if comp == "clip":
             r = Q.eval_clip(m)
+        elif comp == "instruction_encoder":
+            r = Q.eval_instruction_encoder(m)
         elif comp == "vae":
             r = Q.eval_vae(m)
         elif comp == "unet":

@@ -174,3 +174,37 @@ def eval_inpaint(m, n: int = 100, steps: int = 20, guidance: float = 4.0, zoom: 
                 l1s.append(float(np.abs(img8.astype(float) - exp[3].astype(float))[mask].mean() / 255))
     return {"object_right": obj_ok / max(1, obj_n), "background_l1": float(np.mean(l1s)), "n": n,
             "zoomed_crops": zoom, "steps": steps, "guidance": guidance}
+
+
+@torch.no_grad()
+def eval_instruction_encoder(m, n_fit: int = 700, n_test: int = 350) -> dict:
+    """How much of an instruction's meaning the frozen features F_ins carry: nearest-centroid accuracy
+    (mean-pooled features, centroids fitted on one seed, tested on held-out instructions) for the edit
+    operation and for the colour of the named object."""
+    from regionedit.world import sample_edit
+
+    def feats(seed: int, n: int):
+        samples = [sample_edit(seed, i) for i in range(n)]
+        samples = [s for s in samples if s.category != "absent"]
+        tok = m.instruction_tokenizer([s.instruction for s in samples], padding=True, return_tensors="pt")
+        h = m.instruction_encoder(input_ids=tok.input_ids, attention_mask=tok.attention_mask)[0]
+        mask = tok.attention_mask[..., None].float()
+        f = torch.nn.functional.normalize((h * mask).sum(1) / mask.sum(1), dim=-1)
+        return f, samples
+
+    def accuracy(key):
+        f_fit, s_fit = feats(HELD_OUT_SEED + 5, n_fit)
+        f_test, s_test = feats(HELD_OUT_SEED + 6, n_test)
+        y_fit, y_test = [key(s) for s in s_fit], [key(s) for s in s_test]
+        keep_fit = [i for i, y in enumerate(y_fit) if y is not None]
+        keep_test = [i for i, y in enumerate(y_test) if y is not None]
+        labels = sorted({y_fit[i] for i in keep_fit})
+        cent = torch.stack([f_fit[[i for i in keep_fit if y_fit[i] == lab]].mean(0) for lab in labels])
+        pred = (f_test[keep_test] @ cent.T).argmax(1).tolist()
+        return float(np.mean([labels[p] == y_test[i] for p, i in zip(pred, keep_test)]))
+
+    return {
+        "op_nearest_centroid": accuracy(lambda s: s.category),
+        "referent_color_nearest_centroid": accuracy(lambda s: (s.edit.get("ref") or {}).get("color")),
+        "chance_op": 1 / 6,
+    }
