@@ -112,3 +112,29 @@ def test_instructions_from_captions_use_text_only():
     assert len(made) > 30
     ops = {m[2] for m in made}
     assert "background" in ops and any(m[1] != "a red circle and a blue star on a white background" for m in made)
+
+
+def test_sigterm_checkpoints_and_exports(tmp_path, export):
+    """A training run stopped by SIGTERM finishes its step, checkpoints and exports (resumable)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "regionedit.training.world_models", "--only", "vae", "--out", str(out),
+           "--export", str(tmp_path / "exp"), "--batch", "2", "--threads", "1", "--minutes", "5"]
+    (tmp_path / "exp").mkdir()
+    shutil.copytree(export / "tokenizer", tmp_path / "exp" / "tokenizer")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = ""
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out / "vae" / "log.jsonl").exists():
+        time.sleep(0.5)
+    os.kill(proc.pid, signal.SIGTERM)
+    log = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 0, log
+    assert "stopping after this step" in log
+    assert _steps(out / "vae") >= 20
+    assert (tmp_path / "exp" / "vae" / "diffusion_pytorch_model.safetensors").exists()

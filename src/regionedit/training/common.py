@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import json
 import os
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -102,7 +104,18 @@ def train_loop(
     budget = minutes * 60
     acc: dict[str, float] = {}
     model.train()
-    while (time.time() - start) < budget and (max_steps is None or step < max_steps):
+    # SIGTERM / SIGINT end the run cleanly: finish the step, checkpoint, and let the caller export
+    stop = {"flag": False}
+
+    def _request_stop(signum, frame):
+        stop["flag"] = True
+        print(f"signal {signum}: stopping after this step", flush=True)
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, _request_stop)
+    while not stop["flag"] and (time.time() - start) < budget and (max_steps is None or step < max_steps):
         if lr_at is not None:
             for g in optimizer.param_groups:
                 g["lr"] = lr_at(step)
@@ -125,4 +138,6 @@ def train_loop(
             checkpoint()
             last_ckpt = time.time()
     checkpoint()
-    return {"step": step, "seconds": seconds}
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+    return {"step": step, "seconds": seconds, "interrupted": stop["flag"]}
