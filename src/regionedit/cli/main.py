@@ -15,6 +15,7 @@ COMMANDS = {
     "world": "regionedit.cli.world",
     "demo": "regionedit.cli.demo",
     "edit": "regionedit.cli.edit",
+    "eval": "regionedit.cli.eval",
     "serve": "regionedit.cli.serve",
     "train": "regionedit.cli.train",
 }
