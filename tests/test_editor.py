@@ -109,6 +109,21 @@ def test_cli_single_json_and_metadata(tiny_dir, tmp_path, capsys):
     assert rc == 1 and rec["status"] == "error" and src.read_bytes() == before
 
 
+@pytest.mark.parametrize("blend", ["laplacian", "poisson"])
+def test_cli_blend_methods_keep_outside(tiny_dir, tmp_path, capsys, blend):
+    src, s = _write_sample(tmp_path)
+    mask = np.zeros((64, 64), np.uint8)
+    mask[20:40, 20:40] = 255
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    out = tmp_path / f"{blend}.png"
+    rc = cli(["edit", str(src), "remove the red diamond", "-o", str(out), "--mask", str(tmp_path / "m.png"),
+              "--method", "mask", "--blend", blend, "--steps", "2", "--model", str(tiny_dir), "--json"])
+    assert rc == 0
+    res = np.asarray(Image.open(out).convert("RGB"))
+    support = dilate(mask > 0, 8)
+    assert np.array_equal(res[~support], s.source[~support])
+
+
 def test_cli_batch_mode(tiny_dir, tmp_path, capsys):
     jobs = []
     for i in range(3):

@@ -27,6 +27,8 @@ def add_parser(sub) -> None:
     p.add_argument("--steps", type=int, default=None, help="diffusion steps (default 20)")
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (default 4)")
     p.add_argument("--method", default="region", choices=["region", "mask"], help="how the region is found (default: region)")
+    p.add_argument("--blend", default="feather", choices=["feather", "laplacian", "poisson", "hard"],
+                   help="seam blend when pasting the edit back (default feather; see benchmarks/compose_seams.py)")
     p.add_argument("--caption", default=None, help="optional description of the input image (source caption)")
     p.add_argument("--model", default="shapes-64", help="bundled model name, local folder or Hugging Face id")
     p.add_argument("--batch", help="JSONL file of jobs: {image, instruction, output, [mask_out], [mask], [seed]} per line")
@@ -63,7 +65,9 @@ def run(args) -> int:
     from regionedit.pipeline import Editor
 
     jobs = _jobs(args)
-    editor = Editor.from_pretrained(args.model)  # models load once for all jobs
+    from regionedit.pipeline import EditorConfig
+
+    editor = Editor.from_pretrained(args.model, config=EditorConfig(blend=args.blend))  # models load once for all jobs
     failures = 0
     for job in tqdm(jobs, desc="editing", disable=len(jobs) < 2 or args.json, file=sys.stderr):
         record = {"image": job["image"], "output": job["output"], "mask": job.get("mask_out")}
