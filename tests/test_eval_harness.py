@@ -18,28 +18,19 @@ from regionedit.data.export import export_dataset
 from regionedit.evaluation import baselines
 from regionedit.evaluation.harness import EvalConfig, MagicBrushProtocol, read_records, run_evaluation
 from regionedit.evaluation.report import render_markdown
-from regionedit.models.tiny import save_tiny_models
-from regionedit.region import RegionPredictor, RegionPredictorConfig
-from regionedit.training.region import save_region_predictor
+from regionedit.models.tiny import save_tiny_models, tiny_region_predictor
 from regionedit.world import sample_edit
 
 torch.set_num_threads(1)
 
 
 def _predictor(bias: float):
-    torch.manual_seed(0)
-    p = RegionPredictor(RegionPredictorConfig(image_dim=32, instruction_dim=32, clip_dim=32, dim=32, heads=4))
-    with torch.no_grad():
-        for head in p.heads:
-            head[-1].bias.fill_(bias)
-    return p
+    return tiny_region_predictor(bias)
 
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
-    d = save_tiny_models(tmp_path_factory.mktemp("tiny"))
-    save_region_predictor(_predictor(3.0), d / "region_predictor", {"steps": 0})
-    return d
+    return save_tiny_models(tmp_path_factory.mktemp("tiny"), region_bias=3.0)  # region: ~the whole image
 
 
 @pytest.fixture(scope="module")

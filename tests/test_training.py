@@ -87,7 +87,7 @@ def test_region_training_runs_resumes_and_exports(tmp_path):
     """`regionedit train region` on tiny models: a few steps, resume, export, reload."""
     from regionedit.cli.main import main as cli
     from regionedit.models.tiny import save_tiny_models
-    from regionedit.training.region import load_region_predictor
+    from regionedit.region import load_region_predictor
 
     tiny = save_tiny_models(tmp_path / "tiny")
     args = ["train", "region", "--model", str(tiny), "--out", str(tmp_path / "run"), "--batch", "2",

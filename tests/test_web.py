@@ -22,10 +22,8 @@ from PIL import Image
 from regionedit.cli import serve as serve_cli
 from regionedit.compose import dilate
 from regionedit.io import MASK_KEY, mask_from_text, read_png_metadata
-from regionedit.models.tiny import save_tiny_models
+from regionedit.models.tiny import save_tiny_models, tiny_region_predictor
 from regionedit.pipeline import Editor, EditorConfig
-from regionedit.region import RegionPredictor, RegionPredictorConfig
-from regionedit.training.region import save_region_predictor
 from regionedit.web import WebConfig, WorkQueue, make_server
 from regionedit.world import sample_edit
 
@@ -44,19 +42,12 @@ def _one_thread():
 
 
 def _predictor(bias: float):
-    torch.manual_seed(0)
-    p = RegionPredictor(RegionPredictorConfig(image_dim=32, instruction_dim=32, clip_dim=32, dim=32, heads=4))
-    with torch.no_grad():
-        for head in p.heads:
-            head[-1].bias.fill_(bias)
-    return p
+    return tiny_region_predictor(bias)
 
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
-    d = save_tiny_models(tmp_path_factory.mktemp("tiny"))
-    save_region_predictor(_predictor(3.0), d / "region_predictor", {"steps": 0})  # region: the whole image
-    return d
+    return save_tiny_models(tmp_path_factory.mktemp("tiny"), region_bias=3.0)  # region: ~the whole image
 
 
 @pytest.fixture(scope="module")

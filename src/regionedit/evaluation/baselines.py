@@ -339,7 +339,7 @@ class InstructPix2PixMethod(_StockPipeline):
 def load_editor(models, steps: int, guidance: float):
     """Our Editor over ``models`` (with ``<model>/region_predictor`` when present)."""
     from regionedit.pipeline import Editor, EditorConfig
-    from regionedit.training.region import load_region_predictor
+    from regionedit.region import load_region_predictor
 
     root = Path(models.location)
     if (getattr(models, "_inpaint_loc", None) is None and root.is_dir()

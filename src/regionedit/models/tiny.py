@@ -21,8 +21,22 @@ def tiny_tokenizer():
     return build_world_tokenizer(vocab_size=300, model_max_length=16, corpus=corpus)
 
 
-def save_tiny_models(folder: str | Path, seed: int = 0) -> Path:
-    """Write a tiny random model folder (SD layout + unet_inpaint, clip, instruction_encoder)."""
+def tiny_region_predictor(bias: float = 3.0, seed: int = 0):
+    """A random region predictor for the tiny models; ``bias`` sets the region logits' offset
+    (+3: nearly everything is region, -30: nothing is)."""
+    from regionedit.region import RegionPredictor, RegionPredictorConfig
+
+    torch.manual_seed(seed)
+    p = RegionPredictor(RegionPredictorConfig(image_dim=32, instruction_dim=32, clip_dim=32, dim=32, heads=4))
+    with torch.no_grad():
+        for head in p.heads:
+            head[-1].bias.fill_(bias)
+    return p
+
+
+def save_tiny_models(folder: str | Path, seed: int = 0, region_bias: float | None = None) -> Path:
+    """Write a tiny random model folder (SD layout + unet_inpaint, clip, instruction_encoder, and a
+    region_predictor when ``region_bias`` is given)."""
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPTextModel, T5Config, T5EncoderModel
 
@@ -61,4 +75,8 @@ def save_tiny_models(folder: str | Path, seed: int = 0) -> Path:
     DDIMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, clip_sample=False,
                   set_alpha_to_one=False, steps_offset=1, prediction_type="v_prediction").save_pretrained(folder / "scheduler")
     (folder / "model_index.json").write_text(json.dumps(MODEL_INDEX, indent=2))
+    if region_bias is not None:
+        from regionedit.region import save_region_predictor
+
+        save_region_predictor(tiny_region_predictor(region_bias, seed), folder / "region_predictor", {"steps": 0})
     return folder

@@ -97,7 +97,7 @@ class Editor:
     def from_pretrained(cls, name_or_path: str | Path = "shapes-64", config: EditorConfig | None = None, **load_kwargs) -> "Editor":
         """Load the bundled models (or a folder / hub id) and their region predictor when present."""
         from regionedit import models as M
-        from regionedit.training.region import load_region_predictor
+        from regionedit.region import load_region_predictor
 
         m = M.load(name_or_path, **load_kwargs)
         folder = Path(m.location) / "region_predictor"

@@ -7,12 +7,20 @@ from .losses import (
     semantic_alignment_loss,
     soft_composite,
 )
-from .predictor import RegionPredictor, RegionPredictorConfig, SemanticAlignment
+from .predictor import (
+    RegionPredictor,
+    RegionPredictorConfig,
+    SemanticAlignment,
+    load_region_predictor,
+    save_region_predictor,
+)
 
 __all__ = [
     "RegionPredictor",
     "RegionPredictorConfig",
     "SemanticAlignment",
+    "load_region_predictor",
+    "save_region_predictor",
     "semantic_alignment_loss",
     "clip_global_loss",
     "clip_directional_loss",

@@ -19,7 +19,9 @@ Tensor conventions: images ``(B, 3, H, W)`` float in ``[-1, 1]``, RGB, row 0 at 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -142,3 +144,30 @@ class SemanticAlignment(nn.Module):
         kv = self.norm(feats)
         pooled, _ = self.attn(self.query.expand(feats.shape[0], -1, -1), kv, kv, need_weights=False)
         return self.out(pooled[:, 0])
+
+
+def save_region_predictor(pred, folder: Path, state: dict) -> None:
+    """Write ``folder/config.json``, fp16 ``model.safetensors`` and ``training_state.json``."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg = dataclasses.asdict(pred.config)
+    (folder / "config.json").write_text(json.dumps({"_class_name": "RegionPredictor", **cfg}, indent=2) + "\n")
+    tmp = folder / "model.safetensors.tmp"
+    save_file({k: v.detach().to(torch.float16).contiguous() for k, v in pred.state_dict().items()}, str(tmp))
+    tmp.replace(folder / "model.safetensors")
+    (folder / "training_state.json").write_text(json.dumps(state, indent=2) + "\n")
+
+
+def load_region_predictor(folder: Path):
+    """Load a predictor written by :func:`save_region_predictor` (float32, eval mode)."""
+    from safetensors.torch import load_file
+
+    cfg = json.loads((Path(folder) / "config.json").read_text())
+    cfg.pop("_class_name", None)
+    cfg["scales"] = tuple(cfg["scales"])
+    pred = RegionPredictor(RegionPredictorConfig(**cfg))
+    sd = {k: v.float() for k, v in load_file(str(Path(folder) / "model.safetensors")).items()}
+    pred.load_state_dict(sd)
+    return pred.eval()

@@ -137,6 +137,7 @@ def run(args) -> int:
     from regionedit.region import RegionPredictor, RegionPredictorConfig, SemanticAlignment
     from regionedit.region import losses as L
     from regionedit.region.features import clip_pixels, image_features, instruction_features, text_embeddings
+    from regionedit.region import load_region_predictor, save_region_predictor
     from regionedit.training.common import Run, train_loop
 
     torch.set_num_threads(args.threads)
@@ -202,32 +203,6 @@ def run(args) -> int:
     save_region_predictor(pred, folder, {"steps": res["step"], "cpu_minutes": round(res["seconds"] / 60, 1),
                                          "seed": args.seed, "train_config": dataclasses.asdict(cfg)})
     return 0
-
-
-def save_region_predictor(pred, folder: Path, state: dict) -> None:
-    from safetensors.torch import save_file
-
-    folder.mkdir(parents=True, exist_ok=True)
-    cfg = dataclasses.asdict(pred.config)
-    (folder / "config.json").write_text(json.dumps({"_class_name": "RegionPredictor", **cfg}, indent=2) + "\n")
-    tmp = folder / "model.safetensors.tmp"
-    save_file({k: v.detach().to(torch.float16).contiguous() for k, v in pred.state_dict().items()}, str(tmp))
-    tmp.replace(folder / "model.safetensors")
-    (folder / "training_state.json").write_text(json.dumps(state, indent=2) + "\n")
-
-
-def load_region_predictor(folder: Path):
-    from safetensors.torch import load_file
-
-    from regionedit.region import RegionPredictor, RegionPredictorConfig
-
-    cfg = json.loads((Path(folder) / "config.json").read_text())
-    cfg.pop("_class_name", None)
-    cfg["scales"] = tuple(cfg["scales"])
-    pred = RegionPredictor(RegionPredictorConfig(**cfg))
-    sd = {k: v.float() for k, v in load_file(str(Path(folder) / "model.safetensors")).items()}
-    pred.load_state_dict(sd)
-    return pred
 
 
 def main(argv: list[str] | None = None) -> int:
