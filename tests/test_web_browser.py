@@ -34,8 +34,6 @@ from regionedit.compose import dilate  # noqa: E402
 from regionedit.io import MASK_KEY, read_png_metadata  # noqa: E402
 from regionedit.models.tiny import save_tiny_models  # noqa: E402
 from regionedit.pipeline import Editor, EditorConfig  # noqa: E402
-from regionedit.region import RegionPredictor, RegionPredictorConfig  # noqa: E402
-from regionedit.training.region import save_region_predictor  # noqa: E402
 from regionedit.web import WebConfig, make_server  # noqa: E402
 from regionedit.world import sample_edit  # noqa: E402
 
@@ -44,13 +42,7 @@ from regionedit.world import sample_edit  # noqa: E402
 def server(tmp_path_factory):
     n = torch.get_num_threads()
     torch.set_num_threads(1)
-    d = save_tiny_models(tmp_path_factory.mktemp("tiny"))
-    torch.manual_seed(0)
-    pred = RegionPredictor(RegionPredictorConfig(image_dim=32, instruction_dim=32, clip_dim=32, dim=32, heads=4))
-    with torch.no_grad():
-        for head in pred.heads:
-            head[-1].bias.fill_(3.0)  # predicted region: the whole image
-    save_region_predictor(pred, d / "region_predictor", {"steps": 0})
+    d = save_tiny_models(tmp_path_factory.mktemp("tiny"), region_bias=3.0)  # predicted region: the whole image
     editor = Editor.from_pretrained(d, config=EditorConfig(steps=2))
     srv = make_server(editor, "127.0.0.1", 0, WebConfig())
     t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
