@@ -71,3 +71,17 @@ def test_stock_pipelines_load_bundled_folder():
     out = ip("a red star", image=Image.new("RGB", (64, 64), "white"), mask_image=Image.new("L", (64, 64), 255),
              num_inference_steps=2, height=64, width=64, generator=torch.Generator().manual_seed(0), output_type="np").images
     assert out.shape == (1, 64, 64, 3)
+
+
+def test_demo_command_runs_on_the_bundled_models(tmp_path, capsys):
+    """The README's first command: a real edit with the shipped models, written as a PNG with provenance."""
+    _need("vae", "unet_inpaint", "text_encoder")
+    from regionedit.cli.main import main
+    from regionedit.io import read_png_metadata
+
+    out = tmp_path / "demo.png"
+    assert main(["demo", "--out", str(out)]) == 0
+    meta = read_png_metadata(out)
+    assert meta["regionedit:model"] == "shapes-64" and meta["regionedit:status"] == "edited"
+    assert main(["demo", "--out", str(out)]) == 0  # rerunnable: replaces its own output
+    assert "wrote" in capsys.readouterr().out

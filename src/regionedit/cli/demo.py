@@ -20,7 +20,7 @@ def add_parser(sub) -> None:
     p.add_argument("--scene", type=int, default=5, help="index of the world sample to edit")
     p.add_argument("--category", default="color", help="edit category of the sample (default color)")
     p.add_argument("--model", default="shapes-64", help="model name or folder")
-    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument("--keep", action="store_true", help="refuse to replace --out if it exists (default: replace it)")
     p.set_defaults(func=run)
 
 
@@ -61,7 +61,7 @@ def run(args) -> int:
         canvas.paste(Image.fromarray(img).resize((64 * scale, 64 * scale), Image.NEAREST), (x, pad + text_h))
         draw.text((x, pad), label, fill=(0, 0, 0))
     draw.text((pad, pad + text_h + 64 * scale + 4), f'"{s.instruction}" -> {res.target_description}', fill=(0, 0, 0))
-    save_png(args.out, np.asarray(canvas), res.metadata(), overwrite=args.overwrite)
+    save_png(args.out, np.asarray(canvas), res.metadata(), overwrite=not args.keep)
     print(f'instruction: "{s.instruction}"\nstatus: {res.status} {res.reason or ""}\n'
           f"region: {'given mask' if given is not None else 'predicted'} ({int(res.mask.sum())} px)\n"
           f"wrote {args.out} ({res.seconds:.2f} s)")
