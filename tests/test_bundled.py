@@ -58,14 +58,16 @@ def test_stock_pipelines_load_bundled_folder():
     _need("vae", "unet", "text_encoder")
     from diffusers import StableDiffusionInpaintPipeline, StableDiffusionPipeline, UNet2DConditionModel
 
-    pipe = StableDiffusionPipeline.from_pretrained(ROOT, safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    # weights are stored fp16; on the CPU load them as fp32, as for any fp16 checkpoint
+    pipe = StableDiffusionPipeline.from_pretrained(ROOT, torch_dtype=torch.float32, safety_checker=None,
+                                                   feature_extractor=None, requires_safety_checker=False)
     img = pipe("a red star on a white background", num_inference_steps=2, height=64, width=64,
                generator=torch.Generator().manual_seed(0), output_type="np").images
     assert img.shape == (1, 64, 64, 3) and np.isfinite(img).all()
     _need("unet_inpaint")
-    unet = UNet2DConditionModel.from_pretrained(ROOT, subfolder="unet_inpaint")
-    ip = StableDiffusionInpaintPipeline.from_pretrained(ROOT, unet=unet, safety_checker=None, feature_extractor=None,
-                                                        requires_safety_checker=False)
+    unet = UNet2DConditionModel.from_pretrained(ROOT, subfolder="unet_inpaint", torch_dtype=torch.float32)
+    ip = StableDiffusionInpaintPipeline.from_pretrained(ROOT, unet=unet, torch_dtype=torch.float32, safety_checker=None,
+                                                        feature_extractor=None, requires_safety_checker=False)
     from PIL import Image
 
     out = ip("a red star", image=Image.new("RGB", (64, 64), "white"), mask_image=Image.new("L", (64, 64), 255),
