@@ -75,7 +75,7 @@ def eval_clip(m, groups: int = 4, group_size: int = 64, n_single: int = 200) -> 
 def eval_vae(m, n: int = 256) -> dict:
     """Reconstruction PSNR (dB, on [0, 255]) of held-out scenes, half zoomed in; colour shift per
     solid background colour (mean signed error of background pixels, in levels)."""
-    from regionedit.training.world_data import zoom_window
+    from regionedit.world.windows import zoom_window
 
     rng = np.random.default_rng(HELD_OUT_SEED + 1)
     imgs = []
@@ -127,7 +127,7 @@ def eval_t2i(m, n: int = 100, steps: int = 20, guidance: float = 4.0, batch: int
 
 def _inpaint_cases(rng: np.random.Generator, n: int, zoom: bool):
     """(source, mask, prompt, expected) cases: draw a named object in a region, or restore background."""
-    from regionedit.training.world_data import region_mask, zoom_window_for
+    from regionedit.world.windows import region_mask, zoom_window_for
 
     cases = []
     while len(cases) < n:

@@ -15,6 +15,7 @@ from regionedit.world import spec
 from regionedit.world.language import caption, object_phrase
 from regionedit.world.rendering import object_coverage, render
 from regionedit.world.scene import Scene, sample_scene
+from regionedit.world.windows import random_window, region_mask, zoom_window, zoom_window_for  # noqa: F401
 
 SIZE = spec.NATIVE_SIZE
 
@@ -23,21 +24,6 @@ def to_tensor(images: list[np.ndarray]) -> torch.Tensor:
     """``[(H, W, 3) uint8]`` -> ``(B, 3, H, W)`` float32 in ``[-1, 1]``."""
     x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float()
     return x / 127.5 - 1.0
-
-
-def zoom_window(rng: np.random.Generator, scene: Scene, min_frac: float = 0.35) -> tuple[float, float, float, float]:
-    """A square window around a random object, side in ``[min_frac, 1]`` of the canvas (crop zoom)."""
-    side = float(rng.uniform(min_frac, 1.0))
-    if scene.objects:
-        o = scene.objects[rng.integers(len(scene.objects))]
-        side = max(side, 2.6 * o.r)
-        cx = o.cx + rng.uniform(-0.15, 0.15) * side
-        cy = o.cy + rng.uniform(-0.15, 0.15) * side
-    else:
-        cx, cy = rng.uniform(0.3, 0.7, size=2)
-    x0 = float(np.clip(cx - side / 2, 0.0, 1.0 - side))
-    y0 = float(np.clip(cy - side / 2, 0.0, 1.0 - side))
-    return (x0, y0, x0 + side, y0 + side)
 
 
 def clip_batch(rng: np.random.Generator, n: int) -> tuple[torch.Tensor, list[str], list[str]]:
@@ -65,13 +51,6 @@ def clip_batch(rng: np.random.Generator, n: int) -> tuple[torch.Tensor, list[str
         neg_scene = Scene(scene.background, tuple(objs))
         negatives.append(caption(neg_scene, np.random.default_rng(sub.integers(2**63)), size_words=0.6))
     return to_tensor(images), texts, negatives
-
-
-def random_window(rng: np.random.Generator, min_frac: float = 0.25) -> tuple[float, float, float, float]:
-    """A square window anywhere in the canvas (may show only background)."""
-    side = float(rng.uniform(min_frac, 1.0))
-    x0, y0 = rng.uniform(0.0, 1.0 - side, size=2)
-    return (float(x0), float(y0), float(x0) + side, float(y0) + side)
 
 
 def vae_batch(rng: np.random.Generator, n: int, zoom_prob: float = 0.4, empty_prob: float = 0.1) -> torch.Tensor:
@@ -110,23 +89,6 @@ class InpaintBatch:
     prompt: list[str]  # local prompt: "a red star" / "background" / a caption
 
 
-def region_mask(rng: np.random.Generator, cx: float, cy: float, r: float, window, shape_kind: str | None = None) -> np.ndarray:
-    """A region around ``(cx, cy, r)``: a disc or box with a random margin, in window pixels."""
-    x0, y0, x1, y1 = window
-    side = x1 - x0
-    xs = x0 + (np.arange(SIZE) + 0.5) * side / SIZE
-    ys = y0 + (np.arange(SIZE) + 0.5) * side / SIZE
-    px, py = np.meshgrid(xs, ys)
-    m = float(rng.uniform(1.15, 1.7)) * r + 2 * side / SIZE
-    kind = shape_kind or ("disc" if rng.random() < 0.5 else "box")
-    jx, jy = rng.uniform(-0.1, 0.1, size=2) * r
-    if kind == "disc":
-        mask = (px - cx - jx) ** 2 + (py - cy - jy) ** 2 <= m * m
-    else:
-        mask = (np.abs(px - cx - jx) <= m) & (np.abs(py - cy - jy) <= m)
-    return mask
-
-
 def inpaint_batch(rng: np.random.Generator, n: int, zoom_prob: float = 0.5) -> InpaintBatch:
     """Inpainting targets: draw a named object inside a region, or restore the background there.
 
@@ -150,16 +112,6 @@ def inpaint_batch(rng: np.random.Generator, n: int, zoom_prob: float = 0.5) -> I
             prompts.append(object_phrase(o, with_size=r < 0.3) if r < 0.85 else caption(target_scene, rng, 0.6))
     mask = torch.from_numpy(np.stack(masks)).float()[:, None]
     return InpaintBatch(to_tensor(images), mask, prompts)
-
-
-def zoom_window_for(rng: np.random.Generator, o) -> tuple[float, float, float, float]:
-    """A square window that shows object ``o`` with its radius at 15-35% of the window side."""
-    side = float(np.clip(o.r / rng.uniform(0.15, 0.35), 2.6 * o.r, 1.0))
-    cx = o.cx + rng.uniform(-0.12, 0.12) * side
-    cy = o.cy + rng.uniform(-0.12, 0.12) * side
-    x0 = float(np.clip(cx - side / 2, 0.0, 1.0 - side))
-    y0 = float(np.clip(cy - side / 2, 0.0, 1.0 - side))
-    return (x0, y0, x0 + side, y0 + side)
 
 
 __all__ = ["clip_batch", "vae_batch", "t2i_batch", "inpaint_batch", "InpaintBatch", "to_tensor", "object_coverage"]
