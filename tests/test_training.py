@@ -114,6 +114,44 @@ def test_instructions_from_captions_use_text_only():
     assert "background" in ops and any(m[1] != "a red circle and a blue star on a white background" for m in made)
 
 
+def test_examples_from_captions_score_edits_of_objects_against_the_caption_without_them():
+    import numpy as np
+
+    from regionedit.training.region import example_from_caption
+
+    cap = "a red circle and a blue star on a white background"
+    rng = np.random.default_rng(1)
+    exs = [e for e in (example_from_caption(cap, rng) for _ in range(200)) if e]
+    by_op = {}
+    for e in exs:
+        by_op.setdefault(e["op"], []).append(e)
+    assert set(by_op) == {"remove", "color", "local", "size", "background", "add", "absent"}
+    for op in ("remove", "color", "local", "size"):
+        for e in by_op[op]:
+            assert e["clip_target"] in {"a blue star on a white background", "a red circle on a white background"}
+    assert all(e["clip_target"] == cap and e["target"] == cap for e in by_op["absent"])
+    assert all(e["clip_target"] == e["target"] != cap for e in by_op["background"] + by_op["add"])
+    assert all(e["background"] and e["background"][0] != "white" for e in by_op["background"])
+
+
+def test_background_estimate_removes_objects_and_keeps_gradients():
+    import numpy as np
+
+    from regionedit.training.region import background_estimate, background_from_text
+    from regionedit.world.rendering import render, render_background
+    from regionedit.world.scene import sample_scene
+
+    rng = np.random.default_rng(4)
+    scenes = [sample_scene(rng) for _ in range(8)]
+    x = torch.from_numpy(np.stack([render(s) for s in scenes])).permute(0, 3, 1, 2).float() / 127.5 - 1
+    bg = torch.from_numpy(np.stack([render_background(s.background) for s in scenes])).permute(0, 3, 1, 2).float() / 127.5 - 1
+    est = background_estimate(x)
+    assert est.shape == x.shape
+    assert ((est - bg).abs() / 2).mean() < 0.5 * ((x - bg).abs() / 2).mean()
+    drawn = background_from_text(("white", "sky blue"), 64, 64)
+    assert drawn.shape == (3, 64, 64) and drawn[:, 0].mean() > drawn[:, -1].mean() - 0.01
+
+
 def test_sigterm_checkpoints_and_exports(tmp_path, export):
     """A training run stopped by SIGTERM finishes its step, checkpoints and exports (resumable)."""
     import os

@@ -33,6 +33,7 @@ from regionedit.compose import crop_resize, crop_resize_mask, paste_back, region
 from regionedit.describe import Describer, WorldDescriber
 from regionedit.generation import InpaintConfig, InpaintGenerator
 from regionedit.io import load_image, validate_instruction
+from regionedit.region.shaping import shape_region
 
 METHODS = ("region", "mask")
 
@@ -45,6 +46,7 @@ class EditorConfig:
     min_region_frac: float = 0.002  # a region smaller than this share of the image counts as none
     context: float = 0.5  # crop margin around the region, as a fraction of its size
     blend: str = "feather"  # "feather", "laplacian", "poisson" or "hard"
+    shape_regions: bool = True  # grow predicted regions for edits that need room (bigger, replace)
 
 
 @dataclasses.dataclass
@@ -178,6 +180,8 @@ class Editor:
         else:
             prob = self.predict_region(image, instruction)
             region = prob >= cfg.threshold
+            if cfg.shape_regions and region.mean() >= cfg.min_region_frac:
+                region = shape_region(region, desc.intent)
         if region.mean() < cfg.min_region_frac:
             what = desc.referent_text or "the edit"
             r = no_edit(f"no region found for {what!r}: nothing in the image matches the instruction",

@@ -25,26 +25,36 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from regionedit.describe import WorldDescriber, parse_caption
+from regionedit.describe import WorldDescriber, format_caption, parse_caption
 from regionedit.describe.base import Referent
 from regionedit.world import language as lang
 from regionedit.world import spec
 from regionedit.world.scene import Background, color_allowed
 
 
-def instruction_from_caption(caption: str, rng: np.random.Generator, absent_prob: float = 0.1):
-    """Text-only edit synthesis: ``(instruction, target_description, local_prompt)`` or None.
+REFERENT_OPS = ("remove", "color", "local", "size")
 
-    Reads only the caption (never the image or a scene graph). ``absent`` instructions name an object
-    the caption does not have; their target description is the source caption (no edit).
+
+def example_from_caption(caption: str, rng: np.random.Generator, absent_prob: float = 0.1) -> dict | None:
+    """Text-only edit synthesis from a caption (never the image or a scene graph), or None.
+
+    Returns ``{"op", "instruction", "target", "local", "clip_target"}``: ``target`` is the target
+    description t_e, ``local`` the generator prompt, and ``clip_target`` the description the composite
+    is scored against by the CLIP losses: for edits of an existing object (remove / color / local /
+    size) the caption *without that object* (the region is the object's footprint: the region that, once
+    refilled with background, makes the object disappear), for background and add edits t_e, and for
+    absent referents the source caption itself (nothing should change).
     """
     objects, (top, bottom) = parse_caption(caption)
     bg = Background(top, bottom)
     present = {(o.color, o.shape) for o in objects}
     ops = ["remove", "color", "local", "size", "background", "add"] if objects else ["add", "background"]
     op = "absent" if rng.random() < absent_prob else ops[rng.integers(len(ops))]
-    if op in ("remove", "color", "local", "size"):
-        o: Referent = objects[rng.integers(len(objects))]
+    clip_target = None
+    if op in REFERENT_OPS:
+        k = int(rng.integers(len(objects)))
+        o: Referent = objects[k]
+        clip_target = format_caption(objects[:k] + objects[k + 1:], (top, bottom))
         unique_shape = sum(x.shape == o.shape for x in objects) == 1
         ref = lang.refer(rng, None if unique_shape and rng.random() < 0.3 else o.color, o.shape)
         if op == "remove":
@@ -79,10 +89,36 @@ def instruction_from_caption(caption: str, rng: np.random.Generator, absent_prob
     if d.intent is None:
         return None
     if op == "absent":
-        return text, caption, "background"
+        return {"op": op, "instruction": text, "target": caption, "local": "background", "clip_target": caption}
     if d.error:
         return None
-    return text, d.target_description, d.local_prompt
+    return {"op": op, "instruction": text, "target": d.target_description, "local": d.local_prompt,
+            "clip_target": clip_target or d.target_description, "background": d.intent.background}
+
+
+def instruction_from_caption(caption: str, rng: np.random.Generator, absent_prob: float = 0.1):
+    """``(instruction, target_description, local_prompt)`` or None: see :func:`example_from_caption`."""
+    ex = example_from_caption(caption, rng, absent_prob)
+    return None if ex is None else (ex["instruction"], ex["target"], ex["local"])
+
+
+def background_estimate(x: torch.Tensor) -> torch.Tensor:
+    """A classical, non-learned fill: each row replaced by its median colour.
+
+    (B, 3, H, W) in [-1, 1] -> same shape. World backgrounds are top-to-bottom gradients and objects
+    cover a minority of each row, so this is the image with its objects removed; it reads only pixels.
+    Used by the ``proxy`` fill of training (see :class:`RegionTrainConfig`), never at inference.
+    """
+    return x.median(dim=-1, keepdim=True).values.expand_as(x)
+
+
+def background_from_text(background, h: int, w: int) -> torch.Tensor:
+    """The background a background edit asks for, drawn from its colour names: (3, H, W) in [-1, 1]."""
+    from regionedit.world.rendering import render_background
+
+    top, bottom = (background, None) if isinstance(background, str) else tuple(background)
+    img = render_background(Background(top, bottom), (h, w))
+    return torch.from_numpy(img).permute(2, 0, 1).float() / 127.5 - 1
 
 
 @dataclasses.dataclass
@@ -96,6 +132,17 @@ class RegionTrainConfig:
     gen_steps: int = 6  # DDIM steps of the frozen generator during training
     guidance: float = 4.0
     lr: float = 3e-4
+    # What the soft composite blends in (eq. 10's "generated" image):
+    #  "generator": the frozen inpainting generator fills the hard predicted region with the local prompt
+    #               (the paper's recipe; use it with a real inpainting model);
+    #  "proxy":     edits of an existing object blend in a classical background estimate of the whole
+    #               frame (:func:`background_estimate`) and are scored against the caption without the
+    #               object, background edits blend in the requested background drawn from its colour names,
+    #               and only "add" edits call the generator. Every pixel then has a candidate, so the CLIP
+    #               losses can grow the region anywhere (with "generator", nothing outside the current hard
+    #               region can change, which stalls training from scratch), and a weak miniature generator
+    #               does not corrupt the signal. Text-image pairs only, as before.
+    fill: str = "proxy"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -109,7 +156,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     for f in dataclasses.fields(RegionTrainConfig):
-        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
+        extra = {"choices": ["proxy", "generator"]} if f.name == "fill" else {}
+        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default, **extra)
 
 
 def _pair_stream(args, rng):
@@ -162,36 +210,50 @@ def run(args) -> int:
     (args.out / "config.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items() if k != "func"}, indent=2))
 
     def batch():
-        imgs, ins, tgt, loc, src_caps = [], [], [], [], []
+        imgs, exs = [], []
         while len(imgs) < args.batch:
             img, cap = next(stream)
-            made = instruction_from_caption(cap, rng)
-            if made is None:
+            ex = example_from_caption(cap, rng)
+            if ex is None:
                 continue
+            ex["source"] = cap
             imgs.append(img)
-            src_caps.append(cap)
-            ins.append(made[0])
-            tgt.append(made[1])
-            loc.append(made[2])
+            exs.append(ex)
         x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float() / 127.5 - 1
-        return x, ins, tgt, loc, src_caps
+        return x, exs
+
+    def fill(x, region, exs, g):
+        """The image blended into the composite, (B, 3, H, W), no gradient (see RegionTrainConfig.fill)."""
+        if cfg.fill == "generator":
+            return gen(x, (region > 0.5).float(), [e["local"] for e in exs], generator=g)
+        out = background_estimate(x).clone()
+        for i, e in enumerate(exs):
+            if e["op"] == "background":
+                out[i] = background_from_text(e["background"], *x.shape[-2:])
+        add = [i for i, e in enumerate(exs) if e["op"] == "add"]
+        if add:
+            out[add] = gen(x[add], (region[add] > 0.5).float(), [exs[i]["local"] for i in add], generator=g)
+        return out
 
     def step_fn(step, g):
-        x, ins, tgt, loc, src_caps = batch()
+        x, exs = batch()
+        ins, tgt = [e["instruction"] for e in exs], [e["target"] for e in exs]
         with torch.no_grad():
             f_img, e_src = image_features(clip, clip_pixels(x, size, proc.image_mean, proc.image_std))
             f_ins, ins_mask = instruction_features(m.instruction_encoder, m.instruction_tokenizer, ins)
             t_tgt = text_embeddings(clip, m.clip_tokenizer, tgt)
-            t_src = text_embeddings(clip, m.clip_tokenizer, src_caps)
+            t_clip = text_embeddings(clip, m.clip_tokenizer, [e["clip_target"] for e in exs])
+            t_src = text_embeddings(clip, m.clip_tokenizer, [e["source"] for e in exs])
         out = pred(f_img, f_ins, ins_mask, pixels=x)
         region = out["region"]  # (B, 1, H, W)
-        with torch.no_grad():  # the frozen generator fills the (hard) region
-            generated = gen(x, (region > 0.5).float(), loc, generator=g)
+        with torch.no_grad():
+            generated = fill(x, region, exs, g)
         res = L.soft_composite(x, generated, region)
         f_res, e_res = image_features(clip, clip_pixels(res, size, proc.image_mean, proc.image_std))
         l_sem = L.semantic_alignment_loss(sem(out["f_edited"]), t_tgt, sem(pred.proj_img(f_img)), t_src)
-        l_g = L.clip_global_loss(e_res, t_tgt)
-        l_d = L.clip_directional_loss(e_res, e_src, t_tgt, t_src)
+        l_g = L.clip_global_loss(e_res, t_clip)
+        changed = torch.tensor([e["op"] != "absent" for e in exs])  # eq. 8 needs a text direction
+        l_d = L.clip_directional_loss(e_res[changed], e_src[changed], t_clip[changed], t_src[changed]) if changed.any() else e_res.sum() * 0
         l_s = L.clip_structural_loss(f_img, f_res)
         area = L.region_area_loss(region)
         loss = cfg.alpha * l_sem + cfg.beta * (cfg.lambda_g * l_g + cfg.lambda_d * l_d + cfg.lambda_s * l_s) + cfg.gamma * area

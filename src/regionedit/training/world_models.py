@@ -320,34 +320,66 @@ def _cfg_drop(prompts: list[str], rng: np.random.Generator, p: float = 0.1) -> l
     return ["" if rng.random() < p else t for t in prompts]
 
 
-def train_unet(args) -> dict:
+def _init_unet(export: Path, folder: Path, run: Run, in_channels: int):
+    """The UNet a run starts from: the shipped weights in ``folder`` when there is no checkpoint yet
+    (training continues from what we ship), else a fresh model; 8/9-channel UNets start, as
+    SD-inpainting and InstructPix2Pix did, from the text-to-image UNet with zero-initialised extra input
+    channels."""
     from diffusers import UNet2DConditionModel
 
+    if (folder / "config.json").exists() and not run.exists():
+        return UNet2DConditionModel.from_pretrained(folder, torch_dtype=torch.float32)
+    model = C.build_unet(in_channels)
+    t2i_dir = export / "unet"
+    if in_channels != C.LATENT_CHANNELS and (t2i_dir / "config.json").exists():
+        sd = UNet2DConditionModel.from_pretrained(t2i_dir, torch_dtype=torch.float32).state_dict()
+        w = sd["conv_in.weight"]
+        extra = in_channels - w.shape[1]
+        sd["conv_in.weight"] = torch.cat([w, torch.zeros(w.shape[0], extra, *w.shape[2:])], dim=1)
+        model.load_state_dict(sd)
+    return model
+
+
+def _train_unet_component(args, name: str, in_channels: int, seed_offset: int, make_step, extra_state=None) -> dict:
+    """Shared setup of the three UNet trainers: frozen VAE and text encoder, the UNet (see
+    :func:`_init_unet`), AdamW with warm-up + cosine, EMA 0.999, resumable loop, fp16 export of the EMA
+    weights. ``make_step(model, vae, text, tok, sched, rng)`` returns the per-step function."""
     tok = _load_tokenizer(args.export)
     vae, text = _frozen_vae_and_text(args.export)
-    sf = vae.config.scaling_factor
-    folder = args.export / "unet"
-    run = Run(args.out / "unet")
-    model = UNet2DConditionModel.from_pretrained(folder, torch_dtype=torch.float32) if (folder / "config.json").exists() and not run.exists() else C.build_unet(C.LATENT_CHANNELS)
+    folder = args.export / name
+    run = Run(args.out / name)
+    model = _init_unet(args.export, folder, run, in_channels)
     opt = _adamw(model, 3e-4, 0.01)
     ema = EMA(model, 0.999)
     sched = C.build_scheduler()
-    rng = np.random.default_rng(args.seed + 3)
-
-    def step_fn(step, gen):
-        x, prompts = D.t2i_batch(rng, args.batch or 64)
-        with torch.no_grad():
-            lat = vae.encode(x).latent_dist.sample(generator=gen) * sf
-        cond = _encode_text(tok, text, _cfg_drop(prompts, rng))
-        loss = _diffusion_loss(model, sched, lat, None, cond, gen)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        return {"loss": loss.item()}
-
-    res = train_loop(run, model, opt, step_fn, args.minutes, args.max_steps, args.seed, ema=ema, lr_at=_cosine(3e-4, 200, 20000))
+    rng = np.random.default_rng(args.seed + seed_offset)
+    step_fn = make_step(model, vae, text, tok, sched, rng)
+    res = train_loop(run, model, opt, step_fn, args.minutes, args.max_steps, args.seed, ema=ema,
+                     extra_state=extra_state, lr_at=_cosine(3e-4, 200, 20000))
     _save_fp16(ema.model, folder)
-    _write_state(folder, "unet", res["step"], res["seconds"], args.seed, {"batch": args.batch or 64, "ema": 0.999})
+    _write_state(folder, name, res["step"], res["seconds"], args.seed, {"batch": args.batch or 64, "ema": 0.999})
     return res
+
+
+def train_unet(args) -> dict:
+    """Text-to-image UNet (4 channels) on rendered scenes and their captions."""
+
+    def make_step(model, vae, text, tok, sched, rng):
+        sf = vae.config.scaling_factor
+
+        def step_fn(step, gen):
+            x, prompts = D.t2i_batch(rng, args.batch or 64)
+            with torch.no_grad():
+                lat = vae.encode(x).latent_dist.sample(generator=gen) * sf
+            cond = _encode_text(tok, text, _cfg_drop(prompts, rng))
+            loss = _diffusion_loss(model, sched, lat, None, cond, gen)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            return {"loss": loss.item()}
+
+        return step_fn
+
+    return _train_unet_component(args, "unet", C.LATENT_CHANNELS, 3, make_step)
 
 
 def inpaint_inputs(vae, x: torch.Tensor, mask: torch.Tensor, sf: float, gen=None):
@@ -365,103 +397,64 @@ def inpaint_inputs(vae, x: torch.Tensor, mask: torch.Tensor, sf: float, gen=None
 
 
 def train_unet_inpaint(args) -> dict:
-    from diffusers import UNet2DConditionModel
+    """Inpainting UNet (9 channels: noisy latents, mask, masked-image latents), as SD-inpainting."""
 
-    tok = _load_tokenizer(args.export)
-    vae, text = _frozen_vae_and_text(args.export)
-    sf = vae.config.scaling_factor
-    folder = args.export / "unet_inpaint"
-    run = Run(args.out / "unet_inpaint")
-    if (folder / "config.json").exists() and not run.exists():
-        model = UNet2DConditionModel.from_pretrained(folder, torch_dtype=torch.float32)
-    else:
-        # as SD-inpainting: start from the text-to-image UNet, 5 extra zero-initialised input channels
-        model = C.build_unet(9)
-        t2i_dir = args.export / "unet"
-        if (t2i_dir / "config.json").exists():
-            t2i = UNet2DConditionModel.from_pretrained(t2i_dir, torch_dtype=torch.float32)
-            sd = t2i.state_dict()
-            w = sd["conv_in.weight"]
-            sd["conv_in.weight"] = torch.cat([w, torch.zeros(w.shape[0], 5, *w.shape[2:])], dim=1)
-            model.load_state_dict(sd)
-    opt = _adamw(model, 3e-4, 0.01)
-    ema = EMA(model, 0.999)
-    sched = C.build_scheduler()
-    rng = np.random.default_rng(args.seed + 4)
+    def make_step(model, vae, text, tok, sched, rng):
+        sf = vae.config.scaling_factor
 
-    def step_fn(step, gen):
-        b = D.inpaint_batch(rng, args.batch or 64)
-        with torch.no_grad():
-            lat = vae.encode(b.image).latent_dist.sample(generator=gen) * sf
-        m16, mlat = inpaint_inputs(vae, b.image, b.mask, sf)
-        cond = _encode_text(tok, text, _cfg_drop(b.prompt, rng))
-        # the region is what the model must get right: weight it 5x (outside is given)
-        region_w = 1.0 + 4.0 * torch.nn.functional.max_pool2d(b.mask, 4)
-        loss = _diffusion_loss(model, sched, lat, torch.cat([m16, mlat], 1), cond, gen, region_weight=region_w)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        return {"loss": loss.item()}
+        def step_fn(step, gen):
+            b = D.inpaint_batch(rng, args.batch or 64)
+            with torch.no_grad():
+                lat = vae.encode(b.image).latent_dist.sample(generator=gen) * sf
+            m16, mlat = inpaint_inputs(vae, b.image, b.mask, sf)
+            cond = _encode_text(tok, text, _cfg_drop(b.prompt, rng))
+            # the region is what the model must get right: weight it 5x (outside is given)
+            region_w = 1.0 + 4.0 * torch.nn.functional.max_pool2d(b.mask, 4)
+            loss = _diffusion_loss(model, sched, lat, torch.cat([m16, mlat], 1), cond, gen, region_weight=region_w)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            return {"loss": loss.item()}
 
-    res = train_loop(run, model, opt, step_fn, args.minutes, args.max_steps, args.seed, ema=ema, lr_at=_cosine(3e-4, 200, 20000))
-    _save_fp16(ema.model, folder)
-    _write_state(folder, "unet_inpaint", res["step"], res["seconds"], args.seed, {"batch": args.batch or 64, "ema": 0.999})
-    return res
+        return step_fn
+
+    return _train_unet_component(args, "unet_inpaint", 9, 4, make_step)
 
 
 def train_unet_ip2p(args) -> dict:
     """InstructPix2Pix baseline (issue: evaluation baselines): an 8-channel UNet (noisy latents + source
     latents) fine-tuned on world *edit pairs* from the text-to-image UNet, conditioned on the instruction,
     as diffusers' train_instruct_pix2pix example does (5% image, 5% text, 5% both dropped for CFG)."""
-    from diffusers import UNet2DConditionModel
-
     from regionedit.world import sample_edit
 
-    tok = _load_tokenizer(args.export)
-    vae, text = _frozen_vae_and_text(args.export)
-    sf = vae.config.scaling_factor
-    folder = args.export / "unet_ip2p"
     run = Run(args.out / "unet_ip2p")
-    if (folder / "config.json").exists() and not run.exists():
-        model = UNet2DConditionModel.from_pretrained(folder, torch_dtype=torch.float32)
-    else:
-        model = C.build_unet(8)
-        t2i_dir = args.export / "unet"
-        if (t2i_dir / "config.json").exists():
-            sd = UNet2DConditionModel.from_pretrained(t2i_dir, torch_dtype=torch.float32).state_dict()
-            w = sd["conv_in.weight"]
-            sd["conv_in.weight"] = torch.cat([w, torch.zeros(w.shape[0], 4, *w.shape[2:])], dim=1)
-            model.load_state_dict(sd)
-    opt = _adamw(model, 3e-4, 0.01)
-    ema = EMA(model, 0.999)
-    sched = C.build_scheduler()
-    rng = np.random.default_rng(args.seed + 5)
     counter = {"i": run.load().get("counter", 0) if run.exists() else 0}
 
-    def step_fn(step, gen):
-        samples = []
-        for _ in range(args.batch or 64):
-            samples.append(sample_edit(args.seed + 8, counter["i"], category=None))
-            counter["i"] += 1
-        src = D.to_tensor([s.source for s in samples])
-        tgt = D.to_tensor([s.target for s in samples])
-        with torch.no_grad():
-            lat = vae.encode(tgt).latent_dist.sample(generator=gen) * sf
-            src_lat = vae.encode(src).latent_dist.mode()  # unscaled, as the IP2P pipeline feeds it
-        r = torch.from_numpy(rng.random(len(samples))).float()
-        prompts = ["" if (ri < 0.05 or 0.10 <= ri < 0.15) else s.instruction for ri, s in zip(r.tolist(), samples)]
-        # r < 0.05: text dropped; 0.05 <= r < 0.10: image dropped; 0.10 <= r < 0.15: both dropped
-        keep_img = 1.0 - ((r >= 0.05) & (r < 0.15)).float()[:, None, None, None]
-        cond = _encode_text(tok, text, prompts)
-        loss = _diffusion_loss(model, sched, lat, src_lat * keep_img, cond, gen)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        return {"loss": loss.item()}
+    def make_step(model, vae, text, tok, sched, rng):
+        sf = vae.config.scaling_factor
 
-    res = train_loop(run, model, opt, step_fn, args.minutes, args.max_steps, args.seed, ema=ema,
-                     extra_state=lambda: {"counter": counter["i"]}, lr_at=_cosine(3e-4, 200, 20000))
-    _save_fp16(ema.model, folder)
-    _write_state(folder, "unet_ip2p", res["step"], res["seconds"], args.seed, {"batch": args.batch or 64, "ema": 0.999})
-    return res
+        def step_fn(step, gen):
+            samples = []
+            for _ in range(args.batch or 64):
+                samples.append(sample_edit(args.seed + 8, counter["i"], category=None))
+                counter["i"] += 1
+            src = D.to_tensor([s.source for s in samples])
+            tgt = D.to_tensor([s.target for s in samples])
+            with torch.no_grad():
+                lat = vae.encode(tgt).latent_dist.sample(generator=gen) * sf
+                src_lat = vae.encode(src).latent_dist.mode()  # unscaled, as the IP2P pipeline feeds it
+            r = torch.from_numpy(rng.random(len(samples))).float()
+            prompts = ["" if (ri < 0.05 or 0.10 <= ri < 0.15) else s.instruction for ri, s in zip(r.tolist(), samples)]
+            # r < 0.05: text dropped; 0.05 <= r < 0.10: image dropped; 0.10 <= r < 0.15: both dropped
+            keep_img = 1.0 - ((r >= 0.05) & (r < 0.15)).float()[:, None, None, None]
+            cond = _encode_text(tok, text, prompts)
+            loss = _diffusion_loss(model, sched, lat, src_lat * keep_img, cond, gen)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            return {"loss": loss.item()}
+
+        return step_fn
+
+    return _train_unet_component(args, "unet_ip2p", 8, 5, make_step, extra_state=lambda: {"counter": counter["i"]})
 
 
 COMPONENTS = {
