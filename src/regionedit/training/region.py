@@ -5,8 +5,11 @@ and the target description from the *caption text alone* (the paper uses an LLM;
 language rules, :func:`instruction_from_caption`), predicts a region, fills it with the frozen
 inpainting generator, blends with a differentiable soft mask and minimises
 
-    L = alpha * L_semAlign (eqs 4-6) + beta * (l_g L_CLIPg + l_d L_CLIPd + l_s L_CLIPs) (eqs 7-10)
+    L = alpha * L_semAlign (eqs 4-6) + beta * (l_g L_CLIPg + l_d L_CLIPd + l_s L_CLIPs + l_c L_CLIPc)
         + gamma * mean(region)  (keeps regions tight)
+
+(eqs 7-10; ``L_CLIPc``, our addition, is eq. 7 in CLIP's contrastive form: the composite must match the
+target better than the captions a wrong region would produce).
 
 Data: ``--pairs DIR`` reads WebDataset shards written by ``regionedit world make --format pairs``;
 without it, pairs are rendered on the fly by the same code (image and caption only; the scene graph is
@@ -38,23 +41,27 @@ REFERENT_OPS = ("remove", "color", "local", "size")
 def example_from_caption(caption: str, rng: np.random.Generator, absent_prob: float = 0.1) -> dict | None:
     """Text-only edit synthesis from a caption (never the image or a scene graph), or None.
 
-    Returns ``{"op", "instruction", "target", "local", "clip_target"}``: ``target`` is the target
+    Returns ``{"op", "instruction", "target", "local", "clip_target", "negatives"}``: ``target`` is the target
     description t_e, ``local`` the generator prompt, and ``clip_target`` the description the composite
     is scored against by the CLIP losses: for edits of an existing object (remove / color / local /
     size) the caption *without that object* (the region is the object's footprint: the region that, once
     refilled with background, makes the object disappear), for background and add edits t_e, and for
-    absent referents the source caption itself (nothing should change).
+    absent referents the source caption itself (nothing should change). ``negatives`` are captions a
+    wrong region would produce (another object removed; nothing changed), scored against in the
+    contrastive form of the CLIP loss.
     """
     objects, (top, bottom) = parse_caption(caption)
     bg = Background(top, bottom)
     present = {(o.color, o.shape) for o in objects}
     ops = ["remove", "color", "local", "size", "background", "add"] if objects else ["add", "background"]
     op = "absent" if rng.random() < absent_prob else ops[rng.integers(len(ops))]
-    clip_target = None
+    clip_target, negatives = None, []
     if op in REFERENT_OPS:
         k = int(rng.integers(len(objects)))
         o: Referent = objects[k]
         clip_target = format_caption(objects[:k] + objects[k + 1:], (top, bottom))
+        # the same edit applied to the wrong object: what a misplaced region would produce
+        negatives = [format_caption(objects[:j] + objects[j + 1:], (top, bottom)) for j in range(len(objects)) if j != k]
         unique_shape = sum(x.shape == o.shape for x in objects) == 1
         ref = lang.refer(rng, None if unique_shape and rng.random() < 0.3 else o.color, o.shape)
         if op == "remove":
@@ -89,11 +96,16 @@ def example_from_caption(caption: str, rng: np.random.Generator, absent_prob: fl
     if d.intent is None:
         return None
     if op == "absent":
-        return {"op": op, "instruction": text, "target": caption, "local": "background", "clip_target": caption}
+        removed = [format_caption(objects[:j] + objects[j + 1:], (top, bottom)) for j in range(len(objects))]
+        return {"op": op, "instruction": text, "target": caption, "local": "background", "clip_target": caption,
+                "negatives": removed}
     if d.error:
         return None
+    if op != "add":
+        negatives.append(caption)  # an empty region leaves the source as it was
     return {"op": op, "instruction": text, "target": d.target_description, "local": d.local_prompt,
-            "clip_target": clip_target or d.target_description, "background": d.intent.background}
+            "clip_target": clip_target or d.target_description, "background": d.intent.background,
+            "negatives": negatives}
 
 
 def instruction_from_caption(caption: str, rng: np.random.Generator, absent_prob: float = 0.1):
@@ -128,6 +140,7 @@ class RegionTrainConfig:
     lambda_g: float = 1.0  # CLIP guidance (eq. 7)
     lambda_d: float = 1.0  # directional CLIP (eq. 8)
     lambda_s: float = 1.0  # structural (eq. 9)
+    lambda_c: float = 1.0  # contrastive CLIP: the composite must match clip_target better than the negatives
     gamma: float = 0.2  # region area penalty
     gen_steps: int = 6  # DDIM steps of the frozen generator during training
     guidance: float = 4.0
@@ -235,6 +248,31 @@ def run(args) -> int:
             out[add] = gen(x[add], (region[add] > 0.5).float(), [exs[i]["local"] for i in add], generator=g)
         return out
 
+    def contrastive(e_res, t_pos, negatives):
+        """CLIP's own classification of the composite among its target and its negatives (cross-entropy
+        with CLIP's logit scale): (B,) -> scalar. Samples without negatives contribute nothing."""
+        k = max(len(n) for n in negatives)
+        if k == 0:
+            return e_res.sum() * 0
+        flat = [t for n in negatives for t in n]
+        with torch.no_grad():
+            t_neg_flat = text_embeddings(clip, m.clip_tokenizer, flat)
+        t_neg = torch.zeros(len(negatives), k, t_pos.shape[-1])
+        valid = torch.zeros(len(negatives), k, dtype=torch.bool)
+        i0 = 0
+        for i, n in enumerate(negatives):
+            t_neg[i, :len(n)] = t_neg_flat[i0:i0 + len(n)]
+            valid[i, :len(n)] = True
+            i0 += len(n)
+        cands = torch.nn.functional.normalize(torch.cat([t_pos[:, None], t_neg], 1), dim=-1)  # (B, 1+k, D)
+        img = torch.nn.functional.normalize(e_res, dim=-1)[:, None]  # (B, 1, D)
+        logits = clip.logit_scale.exp().detach() * (img * cands).sum(-1)  # (B, 1+k)
+        logits = logits.masked_fill(~torch.cat([torch.ones(len(negatives), 1, dtype=torch.bool), valid], 1), float("-inf"))
+        has = valid.any(1)
+        if not has.any():
+            return e_res.sum() * 0
+        return torch.nn.functional.cross_entropy(logits[has], torch.zeros(int(has.sum()), dtype=torch.long))
+
     def step_fn(step, g):
         x, exs = batch()
         ins, tgt = [e["instruction"] for e in exs], [e["target"] for e in exs]
@@ -256,10 +294,11 @@ def run(args) -> int:
         l_d = L.clip_directional_loss(e_res[changed], e_src[changed], t_clip[changed], t_src[changed]) if changed.any() else e_res.sum() * 0
         l_s = L.clip_structural_loss(f_img, f_res)
         area = L.region_area_loss(region)
-        loss = cfg.alpha * l_sem + cfg.beta * (cfg.lambda_g * l_g + cfg.lambda_d * l_d + cfg.lambda_s * l_s) + cfg.gamma * area
+        l_c = contrastive(e_res, t_clip, [e["negatives"] for e in exs])
+        loss = cfg.alpha * l_sem + cfg.beta * (cfg.lambda_g * l_g + cfg.lambda_d * l_d + cfg.lambda_s * l_s + cfg.lambda_c * l_c) + cfg.gamma * area
         loss.backward()
         return {"loss": loss.item(), "sem": l_sem.item(), "clip_g": l_g.item(), "clip_d": l_d.item(),
-                "clip_s": l_s.item(), "area": area.item()}
+                "clip_s": l_s.item(), "clip_c": l_c.item(), "area": area.item()}
 
     res = train_loop(run_, params, opt, step_fn, args.minutes, args.max_steps, args.seed, log_every=5)
     save_region_predictor(pred, folder, {"steps": res["step"], "cpu_minutes": round(res["seconds"] / 60, 1),
