@@ -6,7 +6,10 @@
 Fast enough to watch a training run: ``--checkpoint runs/region/region/state.pt`` scores the latest
 checkpoint of ``regionedit train region`` without exporting it. Held-out scenes use seeds >= 20000.
 The Editor's decision rule is used as is (region = probability >= threshold, "no edit" when the region
-covers less than ``min_region_frac`` of the image).
+covers less than ``min_region_frac`` of the image, then shaping by edit type unless ``--no-shape``).
+Note the ceiling the ground truth sets: its masks are the pixels that *differ*, so "make it smaller" and
+"replace the square with a circle" have ring-like masks, while an editor must regenerate the whole
+footprint; a perfect footprint scores well below 1 there.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import torch
 
 from regionedit.evaluation.metrics import region_iou
 from regionedit.pipeline import Editor, EditorConfig
+from regionedit.region.shaping import shape_region
 from regionedit.world import sample_edit, spec
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
@@ -33,6 +37,7 @@ def main(argv=None) -> int:
     p.add_argument("--checkpoint", type=Path, default=None, help="a training state.pt of `regionedit train region`")
     p.add_argument("--n-per-category", type=int, default=40)
     p.add_argument("--seed", type=int, default=20000)
+    p.add_argument("--no-shape", dest="shape", action="store_false", help="score the raw thresholded region (no shaping by edit type)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = p.parse_args(argv)
     torch.set_num_threads(2)
@@ -44,10 +49,13 @@ def main(argv=None) -> int:
     if args.checkpoint is not None:
         from regionedit.region import RegionPredictor, RegionPredictorConfig
 
-        sd = torch.load(args.checkpoint, map_location="cpu", weights_only=False)["model"]
-        sd = {k[len("pred."):]: v for k, v in sd.items() if k.startswith("pred.")}
+        st = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
+        sd = {k[len("pred."):]: v for k, v in st["model"].items() if k.startswith("pred.")}
         c = editor.models.clip.config.projection_dim
-        pred = RegionPredictor(RegionPredictorConfig(image_dim=c, instruction_dim=editor.models.instruction_encoder.config.d_model, clip_dim=c))
+        saved = st.get("predictor_config")
+        cfg = (RegionPredictorConfig(**{**saved, "scales": tuple(saved["scales"])}) if saved else
+               RegionPredictorConfig(image_dim=c, instruction_dim=editor.models.instruction_encoder.config.d_model, clip_dim=c))
+        pred = RegionPredictor(cfg)
         pred.load_state_dict(sd)
         editor.region_predictor = pred.eval()
     if editor.region_predictor is None:
@@ -58,17 +66,20 @@ def main(argv=None) -> int:
     for ci, cat in enumerate(spec.CATEGORIES):
         for i in range(args.n_per_category):
             s = sample_edit(args.seed + ci, i, category=cat)
-            probs.setdefault(cat, []).append((editor.predict_region(s.source, s.instruction), s.mask))
+            intent = editor.describer(s.instruction).intent
+            probs.setdefault(cat, []).append((editor.predict_region(s.source, s.instruction), s.mask, intent))
     table = {}
     for th in THRESHOLDS:
         row = {}
         for cat, items in probs.items():
-            regions = [pr >= th for pr, _ in items]
+            regions = [pr >= th for pr, _, _ in items]
             none = [r.mean() < frac for r in regions]
+            if args.shape:
+                regions = [r if n else shape_region(r, it) for r, n, (_, _, it) in zip(regions, none, items)]
             if cat == "absent":
                 row["absent_no_edit"] = float(np.mean(none))
             else:
-                row[cat] = float(np.mean([region_iou(r, m) for r, (_, m) in zip(regions, items)]))
+                row[cat] = float(np.mean([region_iou(r, m) for r, (_, m, _) in zip(regions, items)]))
                 row.setdefault("_none", []).extend(none)
         row["false_no_edit"] = float(np.mean(row.pop("_none")))
         row["mean_iou_main"] = float(np.mean([row[c] for c in ("remove", "local", "color", "size") if c in row]))

@@ -16,7 +16,7 @@ from regionedit.region import (
     semantic_alignment_loss,
     soft_composite,
 )
-from regionedit.region.features import clip_pixels, image_features, instruction_features, text_embeddings
+from regionedit.region.features import clip_pixels, image_features, instruction_inputs, text_embeddings
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +46,13 @@ def test_instruction_changes_region():
     assert not torch.allclose(a, b)
 
 
-def test_every_predictor_parameter_gets_gradient_from_the_full_loss(tiny):
+@pytest.mark.parametrize("clip_text", [False, True], ids=["t5-only", "t5+clip-text"])
+def test_every_predictor_parameter_gets_gradient_from_the_full_loss(tiny, clip_text):
     clip, tok = tiny.clip, tiny.clip_tokenizer
     d = clip.config.projection_dim
     torch.manual_seed(0)
-    pred = RegionPredictor(RegionPredictorConfig(image_dim=d, instruction_dim=32, clip_dim=d, dim=32, heads=4))
+    text_dim = clip.config.text_config.hidden_size if clip_text else 0
+    pred = RegionPredictor(RegionPredictorConfig(image_dim=d, instruction_dim=32, clip_dim=d, dim=32, heads=4, text_dim=text_dim))
     sem = SemanticAlignment(32, d)
     src = torch.rand(2, 3, 32, 32) * 2 - 1
     with torch.no_grad():  # the frozen generator's output: sampled without gradient
@@ -58,8 +60,13 @@ def test_every_predictor_parameter_gets_gradient_from_the_full_loss(tiny):
     proc = tiny.clip_processor
     size = proc.crop_size["height"]
     f_img, e_src = image_features(clip, clip_pixels(src, size, proc.image_mean, proc.image_std))
-    f_ins, mask = instruction_features(tiny.instruction_encoder, tiny.instruction_tokenizer, ["remove the red circle", "add a star"], 16)
-    out = pred(f_img, f_ins, mask, pixels=src)
+    ins = ["remove the red circle", "add a star"]
+    inputs = instruction_inputs(tiny, pred, ins)
+    assert ("f_txt" in inputs) == clip_text
+    out = pred(f_img, pixels=src, **inputs)
+    if clip_text:
+        with pytest.raises(ValueError, match="f_txt"):
+            pred(f_img, inputs["f_ins"], inputs["ins_mask"])
     res = soft_composite(src, generated, out["region"])
     f_res, e_res = image_features(clip, clip_pixels(res, size, proc.image_mean, proc.image_std))
     t_tgt = text_embeddings(clip, tok, ["a white background", "a star"])

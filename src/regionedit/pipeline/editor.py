@@ -128,7 +128,7 @@ class Editor:
     @torch.no_grad()
     def predict_region(self, image: np.ndarray, instruction: str) -> np.ndarray:
         """Region probability ``(H, W)`` float32 in [0, 1] for an instruction on an image."""
-        from regionedit.region.features import instruction_features
+        from regionedit.region.features import instruction_inputs
 
         if self.region_predictor is None:
             raise RuntimeError(
@@ -136,10 +136,26 @@ class Editor:
                 "or pass a mask (method 'mask')"
             )
         f_img, small = self.embed_image(image)
-        f_ins, ins_mask = instruction_features(self.models.instruction_encoder, self.models.instruction_tokenizer, [instruction])
-        out = self.region_predictor(f_img, f_ins, ins_mask, pixels=small)
+        out = self.region_predictor(f_img, pixels=small, **instruction_inputs(self.models, self.region_predictor, [instruction]))
         prob = F.interpolate(out["region_logits"], size=image.shape[:2], mode="bilinear", align_corners=False).sigmoid()
         return prob[0, 0].numpy().astype(np.float32)
+
+    def find_region(self, image: np.ndarray, instruction: str, intent=None) -> tuple[np.ndarray, np.ndarray]:
+        """The region an edit will use: ``(region (H, W) bool, probability (H, W) float32)``.
+
+        Thresholds the predicted probability at ``config.threshold`` and, when ``config.shape_regions``,
+        grows it for edits that need room (see :mod:`regionedit.region.shaping`); ``intent`` is the
+        parsed instruction (parsed here when not given). A region below ``config.min_region_frac`` of the
+        image means "nothing matches" (the caller returns no edit).
+        """
+        cfg = self.config
+        prob = self.predict_region(image, instruction)
+        region = prob >= cfg.threshold
+        if cfg.shape_regions and region.mean() >= cfg.min_region_frac:
+            if intent is None:
+                intent = self.describer(instruction).intent
+            region = shape_region(region, intent)
+        return region, prob
 
     # -- the pipeline ------------------------------------------------------------------------------
     def __call__(
@@ -178,10 +194,7 @@ class Editor:
         if user_mask is not None:
             region = user_mask
         else:
-            prob = self.predict_region(image, instruction)
-            region = prob >= cfg.threshold
-            if cfg.shape_regions and region.mean() >= cfg.min_region_frac:
-                region = shape_region(region, desc.intent)
+            region, prob = self.find_region(image, instruction, desc.intent)
         if region.mean() < cfg.min_region_frac:
             what = desc.referent_text or "the edit"
             r = no_edit(f"no region found for {what!r}: nothing in the image matches the instruction",

@@ -42,3 +42,23 @@ def instruction_features(encoder, tokenizer, texts: list[str], max_length: int =
     tok = tokenizer(texts, padding="max_length", max_length=max_length, truncation=True, return_tensors="pt").to(device)
     hidden = encoder(input_ids=tok.input_ids, attention_mask=tok.attention_mask)[0]
     return hidden, tok.attention_mask
+
+
+def instruction_text_features(clip, tokenizer, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(F_txt, mask)``: CLIP text-tower token states of the instructions (B, L, H) and the (B, L) mask,
+    the optional second view of the instruction a region predictor with ``text_dim > 0`` reads."""
+    device = next(clip.parameters()).device
+    tok = tokenizer(texts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt").to(device)
+    out = clip.text_model(input_ids=tok.input_ids, attention_mask=tok.attention_mask)
+    return out.last_hidden_state, tok.attention_mask
+
+
+def instruction_inputs(models, predictor, texts: list[str]) -> dict[str, torch.Tensor]:
+    """Everything a region predictor reads of the instructions, as keyword arguments of its forward:
+    ``f_ins``/``ins_mask`` from the instruction encoder, plus ``f_txt``/``txt_mask`` from CLIP's text
+    tower when the predictor was built with ``text_dim > 0``."""
+    f_ins, ins_mask = instruction_features(models.instruction_encoder, models.instruction_tokenizer, texts)
+    out = {"f_ins": f_ins, "ins_mask": ins_mask}
+    if predictor.config.text_dim:
+        out["f_txt"], out["txt_mask"] = instruction_text_features(models.clip, models.clip_tokenizer, texts)
+    return out

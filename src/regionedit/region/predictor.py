@@ -38,6 +38,7 @@ class RegionPredictorConfig:
     mlp_ratio: int = 2  # hidden width of the token-wise MLP, as a multiple of d
     scales: tuple[int, ...] = (1, 2, 4)  # pooling factors of the multi-scale region heads
     refine_channels: int = 16  # width of the pixel refinement convolution (0 disables it)
+    text_dim: int = 0  # width of CLIP text token features of the instruction joined to F_ins (0: T5 only)
 
 
 class CrossAttentionBlock(nn.Module):
@@ -59,7 +60,7 @@ class CrossAttentionBlock(nn.Module):
 class RegionPredictor(nn.Module):
     """Predict the edit region from CLIP patch features and instruction features.
 
-    forward(f_img, f_ins, ins_mask=None, pixels=None) -> dict with
+    forward(f_img, f_ins, ins_mask=None, pixels=None, f_txt=None, txt_mask=None) -> dict with
         ``region``: (B, 1, H, W) probabilities in [0, 1] (H, W = pixels' size, else the patch grid),
         ``region_logits``: the same before the sigmoid,
         ``patch_region``: (B, 1, g, g) patch-grid probabilities (eq. 3, multi-scale mixed),
@@ -71,6 +72,9 @@ class RegionPredictor(nn.Module):
         self.config = c = config or RegionPredictorConfig()
         self.proj_img = nn.Linear(c.image_dim, c.dim)
         self.proj_ins = nn.Linear(c.instruction_dim, c.dim)
+        # optional second instruction view: CLIP's text tokens (colour and shape words grounded in the same
+        # space as the image patches); their keys/values join the instruction encoder's in eq. 1
+        self.proj_txt = nn.Linear(c.text_dim, c.dim) if c.text_dim else None
         self.cross = CrossAttentionBlock(c.dim, c.heads)  # eq. 1
         self.self_attn = CrossAttentionBlock(c.dim, c.heads, cross=False)  # eq. 2
         self.heads = nn.ModuleList(
@@ -90,17 +94,27 @@ class RegionPredictor(nn.Module):
         else:
             self.refine = None
 
-    def fuse(self, f_img: torch.Tensor, f_ins: torch.Tensor, ins_mask: torch.Tensor | None = None):
+    def fuse(self, f_img, f_ins, ins_mask=None, f_txt=None, txt_mask=None):
         """Eqs. 1-2: ``(F_Editedimg, F_imgRegion)``, each (B, N, d)."""
         x = self.proj_img(f_img)  # (B, N, d)
         ctx = self.proj_ins(f_ins)  # (B, M, d)
-        pad = None if ins_mask is None else ~ins_mask.bool()
+        if ins_mask is None:
+            ins_mask = torch.ones(ctx.shape[:2], dtype=torch.bool, device=ctx.device)
+        if self.proj_txt is not None:
+            if f_txt is None:
+                raise ValueError("this region predictor also reads CLIP text features of the instruction: pass f_txt "
+                                 "(regionedit.region.features.instruction_text_features)")
+            ctx = torch.cat([ctx, self.proj_txt(f_txt)], 1)  # (B, M + L, d)
+            if txt_mask is None:
+                txt_mask = torch.ones(f_txt.shape[:2], dtype=torch.bool, device=ctx.device)
+            ins_mask = torch.cat([ins_mask.bool(), txt_mask.bool()], 1)
+        pad = ~ins_mask.bool()
         f_edited = self.cross(x, ctx, pad)  # (B, N, d)
         f_region = self.self_attn(f_edited)  # (B, N, d)
         return f_edited, f_region
 
-    def forward(self, f_img, f_ins, ins_mask=None, pixels=None) -> dict[str, torch.Tensor]:
-        f_edited, f_region = self.fuse(f_img, f_ins, ins_mask)
+    def forward(self, f_img, f_ins, ins_mask=None, pixels=None, f_txt=None, txt_mask=None) -> dict[str, torch.Tensor]:
+        f_edited, f_region = self.fuse(f_img, f_ins, ins_mask, f_txt, txt_mask)
         b, n, d = f_region.shape
         g = int(math.isqrt(n))
         if g * g != n:
@@ -167,6 +181,7 @@ def load_region_predictor(folder: Path):
     cfg = json.loads((Path(folder) / "config.json").read_text())
     cfg.pop("_class_name", None)
     cfg["scales"] = tuple(cfg["scales"])
+    cfg = {k: v for k, v in cfg.items() if k in {f.name for f in dataclasses.fields(RegionPredictorConfig)}}
     pred = RegionPredictor(RegionPredictorConfig(**cfg))
     sd = {k: v.float() for k, v in load_file(str(Path(folder) / "model.safetensors")).items()}
     pred.load_state_dict(sd)

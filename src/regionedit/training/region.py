@@ -168,6 +168,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--no-clip-text", dest="clip_text", action="store_false",
+                   help="a new predictor reads only the instruction encoder (default: also CLIP's text tokens)")
     for f in dataclasses.fields(RegionTrainConfig):
         extra = {"choices": ["proxy", "generator"]} if f.name == "fill" else {}
         p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default, **extra)
@@ -197,7 +199,7 @@ def run(args) -> int:
     from regionedit.generation import InpaintConfig, InpaintGenerator
     from regionedit.region import RegionPredictor, RegionPredictorConfig, SemanticAlignment
     from regionedit.region import losses as L
-    from regionedit.region.features import clip_pixels, image_features, instruction_features, text_embeddings
+    from regionedit.region.features import clip_pixels, image_features, instruction_inputs, text_embeddings
     from regionedit.region import load_region_predictor, save_region_predictor
     from regionedit.training.common import Run, train_loop
 
@@ -209,10 +211,18 @@ def run(args) -> int:
     size = proc.crop_size["height"]
     d_img = clip.config.projection_dim
     d_ins = m.instruction_encoder.config.d_model
-    pcfg = RegionPredictorConfig(image_dim=d_img, instruction_dim=d_ins, clip_dim=d_img)
+    pcfg = RegionPredictorConfig(image_dim=d_img, instruction_dim=d_ins, clip_dim=d_img,
+                                 text_dim=clip.config.text_config.hidden_size if args.clip_text else 0)
     folder = export / "region_predictor"
     run_ = Run(args.out / "region")
-    pred = load_region_predictor(folder) if (folder / "config.json").exists() and not run_.exists() else RegionPredictor(pcfg)
+    if run_.exists():  # resume: the predictor's architecture is the checkpoint's
+        saved = run_.load().get("predictor_config")
+        pred = RegionPredictor(RegionPredictorConfig(**{**saved, "scales": tuple(saved["scales"])}) if saved
+                               else dataclasses.replace(pcfg, text_dim=0))
+    elif (folder / "config.json").exists():  # continue from the shipped predictor
+        pred = load_region_predictor(folder).train()
+    else:
+        pred = RegionPredictor(pcfg)
     sem = SemanticAlignment(pred.config.dim, d_img)
     params = torch.nn.ModuleDict({"pred": pred, "sem": sem})
     opt = torch.optim.AdamW(params.parameters(), lr=cfg.lr, weight_decay=0.01)
@@ -278,11 +288,11 @@ def run(args) -> int:
         ins, tgt = [e["instruction"] for e in exs], [e["target"] for e in exs]
         with torch.no_grad():
             f_img, e_src = image_features(clip, clip_pixels(x, size, proc.image_mean, proc.image_std))
-            f_ins, ins_mask = instruction_features(m.instruction_encoder, m.instruction_tokenizer, ins)
+            ins_in = instruction_inputs(m, pred, ins)
             t_tgt = text_embeddings(clip, m.clip_tokenizer, tgt)
             t_clip = text_embeddings(clip, m.clip_tokenizer, [e["clip_target"] for e in exs])
             t_src = text_embeddings(clip, m.clip_tokenizer, [e["source"] for e in exs])
-        out = pred(f_img, f_ins, ins_mask, pixels=x)
+        out = pred(f_img, pixels=x, **ins_in)
         region = out["region"]  # (B, 1, H, W)
         with torch.no_grad():
             generated = fill(x, region, exs, g)
@@ -300,7 +310,8 @@ def run(args) -> int:
         return {"loss": loss.item(), "sem": l_sem.item(), "clip_g": l_g.item(), "clip_d": l_d.item(),
                 "clip_s": l_s.item(), "clip_c": l_c.item(), "area": area.item()}
 
-    res = train_loop(run_, params, opt, step_fn, args.minutes, args.max_steps, args.seed, log_every=5)
+    res = train_loop(run_, params, opt, step_fn, args.minutes, args.max_steps, args.seed, log_every=5,
+                     extra_state=lambda: {"predictor_config": dataclasses.asdict(pred.config)})
     save_region_predictor(pred, folder, {"steps": res["step"], "cpu_minutes": round(res["seconds"] / 60, 1),
                                          "seed": args.seed, "train_config": dataclasses.asdict(cfg)})
     return 0

@@ -247,11 +247,10 @@ class WebApp:
         with self.queue.slot():
             t0 = time.perf_counter()
             try:
-                prob = ed.predict_region(img, instruction)
+                mask, prob = ed.find_region(img, instruction)
             except OSError as e:
                 raise _model_error(ed, e) from e
             seconds = time.perf_counter() - t0
-        mask = prob >= ed.config.threshold
         found = bool(mask.mean() >= ed.config.min_region_frac)
         out = {
             "instruction": instruction,
