@@ -38,6 +38,8 @@ def main(argv=None) -> int:
     p.add_argument("--n-per-category", type=int, default=40)
     p.add_argument("--seed", type=int, default=20000)
     p.add_argument("--no-shape", dest="shape", action="store_false", help="score the raw thresholded region (no shaping by edit type)")
+    p.add_argument("--write-card", action="store_true",
+                   help="store the chosen threshold in the predictor folder's config.json and write its README.md card")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = p.parse_args(argv)
     torch.set_num_threads(2)
@@ -46,6 +48,8 @@ def main(argv=None) -> int:
         from regionedit.region import load_region_predictor
 
         editor.region_predictor = load_region_predictor(args.predictor)
+    if args.checkpoint is not None and args.write_card:
+        p.error("--write-card describes an exported predictor folder, not a checkpoint")
     if args.checkpoint is not None:
         from regionedit.region import RegionPredictor, RegionPredictorConfig
 
@@ -84,8 +88,14 @@ def main(argv=None) -> int:
         row["false_no_edit"] = float(np.mean(row.pop("_none")))
         row["mean_iou_main"] = float(np.mean([row[c] for c in ("remove", "local", "color", "size") if c in row]))
         table[th] = row
+    # the threshold the editor will use: best main IoU + absent accuracy, heavily penalising false "no edit"
+    best = max(table, key=lambda th: table[th]["mean_iou_main"] + 0.5 * table[th]["absent_no_edit"]
+               - 2 * max(0.0, table[th]["false_no_edit"] - 0.03))
     if args.json:
-        print(json.dumps({str(k): v for k, v in table.items()}))
+        print(json.dumps({"chosen_threshold": best, **{str(k): v for k, v in table.items()}}))
+    if args.write_card:
+        write_card_and_threshold(editor, args, best, table[best])
+    if args.json:
         return 0
     cats = [c for c in spec.CATEGORIES if c != "absent"]
     print(f"region prediction on {args.n_per_category} held-out edits per category (seeds {args.seed}+)")
@@ -94,7 +104,28 @@ def main(argv=None) -> int:
         print(f"{th:9.2f} " + " ".join(f"{row[c]:10.3f}" for c in cats)
               + f"  {row['mean_iou_main']:8.3f}  {row['absent_no_edit']:15.3f}  {row['false_no_edit']:13.3f}")
     print("targets: IoU >= 0.80 on remove/local/color/size, >= 0.60 on add; absent no-edit >= 0.95; false no-edit <= 0.03")
+    print(f"chosen threshold: {best}")
     return 0
+
+
+def write_card_and_threshold(editor, args, threshold: float, row: dict) -> None:
+    from pathlib import Path as _P
+
+    from regionedit.training.model_cards import write_card
+
+    folder = args.predictor or _P(editor.models.location) / "region_predictor"
+    cfg_p = folder / "config.json"
+    cfg = json.loads(cfg_p.read_text())
+    cfg["threshold"] = threshold
+    tmp = cfg_p.with_suffix(".tmp")
+    tmp.write_text(json.dumps(cfg, indent=2) + "\n")
+    tmp.replace(cfg_p)
+    metrics = {f"iou_{c}": row[c] for c in ("remove", "local", "color", "size", "add", "background")}
+    metrics.update(absent_no_edit=row["absent_no_edit"], false_no_edit=row["false_no_edit"], threshold=threshold,
+                   n_per_category=args.n_per_category)
+    cmd = f"python benchmarks/region.py --n-per-category {args.n_per_category} --write-card"
+    write_card(folder, "region_predictor", metrics, cmd)
+    print(f"wrote {folder / 'README.md'} and threshold {threshold} into {cfg_p}")
 
 
 if __name__ == "__main__":

@@ -147,3 +147,26 @@ def test_image_embedding_is_cached_by_content(editor):
     fa = editor.embed_image(a)
     assert editor.embed_image(a.copy()) is fa
     assert editor.embed_image(b) is not fa
+
+
+def test_calibrated_threshold_comes_from_the_predictor_folder_unless_configured(tmp_path):
+    import shutil
+
+    from regionedit.region import load_region_predictor
+
+    d = save_tiny_models(tmp_path / "tiny", region_bias=3.0)
+    cfg_p = d / "region_predictor" / "config.json"
+    assert Editor.from_pretrained(d).threshold == 0.5  # nothing calibrated
+    cfg = json.loads(cfg_p.read_text())
+    cfg["threshold"] = 0.995  # above the tiny predictor's ~0.95 everywhere: every region is empty
+    cfg_p.write_text(json.dumps(cfg))
+    assert load_region_predictor(d / "region_predictor").threshold == 0.995
+    ed = Editor.from_pretrained(d, config=EditorConfig(steps=1))
+    assert ed.threshold == 0.995
+    img = sample_edit(0, 1).source
+    region, prob = ed.find_region(img, "remove the red circle")
+    assert not region.any() and prob.min() > 0.5
+    assert ed(img, "remove the red circle").status == "no_edit"
+    ed2 = Editor.from_pretrained(d, config=EditorConfig(steps=1, threshold=0.5))
+    assert ed2.threshold == 0.5 and ed2.find_region(img, "remove the red circle")[0].all()
+    shutil.rmtree(d)

@@ -42,7 +42,7 @@ METHODS = ("region", "mask")
 class EditorConfig:
     steps: int = 20  # DDIM steps of the generator
     guidance: float = 4.0  # classifier-free guidance scale
-    threshold: float = 0.5  # region probability -> binary region
+    threshold: float | None = None  # region probability -> binary region (None: the predictor's calibrated one, else 0.5)
     min_region_frac: float = 0.002  # a region smaller than this share of the image counts as none
     context: float = 0.5  # crop margin around the region, as a fraction of its size
     blend: str = "feather"  # "feather", "laplacian", "poisson" or "hard"
@@ -140,17 +140,25 @@ class Editor:
         prob = F.interpolate(out["region_logits"], size=image.shape[:2], mode="bilinear", align_corners=False).sigmoid()
         return prob[0, 0].numpy().astype(np.float32)
 
+    @property
+    def threshold(self) -> float:
+        """The region threshold in use: ``config.threshold``, else the one calibrated for the predictor
+        (``threshold`` in its config.json, written by ``benchmarks/region.py --write-card``), else 0.5."""
+        if self.config.threshold is not None:
+            return float(self.config.threshold)
+        return float(getattr(self.region_predictor, "threshold", None) or 0.5)
+
     def find_region(self, image: np.ndarray, instruction: str, intent=None) -> tuple[np.ndarray, np.ndarray]:
         """The region an edit will use: ``(region (H, W) bool, probability (H, W) float32)``.
 
-        Thresholds the predicted probability at ``config.threshold`` and, when ``config.shape_regions``,
+        Thresholds the predicted probability at :attr:`threshold` and, when ``config.shape_regions``,
         grows it for edits that need room (see :mod:`regionedit.region.shaping`); ``intent`` is the
         parsed instruction (parsed here when not given). A region below ``config.min_region_frac`` of the
         image means "nothing matches" (the caller returns no edit).
         """
         cfg = self.config
         prob = self.predict_region(image, instruction)
-        region = prob >= cfg.threshold
+        region = prob >= self.threshold
         if cfg.shape_regions and region.mean() >= cfg.min_region_frac:
             if intent is None:
                 intent = self.describer(instruction).intent

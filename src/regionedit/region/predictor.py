@@ -67,6 +67,8 @@ class RegionPredictor(nn.Module):
         ``f_edited``: (B, N, d) F_Editedimg (eq. 1), ``f_region``: (B, N, d) F_imgRegion (eq. 2).
     """
 
+    threshold: float | None = None  # the calibrated region threshold of a loaded predictor, if any
+
     def __init__(self, config: RegionPredictorConfig | None = None):
         super().__init__()
         self.config = c = config or RegionPredictorConfig()
@@ -181,8 +183,10 @@ def load_region_predictor(folder: Path):
     cfg = json.loads((Path(folder) / "config.json").read_text())
     cfg.pop("_class_name", None)
     cfg["scales"] = tuple(cfg["scales"])
+    threshold = cfg.get("threshold")  # calibrated on held-out data (benchmarks/region.py --write-card)
     cfg = {k: v for k, v in cfg.items() if k in {f.name for f in dataclasses.fields(RegionPredictorConfig)}}
     pred = RegionPredictor(RegionPredictorConfig(**cfg))
+    pred.threshold = threshold
     sd = {k: v.float() for k, v in load_file(str(Path(folder) / "model.safetensors")).items()}
     pred.load_state_dict(sd)
     return pred.eval()

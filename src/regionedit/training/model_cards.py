@@ -26,6 +26,15 @@ BARS: dict[str, list[tuple[str, str, float, str]]] = {
         ("background_l1", "<=", 0.05, "'background' fill: L1 inside the mask vs the true background"),
     ],
     "instruction_encoder": [],
+    "region_predictor": [
+        ("iou_remove", ">=", 0.80, "region IoU with the ground-truth mask: remove"),
+        ("iou_local", ">=", 0.80, "region IoU: local (replace)"),
+        ("iou_color", ">=", 0.80, "region IoU: color"),
+        ("iou_size", ">=", 0.80, "region IoU: size"),
+        ("iou_add", ">=", 0.60, "region IoU: add"),
+        ("absent_no_edit", ">=", 0.95, "absent referents answered with no edit"),
+        ("false_no_edit", "<=", 0.03, "real edits wrongly answered with no edit"),
+    ],
 }
 
 DESCRIPTIONS = {
@@ -41,7 +50,12 @@ DESCRIPTIONS = {
     "initialised from the text-to-image UNet with zero-initialised extra channels (as SD-inpainting); regions "
     "around objects asking for the object ('a red star') or its removal ('background'), half zoomed crops; "
     "loss weighted 5x inside the region.",
+    "region_predictor": "seed 001 region predictor (cross-attention of CLIP patch features on instruction features, "
+    "self-attention, multi-scale token-wise MLP + sigmoid, pixel refinement), trained on text-image pairs only "
+    "with the semantic alignment and CLIP losses (see training/region.py; `--fill proxy`).",
 }
+
+TRAIN_COMMANDS = {"region_predictor": "regionedit train region --out runs/region --minutes M"}
 
 
 def passes(value: float, op: str, bar: float) -> bool:
@@ -68,7 +82,7 @@ def write_card(folder: Path, component: str, metrics: dict, command: str) -> str
               f"- parameters: {n_params if n_params is not None else '?'} (stored fp16)",
               f"- config: `{cfg_p.name if cfg_p else 'n/a'}` in this folder",
               "- data: rendered on the fly by `regionedit.world` (training seed); held-out evaluation seeds >= 10000",
-              f"- reproduce / continue: `regionedit train world-models --only {component} --minutes M --out runs/wm`", ""]
+              "- reproduce / continue: `" + TRAIN_COMMANDS.get(component, f"regionedit train world-models --only {component} --minutes M --out runs/wm") + "`", ""]
     lines += ["## Measured quality (held-out world data)", "", "| metric | value | bar | met |", "|---|---|---|---|"]
     bars = {m: (op, b, d) for m, op, b, d in BARS.get(component, [])}
     for k, v in metrics.items():
