@@ -60,8 +60,10 @@ def example_from_caption(caption: str, rng: np.random.Generator, absent_prob: fl
         k = int(rng.integers(len(objects)))
         o: Referent = objects[k]
         clip_target = format_caption(objects[:k] + objects[k + 1:], (top, bottom))
-        # the same edit applied to the wrong object: what a misplaced region would produce
+        # what a wrong region would produce: the edit applied to another object, or to every object
         negatives = [format_caption(objects[:j] + objects[j + 1:], (top, bottom)) for j in range(len(objects)) if j != k]
+        if len(objects) > 1:
+            negatives.append(format_caption([], (top, bottom)))
         unique_shape = sum(x.shape == o.shape for x in objects) == 1
         ref = lang.refer(rng, None if unique_shape and rng.random() < 0.3 else o.color, o.shape)
         if op == "remove":
@@ -97,12 +99,16 @@ def example_from_caption(caption: str, rng: np.random.Generator, absent_prob: fl
         return None
     if op == "absent":
         removed = [format_caption(objects[:j] + objects[j + 1:], (top, bottom)) for j in range(len(objects))]
+        if len(objects) > 1:
+            removed.append(format_caption([], (top, bottom)))
         return {"op": op, "instruction": text, "target": caption, "local": "background", "clip_target": caption,
                 "negatives": removed}
     if d.error:
         return None
     if op != "add":
         negatives.append(caption)  # an empty region leaves the source as it was
+    if op == "background" and objects:  # a region over the objects too paints them over
+        negatives.append(format_caption([], d.intent.background))
     return {"op": op, "instruction": text, "target": d.target_description, "local": d.local_prompt,
             "clip_target": clip_target or d.target_description, "background": d.intent.background,
             "negatives": negatives}
