@@ -39,6 +39,7 @@ class RegionPredictorConfig:
     scales: tuple[int, ...] = (1, 2, 4)  # pooling factors of the multi-scale region heads
     refine_channels: int = 16  # width of the pixel refinement convolution (0 disables it)
     text_dim: int = 0  # width of CLIP text token features of the instruction joined to F_ins (0: T5 only)
+    init_logit: float = -3.0  # initial region logit: regions start nearly empty and grow where the losses ask
 
 
 class CrossAttentionBlock(nn.Module):
@@ -84,6 +85,8 @@ class RegionPredictor(nn.Module):
             for _ in c.scales
         )  # eq. 3, one token-wise MLP per scale
         self.scale_weights = nn.Sequential(nn.LayerNorm(c.dim), nn.Linear(c.dim, len(c.scales)))
+        for head in self.heads:
+            nn.init.constant_(head[-1].bias, c.init_logit)
         if c.refine_channels:
             self.refine = nn.Sequential(
                 nn.Conv2d(4, c.refine_channels, 3, padding=1), nn.GELU(),
