@@ -1,6 +1,6 @@
 """Quality of the bundled shapes-64 models against the bars of the models issue.
 
-    python benchmarks/world_models.py [--only clip,vae,unet,unet_inpaint] [--n 100] [--write-cards]
+    python benchmarks/world_models.py [--only clip,vae,unet,unet_inpaint,unet_ip2p] [--n 100] [--write-cards]
 
 Prints one row per figure (value, bar, met). With --write-cards, rewrites each component's model card
 (README.md in its folder) with these numbers and this command.
@@ -46,6 +46,8 @@ def main(argv=None) -> int:
             r = Q.eval_inpaint(m, n=args.n, steps=args.steps, zoom=True)
             full = Q.eval_inpaint(m, n=args.n, steps=args.steps, zoom=False)
             r.update({"full_frame_object_right": full["object_right"], "full_frame_background_l1": full["background_l1"]})
+        elif comp == "unet_ip2p":
+            r = Q.eval_ip2p(m, n=args.n, steps=args.steps)
         else:
             raise SystemExit(f"unknown component {comp!r}")
         r["eval_seconds"] = round(time.time() - t, 1)

@@ -48,7 +48,25 @@ def compute(m) -> dict[str, list[float]]:
         if (root / "unet_inpaint").exists():
             extra = torch.randn(1, 5, 16, 16, generator=g)
             out["unet_inpaint"] = m.unet_inpaint(torch.cat([lat, extra], 1), 500, cond).sample[0, :, 8, 8].tolist()
+        if (root / "unet_ip2p").exists():
+            from diffusers import UNet2DConditionModel
+
+            ip2p = UNet2DConditionModel.from_pretrained(root / "unet_ip2p", torch_dtype=torch.float32)
+            extra = torch.randn(1, 4, 16, 16, generator=g)
+            out["unet_ip2p"] = ip2p(torch.cat([lat, extra], 1), 500, cond).sample[0, :, 8, 8].tolist()
+        if (root / "region_predictor").exists():
+            from regionedit.pipeline import Editor
+
+            ed = Editor(m, _load_predictor(root / "region_predictor"))
+            prob = ed.predict_region(img, "remove the red circle")
+            out["region_predictor"] = prob[30, 28:34].astype(float).tolist()
     return out
+
+
+def _load_predictor(folder):
+    from regionedit.region import load_region_predictor
+
+    return load_region_predictor(folder)
 
 
 if __name__ == "__main__":

@@ -250,6 +250,12 @@ def test_instructpix2pix_runs_with_an_8_channel_unet(tiny_dir, tmp_path):
     edited, region, status = methods["instructpix2pix"](s.source, s.instruction, 0, None)
     assert edited.shape == s.source.shape and edited.dtype == np.uint8 and region is None and status == "edited"
 
+    # its model-card numbers (benchmarks/world_models.py --only unet_ip2p)
+    from regionedit.evaluation.model_quality import eval_ip2p
+
+    r = eval_ip2p(models.load(d), n=2, steps=1)
+    assert r["n"] == 2 and 0 <= r["edit_success"] <= 1 and 0 < r["l1_to_target"] < 1 and 0 <= r["leakage_outside_gt"] < 1
+
 
 def test_bad_configuration_messages(tiny_dir, tmp_path, capsys):
     with pytest.raises(ValueError, match="needs --data"):

@@ -26,6 +26,7 @@ BARS: dict[str, list[tuple[str, str, float, str]]] = {
         ("background_l1", "<=", 0.05, "'background' fill: L1 inside the mask vs the true background"),
     ],
     "instruction_encoder": [],
+    "unet_ip2p": [],  # a baseline: no bar, its numbers are for comparison
     "region_predictor": [
         ("iou_remove", ">=", 0.80, "region IoU with the ground-truth mask: remove"),
         ("iou_local", ">=", 0.80, "region IoU: local (replace)"),
@@ -50,6 +51,10 @@ DESCRIPTIONS = {
     "initialised from the text-to-image UNet with zero-initialised extra channels (as SD-inpainting); regions "
     "around objects asking for the object ('a red star') or its removal ('background'), half zoomed crops; "
     "loss weighted 5x inside the region.",
+    "unet_ip2p": "InstructPix2Pix baseline: diffusers UNet2DConditionModel, 8 input channels (noisy latents + source "
+    "latents), initialised from the text-to-image UNet with zero-initialised extra channels and fine-tuned on world "
+    "edit pairs conditioned on the instruction, as diffusers' train_instruct_pix2pix example (5% text, 5% image, "
+    "5% both dropped); run through StableDiffusionInstructPix2PixPipeline.",
     "region_predictor": "seed 001 region predictor (cross-attention of CLIP patch features on instruction features, "
     "self-attention, multi-scale token-wise MLP + sigmoid, pixel refinement), trained on text-image pairs only "
     "with the semantic alignment and CLIP losses (see training/region.py; `--fill proxy`).",
