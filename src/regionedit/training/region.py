@@ -319,7 +319,7 @@ def run(args) -> int:
     res = train_loop(run_, params, opt, step_fn, args.minutes, args.max_steps, args.seed, log_every=5,
                      extra_state=lambda: {"predictor_config": dataclasses.asdict(pred.config)})
     save_region_predictor(pred, folder, {"steps": res["step"], "cpu_minutes": round(res["seconds"] / 60, 1),
-                                         "seed": args.seed, "train_config": dataclasses.asdict(cfg)})
+                                         "seed": args.seed, "batch": args.batch, "train_config": dataclasses.asdict(cfg)})
     return 0
 
 
