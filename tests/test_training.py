@@ -97,7 +97,8 @@ def test_region_training_runs_resumes_and_exports(tmp_path):
     assert _steps(tmp_path / "run" / "region") == 3
     pred = load_region_predictor(tiny / "region_predictor")
     assert json.loads((tiny / "region_predictor" / "training_state.json").read_text())["steps"] == 3
-    out = pred(torch.randn(1, 64, 32), torch.randn(1, 5, 32))
+    assert pred.config.text_dim > 0  # a new predictor also reads CLIP's text tokens (default --clip-text)
+    out = pred(torch.randn(1, 64, 32), torch.randn(1, 5, 32), f_txt=torch.randn(1, 7, pred.config.text_dim))
     assert out["patch_region"].shape == (1, 1, 8, 8)
 
 

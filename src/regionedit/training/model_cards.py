@@ -55,9 +55,10 @@ DESCRIPTIONS = {
     "latents), initialised from the text-to-image UNet with zero-initialised extra channels and fine-tuned on world "
     "edit pairs conditioned on the instruction, as diffusers' train_instruct_pix2pix example (5% text, 5% image, "
     "5% both dropped); run through StableDiffusionInstructPix2PixPipeline.",
-    "region_predictor": "seed 001 region predictor (cross-attention of CLIP patch features on instruction features, "
-    "self-attention, multi-scale token-wise MLP + sigmoid, pixel refinement), trained on text-image pairs only "
-    "with the semantic alignment and CLIP losses (see training/region.py; `--fill proxy`).",
+    "region_predictor": "seed 001 region predictor (cross-attention of CLIP patch features on instruction features: "
+    "T5 encoder states and CLIP text tokens; self-attention, multi-scale token-wise MLP + sigmoid, pixel refinement), "
+    "trained on text-image pairs only with the semantic alignment and CLIP losses plus a contrastive CLIP term "
+    "(see training/region.py; `--fill proxy`).",
 }
 
 TRAIN_COMMANDS = {"region_predictor": "regionedit train region --out runs/region --minutes M"}
