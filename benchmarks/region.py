@@ -57,7 +57,7 @@ def main(argv=None) -> int:
         sd = {k[len("pred."):]: v for k, v in st["model"].items() if k.startswith("pred.")}
         c = editor.models.clip.config.projection_dim
         saved = st.get("predictor_config")
-        cfg = (RegionPredictorConfig(**{**saved, "scales": tuple(saved["scales"])}) if saved else
+        cfg = (RegionPredictorConfig.from_dict(saved) if saved else  # checkpoints before predictor_config was saved
                RegionPredictorConfig(image_dim=c, instruction_dim=editor.models.instruction_encoder.config.d_model, clip_dim=c))
         pred = RegionPredictor(cfg)
         pred.load_state_dict(sd)
@@ -109,11 +109,9 @@ def main(argv=None) -> int:
 
 
 def write_card_and_threshold(editor, args, threshold: float, row: dict) -> None:
-    from pathlib import Path as _P
-
     from regionedit.training.model_cards import write_card
 
-    folder = args.predictor or _P(editor.models.location) / "region_predictor"
+    folder = args.predictor or Path(editor.models.location) / "region_predictor"
     cfg_p = folder / "config.json"
     cfg = json.loads(cfg_p.read_text())
     cfg["threshold"] = threshold

@@ -98,3 +98,23 @@ def test_clip_losses_hand_values():
     src, gen = torch.zeros(1, 3, 2, 2), torch.ones(1, 3, 2, 2)
     m = torch.tensor([[[[1.0, 0.0], [0.5, 0.0]]]])
     assert torch.allclose(soft_composite(src, gen, m)[0, 0], m[0, 0])
+
+
+def test_clip_contrastive_loss_hand_values():
+    import math
+
+    from regionedit.region import clip_contrastive_loss
+
+    img = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+    target = torch.tensor([[1.0, 0.0], [0.0, 3.0]])
+    negatives = torch.tensor([[[0.0, 1.0], [5.0, 5.0]], [[1.0, 0.0], [0.0, 0.0]]])
+    valid = torch.tensor([[True, False], [False, False]])  # sample 0: one negative; sample 1: none
+    got = clip_contrastive_loss(img, target, negatives, valid, logit_scale=1.0)
+    # sample 0: cosines target 1, negative 0 -> -log(e / (e + 1)); sample 1 is left out
+    assert math.isclose(got.item(), math.log(1 + math.exp(-1)), rel_tol=1e-6)
+    assert clip_contrastive_loss(img, target, negatives, torch.zeros(2, 2, dtype=torch.bool), 1.0).item() == 0
+
+
+def test_config_from_saved_dicts():
+    c = RegionPredictorConfig.from_dict({"_class_name": "RegionPredictor", "threshold": 0.4, "dim": 32, "scales": [1, 2]})
+    assert c.dim == 32 and c.scales == (1, 2) and c.text_dim == 0

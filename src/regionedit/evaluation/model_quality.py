@@ -215,7 +215,7 @@ def eval_ip2p(m, n: int = 60, steps: int = 20, guidance: float = 4.0) -> dict:
     (all categories but absent referents): edit success by palette/shape measurement, L1 to the
     ground-truth target and mean |edit - source| outside the ground-truth mask (leakage), on [0, 1]."""
     from regionedit.evaluation.baselines import InstructPix2PixMethod, MethodSettings
-    from regionedit.evaluation.metrics import edit_success_sample
+    from regionedit.evaluation import metrics as E
     from regionedit.world import sample_edit
 
     method = InstructPix2PixMethod(m, MethodSettings(steps=steps, guidance=guidance))
@@ -224,8 +224,8 @@ def eval_ip2p(m, n: int = 60, steps: int = 20, guidance: float = 4.0) -> dict:
     for i in range(n):
         s = sample_edit(HELD_OUT_SEED + 7, i, category=cats[i % len(cats)])
         out, _, status = method(s.source, s.instruction, i, s)
-        ok.append(bool(edit_success_sample(s, out, status=status)))
-        d = np.abs(out.astype(np.float64) - s.source) / 255.0
-        l1.append(float((np.abs(out.astype(np.float64) - s.target) / 255.0).mean()))
-        leak.append(float(d[~s.mask].mean()) if (~s.mask).any() else 0.0)
-    return {"edit_success": float(np.mean(ok)), "l1_to_target": float(np.mean(l1)), "leakage_outside_gt": float(np.mean(leak)), "n": n}
+        ok.append(bool(E.edit_success_sample(s, out, status=status)))
+        l1.append(float(E.l1(out, s.target)))
+        leak.append(float(E.leakage(out, s.source, s.mask)))
+    return {"edit_success": float(np.mean(ok)), "l1_to_target": float(np.mean(l1)),
+            "leakage_outside_gt": float(np.nanmean(leak)), "n": n}

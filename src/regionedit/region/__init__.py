@@ -1,6 +1,7 @@
 """Localisation: the learnable multi-scale edit region (seed 001) and its losses."""
 
 from .losses import (
+    clip_contrastive_loss,
     clip_directional_loss,
     clip_global_loss,
     clip_structural_loss,
@@ -24,6 +25,7 @@ __all__ = [
     "semantic_alignment_loss",
     "clip_global_loss",
     "clip_directional_loss",
+    "clip_contrastive_loss",
     "clip_structural_loss",
     "soft_composite",
 ]

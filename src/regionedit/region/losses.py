@@ -32,6 +32,24 @@ def clip_directional_loss(img_res, img_src, text_target, text_source) -> torch.T
     return cosine_distance(img_res - img_src, text_target - text_source).mean()
 
 
+def clip_contrastive_loss(img_res, text_target, text_negatives, valid, logit_scale) -> torch.Tensor:
+    """Eq. 7 in CLIP's contrastive form (our addition): cross-entropy of CLIP classifying the composite
+    as its target caption among that sample's negative captions (what a wrong region would produce).
+
+    img_res (B, D), text_target (B, D), text_negatives (B, K, D) padded, valid (B, K) bool marking real
+    negatives, logit_scale: CLIP's ``exp(logit_scale)``. Samples without negatives are left out; 0 when
+    no sample has one.
+    """
+    has = valid.any(1)
+    if not has.any():
+        return img_res.sum() * 0
+    cands = F.normalize(torch.cat([text_target[:, None], text_negatives], 1), dim=-1)  # (B, 1+K, D)
+    logits = logit_scale * (F.normalize(img_res, dim=-1)[:, None] * cands).sum(-1)  # (B, 1+K)
+    keep = torch.cat([torch.ones_like(valid[:, :1]), valid], 1)
+    logits = logits.masked_fill(~keep, float("-inf"))
+    return F.cross_entropy(logits[has], torch.zeros(int(has.sum()), dtype=torch.long, device=logits.device))
+
+
 def self_similarity(feats: torch.Tensor) -> torch.Tensor:
     """``Sim(F)_ij = F_i . F_j / (|F_i| |F_j|)``: (B, N, N)."""
     f = F.normalize(feats, dim=-1)

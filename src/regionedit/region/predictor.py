@@ -41,6 +41,16 @@ class RegionPredictorConfig:
     text_dim: int = 0  # width of CLIP text token features of the instruction joined to F_ins (0: T5 only)
     init_logit: float = -3.0  # initial region logit: regions start nearly empty and grow where the losses ask
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "RegionPredictorConfig":
+        """From a saved config (config.json or a training checkpoint): unknown keys (``_class_name``,
+        ``threshold``) are ignored, ``scales`` may be a list."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: v for k, v in d.items() if k in names}
+        if "scales" in kw:
+            kw["scales"] = tuple(kw["scales"])
+        return cls(**kw)
+
 
 class CrossAttentionBlock(nn.Module):
     """Pre-norm attention with a residual: ``x + Attn(LN(x), LN(ctx), LN(ctx))`` (eq. 1 / eq. 2)."""
@@ -184,12 +194,8 @@ def load_region_predictor(folder: Path):
     from safetensors.torch import load_file
 
     cfg = json.loads((Path(folder) / "config.json").read_text())
-    cfg.pop("_class_name", None)
-    cfg["scales"] = tuple(cfg["scales"])
-    threshold = cfg.get("threshold")  # calibrated on held-out data (benchmarks/region.py --write-card)
-    cfg = {k: v for k, v in cfg.items() if k in {f.name for f in dataclasses.fields(RegionPredictorConfig)}}
-    pred = RegionPredictor(RegionPredictorConfig(**cfg))
-    pred.threshold = threshold
+    pred = RegionPredictor(RegionPredictorConfig.from_dict(cfg))
+    pred.threshold = cfg.get("threshold")  # calibrated on held-out data (benchmarks/region.py --write-card)
     sd = {k: v.float() for k, v in load_file(str(Path(folder) / "model.safetensors")).items()}
     pred.load_state_dict(sd)
     return pred.eval()

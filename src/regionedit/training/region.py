@@ -223,8 +223,7 @@ def run(args) -> int:
     run_ = Run(args.out / "region")
     if run_.exists():  # resume: the predictor's architecture is the checkpoint's
         saved = run_.load().get("predictor_config")
-        pred = RegionPredictor(RegionPredictorConfig(**{**saved, "scales": tuple(saved["scales"])}) if saved
-                               else dataclasses.replace(pcfg, text_dim=0))
+        pred = RegionPredictor(RegionPredictorConfig.from_dict(saved) if saved else dataclasses.replace(pcfg, text_dim=0))
     elif (folder / "config.json").exists():  # continue from the shipped predictor
         pred = load_region_predictor(folder).train()
     else:
@@ -265,14 +264,12 @@ def run(args) -> int:
         return out
 
     def contrastive(e_res, t_pos, negatives):
-        """CLIP's own classification of the composite among its target and its negatives (cross-entropy
-        with CLIP's logit scale): (B,) -> scalar. Samples without negatives contribute nothing."""
+        """L_CLIPc of each sample against its own negative captions (see losses.clip_contrastive_loss)."""
         k = max(len(n) for n in negatives)
         if k == 0:
             return e_res.sum() * 0
-        flat = [t for n in negatives for t in n]
         with torch.no_grad():
-            t_neg_flat = text_embeddings(clip, m.clip_tokenizer, flat)
+            t_neg_flat = text_embeddings(clip, m.clip_tokenizer, [t for n in negatives for t in n])
         t_neg = torch.zeros(len(negatives), k, t_pos.shape[-1])
         valid = torch.zeros(len(negatives), k, dtype=torch.bool)
         i0 = 0
@@ -280,14 +277,7 @@ def run(args) -> int:
             t_neg[i, :len(n)] = t_neg_flat[i0:i0 + len(n)]
             valid[i, :len(n)] = True
             i0 += len(n)
-        cands = torch.nn.functional.normalize(torch.cat([t_pos[:, None], t_neg], 1), dim=-1)  # (B, 1+k, D)
-        img = torch.nn.functional.normalize(e_res, dim=-1)[:, None]  # (B, 1, D)
-        logits = clip.logit_scale.exp().detach() * (img * cands).sum(-1)  # (B, 1+k)
-        logits = logits.masked_fill(~torch.cat([torch.ones(len(negatives), 1, dtype=torch.bool), valid], 1), float("-inf"))
-        has = valid.any(1)
-        if not has.any():
-            return e_res.sum() * 0
-        return torch.nn.functional.cross_entropy(logits[has], torch.zeros(int(has.sum()), dtype=torch.long))
+        return L.clip_contrastive_loss(e_res, t_pos, t_neg, valid, clip.logit_scale.exp().detach())
 
     def step_fn(step, g):
         x, exs = batch()
