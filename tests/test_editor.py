@@ -170,3 +170,41 @@ def test_calibrated_threshold_comes_from_the_predictor_folder_unless_configured(
     ed2 = Editor.from_pretrained(d, config=EditorConfig(steps=1, threshold=0.5))
     assert ed2.threshold == 0.5 and ed2.find_region(img, "remove the red circle")[0].all()
     shutil.rmtree(d)
+
+
+def test_presence_head_turns_referent_edits_into_no_edit(tmp_path):
+    """A predictor whose presence head says "absent": remove/recolour/replace/resize -> no edit with a
+    reason; "add" (no referent) is still edited; a configured presence threshold overrides."""
+    d = save_tiny_models(tmp_path / "tiny", region_bias=3.0, presence_bias=-5.0)
+    ed = Editor.from_pretrained(d, config=EditorConfig(steps=1))
+    img = sample_edit(0, 1).source
+    prob, presence = ed.localize(img, "remove the red circle")
+    assert presence == pytest.approx(1 / (1 + np.exp(5)), rel=1e-3) and prob.min() > 0.5
+    for ins in ("remove the red circle", "make the blue square red", "make the star bigger", "replace the circle with a star"):
+        r = ed(img, ins)
+        assert r.status == "no_edit" and "nothing in the image matches" in r.reason and not r.mask.any(), ins
+        assert (r.image == img).all()
+    assert ed(img, "add a red star").status == "edited"
+    ed2 = Editor.from_pretrained(d, config=EditorConfig(steps=1, presence_threshold=0.001))
+    assert ed2.presence_threshold == 0.001 and ed2(img, "remove the red circle").status == "edited"
+    cfg_p = d / "region_predictor" / "config.json"
+    cfg = json.loads(cfg_p.read_text())
+    cfg["presence_threshold"] = 0.0001  # calibrated in the folder (benchmarks/region.py --write-card)
+    cfg_p.write_text(json.dumps(cfg))
+    assert Editor.from_pretrained(d, config=EditorConfig(steps=1)).presence_threshold == 0.0001
+
+
+def test_predicted_regions_are_snapped_to_colour_segments(tmp_path):
+    """find_region = threshold -> snap (colour segments, +1 px) -> shaping; snapping can be switched off."""
+    d = save_tiny_models(tmp_path / "tiny", region_bias=3.0)
+    img = sample_edit(0, 1).source
+    ed = Editor.from_pretrained(d, config=EditorConfig(steps=1, shape_regions=False))
+    prob = ed.predict_region(img, "remove the red circle")
+    ed.config.threshold = th = float(np.median(prob))  # a random predictor: about half the image
+    raw = prob >= th
+    from regionedit.region.refine import snap_region
+
+    snapped = ed.find_region(img, "remove the red circle")[0]
+    assert (snapped == snap_region(raw, img)).all() and (snapped != raw).any()
+    ed.config.snap = False
+    assert (ed.find_region(img, "remove the red circle")[0] == raw).all()

@@ -118,3 +118,19 @@ def test_clip_contrastive_loss_hand_values():
 def test_config_from_saved_dicts():
     c = RegionPredictorConfig.from_dict({"_class_name": "RegionPredictor", "threshold": 0.4, "dim": 32, "scales": [1, 2]})
     assert c.dim == 32 and c.scales == (1, 2) and c.text_dim == 0
+
+
+def test_presence_head_shapes_gradient_and_loss_hand_value():
+    from regionedit.region.losses import presence_loss
+
+    torch.manual_seed(0)
+    p = RegionPredictor(RegionPredictorConfig(image_dim=16, instruction_dim=16, dim=16, heads=2, presence=True))
+    out = p(torch.randn(3, 16, 16), torch.randn(3, 5, 16))
+    assert out["presence_logit"].shape == (3,) and ((out["presence"] > 0) & (out["presence"] < 1)).all()
+    presence_loss(out["presence_logit"], torch.tensor([1, 0, 1])).backward()
+    assert all(q.grad is not None and q.grad.abs().sum() > 0 for q in p.presence_head.parameters())
+    # BCE by hand: logits (0, 2) against labels (1, 0) -> (log 2 + log(1 + e^2)) / 2
+    want = (torch.log(torch.tensor(2.0)) + torch.log1p(torch.exp(torch.tensor(2.0)))) / 2
+    assert torch.isclose(presence_loss(torch.tensor([0.0, 2.0]), torch.tensor([1, 0])), want)
+    assert "presence_logit" not in RegionPredictor(RegionPredictorConfig(image_dim=16, instruction_dim=16, dim=16, heads=2))(
+        torch.randn(1, 16, 16), torch.randn(1, 5, 16))

@@ -177,3 +177,58 @@ def test_sigterm_checkpoints_and_exports(tmp_path, export):
     assert "stopping after this step" in log
     assert _steps(out / "vae") >= 20
     assert (tmp_path / "exp" / "vae" / "diffusion_pytorch_model.safetensors").exists()
+
+
+def test_absent_examples_name_objects_the_caption_lacks_in_every_phrasing():
+    import numpy as np
+
+    from regionedit.describe import WorldDescriber
+    from regionedit.training.region import example_from_caption
+
+    cap = "a red circle and a blue star on a white background"
+    rng = np.random.default_rng(2)
+    exs = [e for e in (example_from_caption(cap, rng, absent_prob=1.0) for _ in range(120)) if e]
+    assert len(exs) > 100 and all(e["op"] == "absent" and e["clip_target"] == cap for e in exs)
+    ops, near_miss = set(), 0
+    for e in exs:
+        intent = WorldDescriber()(e["instruction"]).intent
+        ops.add(intent.op)
+        ref = intent.target
+        assert (ref.color, ref.shape) not in {("red", "circle"), ("blue", "star")}
+        assert ref.color is not None or ref.shape not in {"circle", "star"}  # a bare shape only if none is there
+        near_miss += ref.shape in {"circle", "star"} or ref.color in {"red", "blue"}
+    assert ops == {"remove", "color", "local", "size"} and near_miss > len(exs) // 3
+
+
+def test_region_training_adds_and_trains_a_presence_head_on_a_shipped_predictor(tmp_path):
+    """`--presence` on a folder whose predictor has no presence head: same weights plus a new head."""
+    from regionedit.cli.main import main as cli
+    from regionedit.models.tiny import save_tiny_models
+    from regionedit.region import load_region_predictor
+
+    tiny = save_tiny_models(tmp_path / "tiny", region_bias=-3.0)
+    before = load_region_predictor(tiny / "region_predictor")
+    assert not before.config.presence
+    args = ["train", "region", "--model", str(tiny), "--out", str(tmp_path / "run"), "--batch", "4",
+            "--gen-steps", "1", "--threads", "1", "--presence", "--absent-prob", "0.5", "--max-steps", "2"]
+    assert cli(args) == 0
+    after = load_region_predictor(tiny / "region_predictor")
+    assert after.config.presence and after.presence_head is not None
+    assert after.config.text_dim == before.config.text_dim
+    changed = [k for k, v in before.state_dict().items() if not torch.equal(v, after.state_dict()[k])]
+    assert changed  # trained on from the shipped weights, not from scratch or left alone
+
+
+def test_vae_decoder_only_finetune_keeps_the_latent_space(export, tmp_path):
+    from diffusers import AutoencoderKL
+
+    args = ["--only", "vae", "--export", str(export), "--batch", "2", "--threads", "1"]
+    world_models.main(args + ["--out", str(tmp_path / "a"), "--max-steps", "2"])
+    before = AutoencoderKL.from_pretrained(export / "vae")
+    assert world_models.main(args + ["--out", str(tmp_path / "b"), "--max-steps", "3", "--vae-decoder-only"]) == 0
+    after = AutoencoderKL.from_pretrained(export / "vae")
+    sb, sa = before.state_dict(), after.state_dict()
+    assert all(torch.equal(sb[k], sa[k]) for k in sb if k.startswith(("encoder.", "quant_conv.")))
+    assert any(not torch.equal(sb[k], sa[k]) for k in sb if k.startswith("decoder."))
+    state = json.loads((export / "vae" / "training_state.json").read_text())
+    assert state["decoder_finetune"]["steps"] == 3

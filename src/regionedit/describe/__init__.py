@@ -7,7 +7,7 @@ Backends share the :class:`Describer` protocol and return a :class:`Description`
   to the rule-based parser when its answer cannot be read.
 """
 
-from .base import Describer, Description, EditIntent, OPS, Referent
+from .base import Describer, Description, EditIntent, OPS, REFERENT_OPS, Referent
 from .parser import (
     WorldDescriber,
     apply_intent,
@@ -30,6 +30,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "OPS",
+    "REFERENT_OPS",
     "Describer",
     "Description",
     "EditIntent",

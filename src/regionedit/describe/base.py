@@ -15,6 +15,7 @@ import dataclasses
 from typing import Any, Protocol, runtime_checkable
 
 OPS: tuple[str, ...] = ("remove", "add", "local", "color", "size", "background")
+REFERENT_OPS: tuple[str, ...] = ("remove", "color", "local", "size")  # edits of an object already in the image
 
 
 @dataclasses.dataclass(frozen=True)

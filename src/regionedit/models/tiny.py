@@ -21,22 +21,28 @@ def tiny_tokenizer():
     return build_world_tokenizer(vocab_size=300, model_max_length=16, corpus=corpus)
 
 
-def tiny_region_predictor(bias: float = 3.0, seed: int = 0):
+def tiny_region_predictor(bias: float = 3.0, seed: int = 0, presence_bias: float | None = None):
     """A random region predictor for the tiny models; ``bias`` sets the region logits' offset
-    (+3: nearly everything is region, -30: nothing is)."""
+    (+3: nearly everything is region, -30: nothing is); ``presence_bias`` adds a presence head whose
+    logit is that constant (-5: "the referent is absent" for every input)."""
     from regionedit.region import RegionPredictor, RegionPredictorConfig
 
     torch.manual_seed(seed)
-    p = RegionPredictor(RegionPredictorConfig(image_dim=32, instruction_dim=32, clip_dim=32, dim=32, heads=4))
+    p = RegionPredictor(RegionPredictorConfig(image_dim=32, instruction_dim=32, clip_dim=32, dim=32, heads=4,
+                                              presence=presence_bias is not None))
     with torch.no_grad():
         for head in p.heads:
             head[-1].bias.fill_(bias)
+        if presence_bias is not None:
+            p.presence_head.mlp[-1].weight.zero_()
+            p.presence_head.mlp[-1].bias.fill_(presence_bias)
     return p
 
 
-def save_tiny_models(folder: str | Path, seed: int = 0, region_bias: float | None = None) -> Path:
+def save_tiny_models(folder: str | Path, seed: int = 0, region_bias: float | None = None,
+                     presence_bias: float | None = None) -> Path:
     """Write a tiny random model folder (SD layout + unet_inpaint, clip, instruction_encoder, and a
-    region_predictor when ``region_bias`` is given)."""
+    region_predictor when ``region_bias`` is given, with a presence head when ``presence_bias`` is)."""
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPTextModel, T5Config, T5EncoderModel
 
@@ -78,5 +84,5 @@ def save_tiny_models(folder: str | Path, seed: int = 0, region_bias: float | Non
     if region_bias is not None:
         from regionedit.region import save_region_predictor
 
-        save_region_predictor(tiny_region_predictor(region_bias, seed), folder / "region_predictor", {"steps": 0})
+        save_region_predictor(tiny_region_predictor(region_bias, seed, presence_bias), folder / "region_predictor", {"steps": 0})
     return folder

@@ -30,9 +30,10 @@ import torch
 import torch.nn.functional as F
 
 from regionedit.compose import crop_resize, crop_resize_mask, paste_back, region_crop
-from regionedit.describe import Describer, WorldDescriber
+from regionedit.describe import REFERENT_OPS, Describer, WorldDescriber
 from regionedit.generation import InpaintConfig, InpaintGenerator
 from regionedit.io import load_image, validate_instruction
+from regionedit.region.refine import snap_region
 from regionedit.region.shaping import shape_region
 
 METHODS = ("region", "mask")
@@ -47,6 +48,10 @@ class EditorConfig:
     context: float = 0.5  # crop margin around the region, as a fraction of its size
     blend: str = "feather"  # "feather", "laplacian", "poisson" or "hard"
     shape_regions: bool = True  # grow predicted regions for edits that need room (bigger, replace)
+    snap: bool = True  # snap predicted regions to the image's colour segments, +snap_grow px (region/refine.py)
+    snap_grow: int = 1  # px the snapped region grows by (the anti-aliased edge), at <= 256 px working scale
+    presence_threshold: float | None = None  # referent edits: "no edit" below this presence probability
+    # (None: the predictor's calibrated one; predictors without a presence head skip the check)
 
 
 @dataclasses.dataclass
@@ -126,8 +131,9 @@ class Editor:
         return self._cache[key]
 
     @torch.no_grad()
-    def predict_region(self, image: np.ndarray, instruction: str) -> np.ndarray:
-        """Region probability ``(H, W)`` float32 in [0, 1] for an instruction on an image."""
+    def localize(self, image: np.ndarray, instruction: str) -> tuple[np.ndarray, float | None]:
+        """``(region probability (H, W) float32 in [0, 1], presence probability or None)`` for an
+        instruction on an image; presence is None for predictors without a presence head."""
         from regionedit.region.features import instruction_inputs
 
         if self.region_predictor is None:
@@ -138,7 +144,12 @@ class Editor:
         f_img, small = self.embed_image(image)
         out = self.region_predictor(f_img, pixels=small, **instruction_inputs(self.models, self.region_predictor, [instruction]))
         prob = F.interpolate(out["region_logits"], size=image.shape[:2], mode="bilinear", align_corners=False).sigmoid()
-        return prob[0, 0].numpy().astype(np.float32)
+        presence = float(out["presence"][0]) if "presence" in out else None
+        return prob[0, 0].numpy().astype(np.float32), presence
+
+    def predict_region(self, image: np.ndarray, instruction: str) -> np.ndarray:
+        """Region probability ``(H, W)`` float32 in [0, 1] for an instruction on an image."""
+        return self.localize(image, instruction)[0]
 
     @property
     def threshold(self) -> float:
@@ -148,22 +159,45 @@ class Editor:
             return float(self.config.threshold)
         return float(getattr(self.region_predictor, "threshold", None) or 0.5)
 
+    @property
+    def presence_threshold(self) -> float:
+        """Referent edits whose presence probability is below this get "no edit": ``config.presence_threshold``,
+        else the predictor's calibrated one, else 0.5 (unused without a presence head)."""
+        if self.config.presence_threshold is not None:
+            return float(self.config.presence_threshold)
+        return float(getattr(self.region_predictor, "presence_threshold", None) or 0.5)
+
     def find_region(self, image: np.ndarray, instruction: str, intent=None) -> tuple[np.ndarray, np.ndarray]:
         """The region an edit will use: ``(region (H, W) bool, probability (H, W) float32)``.
 
-        Thresholds the predicted probability at :attr:`threshold` and, when ``config.shape_regions``,
+        Thresholds the predicted probability at :attr:`threshold`, snaps it to the image's colour segments
+        when ``config.snap`` (see :mod:`regionedit.region.refine`) and, when ``config.shape_regions``,
         grows it for edits that need room (see :mod:`regionedit.region.shaping`); ``intent`` is the
         parsed instruction (parsed here when not given). A region below ``config.min_region_frac`` of the
-        image means "nothing matches" (the caller returns no edit).
+        image means "nothing matches" (the caller returns no edit); so does a presence probability below
+        :attr:`presence_threshold` for an edit of an existing object (remove, recolour, replace, resize).
         """
+        prob, presence = self.localize(image, instruction)
+        if intent is None:
+            intent = self.describer(instruction).intent
+        return self.region_from(prob, presence, image, intent), prob
+
+    def region_from(self, prob: np.ndarray, presence: float | None, image: np.ndarray, intent,
+                    threshold: float | None = None, presence_threshold: float | None = None) -> np.ndarray:
+        """The decision rule of :meth:`find_region` on a computed ``(prob, presence)``: ``(H, W)`` bool.
+        ``threshold`` / ``presence_threshold`` override :attr:`threshold` / :attr:`presence_threshold`
+        (benchmarks/region.py sweeps them without re-running the predictor)."""
         cfg = self.config
-        prob = self.predict_region(image, instruction)
-        region = prob >= self.threshold
-        if cfg.shape_regions and region.mean() >= cfg.min_region_frac:
-            if intent is None:
-                intent = self.describer(instruction).intent
+        th = self.threshold if threshold is None else threshold
+        pth = self.presence_threshold if presence_threshold is None else presence_threshold
+        if presence is not None and presence < pth and intent is not None and intent.op in REFERENT_OPS:
+            return np.zeros(prob.shape, bool)  # the referent is not in the image
+        region = prob >= th
+        if cfg.snap and region.mean() >= cfg.min_region_frac:
+            region = snap_region(region, image, grow=cfg.snap_grow)
+        if cfg.shape_regions and region.mean() >= cfg.min_region_frac and intent is not None:
             region = shape_region(region, intent)
-        return region, prob
+        return region
 
     # -- the pipeline ------------------------------------------------------------------------------
     def __call__(

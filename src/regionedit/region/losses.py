@@ -74,3 +74,9 @@ def soft_composite(source: torch.Tensor, generated: torch.Tensor, region: torch.
 def region_area_loss(region: torch.Tensor) -> torch.Tensor:
     """Mean region probability: a small penalty keeps regions tight (edits touch as little as possible)."""
     return region.mean()
+
+
+def presence_loss(logits: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of the presence head: ``logits`` (B,) against ``present`` (B,) in {0, 1}
+    (1: the instruction's referent is in the image, as the caption says). Scalar."""
+    return F.binary_cross_entropy_with_logits(logits, present.float())

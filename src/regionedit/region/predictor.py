@@ -8,6 +8,10 @@ probability of each patch. Our additions, both learned from pixels and text only
 * **multi-scale**: the fused tokens are also average-pooled to coarser grids (2x, 4x); each scale has its
   own token-wise MLP and the logits are upsampled and mixed with learned per-patch scale weights, so one
   predictor covers regions from a small object to the whole background;
+* **presence** (optional): an attention-pooled head over ``F_imgRegion`` (plus the region's peak and
+  mean logit) answers "does the instruction's referent exist in this image?", so an absent referent gives
+  "no edit" instead of a region on the closest look-alike; trained from labels the caption text implies
+  (an instruction naming an object the caption lacks), never from masks;
 * **pixel refinement**: the patch-grid logits are upsampled to image size and refined by a small
   convolution over ``[logits, RGB]``, so region edges follow image edges (the CLIP grid is 4 px here,
   14 px for ViT-L/14).
@@ -40,6 +44,7 @@ class RegionPredictorConfig:
     refine_channels: int = 16  # width of the pixel refinement convolution (0 disables it)
     text_dim: int = 0  # width of CLIP text token features of the instruction joined to F_ins (0: T5 only)
     init_logit: float = -3.0  # initial region logit: regions start nearly empty and grow where the losses ask
+    presence: bool = False  # a presence head: is the instruction's referent in the image at all? ("no edit" if not)
 
     @classmethod
     def from_dict(cls, d: dict) -> "RegionPredictorConfig":
@@ -75,10 +80,12 @@ class RegionPredictor(nn.Module):
         ``region``: (B, 1, H, W) probabilities in [0, 1] (H, W = pixels' size, else the patch grid),
         ``region_logits``: the same before the sigmoid,
         ``patch_region``: (B, 1, g, g) patch-grid probabilities (eq. 3, multi-scale mixed),
-        ``f_edited``: (B, N, d) F_Editedimg (eq. 1), ``f_region``: (B, N, d) F_imgRegion (eq. 2).
+        ``f_edited``: (B, N, d) F_Editedimg (eq. 1), ``f_region``: (B, N, d) F_imgRegion (eq. 2),
+        and with ``config.presence``: ``presence_logit`` (B,) and ``presence`` (B,) in [0, 1].
     """
 
     threshold: float | None = None  # the calibrated region threshold of a loaded predictor, if any
+    presence_threshold: float | None = None  # the calibrated presence threshold, if any
 
     def __init__(self, config: RegionPredictorConfig | None = None):
         super().__init__()
@@ -108,6 +115,7 @@ class RegionPredictor(nn.Module):
             nn.init.zeros_(self.refine[-1].bias)
         else:
             self.refine = None
+        self.presence_head = PresenceHead(c.dim, c.heads) if c.presence else None
 
     def fuse(self, f_img, f_ins, ins_mask=None, f_txt=None, txt_mask=None):
         """Eqs. 1-2: ``(F_Editedimg, F_imgRegion)``, each (B, N, d)."""
@@ -145,6 +153,9 @@ class RegionPredictor(nn.Module):
         w = self.scale_weights(f_region).softmax(-1).transpose(1, 2).reshape(b, len(logits), g, g)
         patch_logits = (torch.cat(logits, 1) * w).sum(1, keepdim=True)  # (B, 1, g, g)
         out = {"f_edited": f_edited, "f_region": f_region, "patch_region": patch_logits.sigmoid()}
+        if self.presence_head is not None:
+            out["presence_logit"] = self.presence_head(f_region, patch_logits)
+            out["presence"] = out["presence_logit"].sigmoid()
         if pixels is not None:
             h, wd = pixels.shape[-2:]
             up = F.interpolate(patch_logits, size=(h, wd), mode="bilinear", align_corners=False)
@@ -156,6 +167,25 @@ class RegionPredictor(nn.Module):
             out["region_logits"] = patch_logits
         out["region"] = out["region_logits"].sigmoid()
         return out
+
+
+class PresenceHead(nn.Module):
+    """``(F_imgRegion (B, N, d), patch logits (B, 1, g, g)) -> presence logit (B,)``: attention pooling with
+    a learned query, joined with the region's peak and mean logit, then a small MLP."""
+
+    def __init__(self, dim: int, heads: int = 4):
+        super().__init__()
+        self.query = nn.Parameter(torch.randn(1, 1, dim) * dim**-0.5)
+        self.norm = nn.LayerNorm(dim)
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.mlp = nn.Sequential(nn.Linear(dim + 2, dim), nn.GELU(), nn.Linear(dim, 1))
+
+    def forward(self, f_region: torch.Tensor, patch_logits: torch.Tensor) -> torch.Tensor:
+        kv = self.norm(f_region)
+        pooled, _ = self.attn(self.query.expand(f_region.shape[0], -1, -1), kv, kv, need_weights=False)
+        flat = patch_logits.flatten(1)
+        stats = torch.stack([flat.amax(1), flat.mean(1)], 1)  # (B, 2)
+        return self.mlp(torch.cat([pooled[:, 0], stats], 1))[:, 0]
 
 
 class SemanticAlignment(nn.Module):
@@ -196,6 +226,7 @@ def load_region_predictor(folder: Path):
     cfg = json.loads((Path(folder) / "config.json").read_text())
     pred = RegionPredictor(RegionPredictorConfig.from_dict(cfg))
     pred.threshold = cfg.get("threshold")  # calibrated on held-out data (benchmarks/region.py --write-card)
+    pred.presence_threshold = cfg.get("presence_threshold")  # likewise, for predictors with a presence head
     sd = {k: v.float() for k, v in load_file(str(Path(folder) / "model.safetensors")).items()}
     pred.load_state_dict(sd)
     return pred.eval()

@@ -28,14 +28,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from regionedit.describe import WorldDescriber, format_caption, parse_caption
+from regionedit.describe import REFERENT_OPS, WorldDescriber, format_caption, parse_caption
 from regionedit.describe.base import Referent
 from regionedit.world import language as lang
 from regionedit.world import spec
 from regionedit.world.scene import Background, color_allowed
 
-
-REFERENT_OPS = ("remove", "color", "local", "size")
 
 
 def example_from_caption(caption: str, rng: np.random.Generator, absent_prob: float = 0.1) -> dict | None:
@@ -90,10 +88,8 @@ def example_from_caption(caption: str, rng: np.random.Generator, absent_prob: fl
         if not all(color_allowed(x.color, new) for x in objects if x.color):
             return None
         text = lang.phrase_background(rng, new)
-    else:  # absent referent
-        opts = [(c, s) for c in spec.OBJECT_COLORS for s in spec.SHAPES if (c, s) not in present]
-        c, s = opts[rng.integers(len(opts))]
-        text = lang.phrase_remove(rng, lang.refer(rng, c, s))
+    else:  # absent referent: any edit of an object the caption does not have
+        text = _absent_instruction(rng, objects, present, bg)
     d = WorldDescriber()(text, caption)
     if d.intent is None:
         return None
@@ -112,6 +108,34 @@ def example_from_caption(caption: str, rng: np.random.Generator, absent_prob: fl
     return {"op": op, "instruction": text, "target": d.target_description, "local": d.local_prompt,
             "clip_target": clip_target or d.target_description, "background": d.intent.background,
             "negatives": negatives}
+
+
+def _absent_instruction(rng: np.random.Generator, objects, present: set, bg) -> str:
+    """An instruction naming an object the caption lacks, in any referent phrasing. Half the time a near
+    miss of a present object (its shape in another colour, or its colour on another shape), the cases a
+    region predictor confuses; a bare shape ("the star") only when no object has that shape."""
+    shapes_present = {s for _, s in present}
+    if objects and rng.random() < 0.5:
+        o = objects[int(rng.integers(len(objects)))]
+        opts = ([(c, o.shape) for c in spec.OBJECT_COLORS] + [(o.color, s) for s in spec.SHAPES]) if o.color else []
+        opts = [(c, s) for c, s in opts if (c, s) not in present]
+    else:
+        opts = []
+    if not opts:
+        opts = [(c, s) for c in spec.OBJECT_COLORS for s in spec.SHAPES if (c, s) not in present]
+    c, s = opts[int(rng.integers(len(opts)))]
+    ref = lang.refer(rng, None if s not in shapes_present and rng.random() < 0.3 else c, s)
+    kind = rng.integers(4)
+    if kind == 0:
+        return lang.phrase_remove(rng, ref)
+    if kind == 1:
+        cs = [x for x in spec.OBJECT_COLORS if x != c and color_allowed(x, bg)]
+        return lang.phrase_color(rng, ref, cs[int(rng.integers(len(cs)))])
+    if kind == 2:
+        s2 = [x for x in spec.SHAPES if x != s][int(rng.integers(len(spec.SHAPES) - 1))]
+        cs = [x for x in spec.OBJECT_COLORS if color_allowed(x, bg)]
+        return lang.phrase_replace(rng, ref, lang.new_object_phrase(rng, cs[int(rng.integers(len(cs)))], s2, None))
+    return lang.phrase_size(rng, ref, bigger=bool(rng.random() < 0.5))
 
 
 def instruction_from_caption(caption: str, rng: np.random.Generator, absent_prob: float = 0.1):
@@ -147,6 +171,8 @@ class RegionTrainConfig:
     lambda_d: float = 1.0  # directional CLIP (eq. 8)
     lambda_s: float = 1.0  # structural (eq. 9)
     lambda_c: float = 1.0  # contrastive CLIP: the composite must match clip_target better than the negatives
+    lambda_p: float = 1.0  # presence head: BCE on "does the referent exist", a label the caption text implies
+    absent_prob: float = 0.1  # share of examples naming an object the caption lacks
     gamma: float = 0.2  # region area penalty
     gen_steps: int = 6  # DDIM steps of the frozen generator during training
     guidance: float = 4.0
@@ -176,6 +202,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--no-clip-text", dest="clip_text", action="store_false",
                    help="a new predictor reads only the instruction encoder (default: also CLIP's text tokens)")
+    p.add_argument("--presence", action="store_true",
+                   help="give the predictor a presence head (added to a shipped predictor that lacks one) and train it")
     for f in dataclasses.fields(RegionTrainConfig):
         extra = {"choices": ["proxy", "generator"]} if f.name == "fill" else {}
         p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default, **extra)
@@ -218,7 +246,8 @@ def run(args) -> int:
     d_img = clip.config.projection_dim
     d_ins = m.instruction_encoder.config.d_model
     pcfg = RegionPredictorConfig(image_dim=d_img, instruction_dim=d_ins, clip_dim=d_img,
-                                 text_dim=clip.config.text_config.hidden_size if args.clip_text else 0)
+                                 text_dim=clip.config.text_config.hidden_size if args.clip_text else 0,
+                                 presence=args.presence)
     folder = export / "region_predictor"
     run_ = Run(args.out / "region")
     if run_.exists():  # resume: the predictor's architecture is the checkpoint's
@@ -226,6 +255,11 @@ def run(args) -> int:
         pred = RegionPredictor(RegionPredictorConfig.from_dict(saved) if saved else dataclasses.replace(pcfg, text_dim=0))
     elif (folder / "config.json").exists():  # continue from the shipped predictor
         pred = load_region_predictor(folder).train()
+        if args.presence and not pred.config.presence:  # same weights, plus a new presence head
+            new = RegionPredictor(dataclasses.replace(pred.config, presence=True))
+            missing, unexpected = new.load_state_dict(pred.state_dict(), strict=False)
+            assert all(k.startswith("presence_head.") for k in missing) and not unexpected, (missing, unexpected)
+            pred = new.train()
     else:
         pred = RegionPredictor(pcfg)
     sem = SemanticAlignment(pred.config.dim, d_img)
@@ -241,7 +275,7 @@ def run(args) -> int:
         imgs, exs = [], []
         while len(imgs) < args.batch:
             img, cap = next(stream)
-            ex = example_from_caption(cap, rng)
+            ex = example_from_caption(cap, rng, cfg.absent_prob)
             if ex is None:
                 continue
             ex["source"] = cap
@@ -302,9 +336,16 @@ def run(args) -> int:
         area = L.region_area_loss(region)
         l_c = contrastive(e_res, t_clip, [e["negatives"] for e in exs])
         loss = cfg.alpha * l_sem + cfg.beta * (cfg.lambda_g * l_g + cfg.lambda_d * l_d + cfg.lambda_s * l_s + cfg.lambda_c * l_c) + cfg.gamma * area
+        logs = {}
+        if "presence_logit" in out:  # referent edits only: add / background edits have no referent to look for
+            ref = torch.tensor([e["op"] in REFERENT_OPS or e["op"] == "absent" for e in exs])
+            if ref.any():
+                l_p = L.presence_loss(out["presence_logit"][ref], changed[ref].float())
+                loss = loss + cfg.lambda_p * l_p
+                logs = {"presence": l_p.item(), "presence_acc": ((out["presence_logit"][ref] > 0) == changed[ref]).float().mean().item()}
         loss.backward()
         return {"loss": loss.item(), "sem": l_sem.item(), "clip_g": l_g.item(), "clip_d": l_d.item(),
-                "clip_s": l_s.item(), "clip_c": l_c.item(), "area": area.item()}
+                "clip_s": l_s.item(), "clip_c": l_c.item(), "area": area.item(), **logs}
 
     res = train_loop(run_, params, opt, step_fn, args.minutes, args.max_steps, args.seed, log_every=5,
                      extra_state=lambda: {"predictor_config": dataclasses.asdict(pred.config)})

@@ -166,14 +166,28 @@ def train_vae(args) -> dict:
     folder = args.export / "vae"
     run = Run(args.out / "vae")
     model = AutoencoderKL.from_pretrained(folder, torch_dtype=torch.float32) if (folder / "config.json").exists() and not run.exists() else C.build_vae()
-    opt = _adamw(model, 2e-3, 0.0)
+    decoder_only = getattr(args, "vae_decoder_only", False)
+    if decoder_only:
+        # Stable Diffusion's ft-MSE recipe: only the decoder learns, so the latent space (and every UNet trained
+        # on it) is unchanged; start it from the shipped VAE in a fresh --out folder
+        if not (folder / "config.json").exists():
+            raise SystemExit(f"--vae-decoder-only fine-tunes an existing VAE, but {folder} has none: train the VAE first")
+        for mod in (model.encoder, model.quant_conv):
+            if mod is not None:
+                mod.requires_grad_(False)
+    lr = 5e-4 if decoder_only else 2e-3
+    opt = _adamw(model, lr, 0.0)
     ema = EMA(model, 0.999)
     rng = np.random.default_rng(args.seed + 1)
-    total = args.max_steps or 6000
+    total = args.max_steps or (2000 if decoder_only else 6000)
 
     def step_fn(step, gen):
         x = D.vae_batch(rng, args.batch or 32)
-        post = model.encode(x).latent_dist
+        if decoder_only:
+            with torch.no_grad():
+                post = model.encode(x).latent_dist
+        else:
+            post = model.encode(x).latent_dist
         z = post.sample(generator=gen)
         y = model.decode(z).sample
         rec = (y - x).abs().mean() + (y - x).pow(2).mean()
@@ -184,9 +198,16 @@ def train_vae(args) -> dict:
             psnr = 10 * torch.log10(4.0 / (y - x).pow(2).mean())
         return {"loss": loss.item(), "kl": kl.item(), "psnr_db": psnr.item()}
 
-    res = train_loop(run, model, opt, step_fn, args.minutes, args.max_steps, args.seed, ema=ema, lr_at=_cosine(2e-3, 200, total))
+    res = train_loop(run, model, opt, step_fn, args.minutes, args.max_steps, args.seed, ema=ema, lr_at=_cosine(lr, 50 if decoder_only else 200, total))
     export_vae(ema.model, args.export)
-    _write_state(args.export / "vae", "vae", res["step"], res["seconds"], args.seed, {"batch": args.batch or 32})
+    extra = {"batch": args.batch or 32}
+    if decoder_only:  # the card then reports the encoder's training plus this decoder fine-tune
+        prev = json.loads((folder / "training_state.json").read_text()) if (folder / "training_state.json").exists() else {}
+        extra["decoder_finetune"] = {"steps": res["step"], "cpu_minutes": round(res["seconds"] / 60, 1), "lr": lr, "loss": "L1 + MSE"}
+        _write_state(args.export / "vae", "vae", prev.get("steps", 0), prev.get("cpu_minutes", 0) * 60, args.seed,
+                     {**{k: v for k, v in prev.items() if k not in ("component", "steps", "cpu_minutes", "seed")}, **extra})
+    else:
+        _write_state(args.export / "vae", "vae", res["step"], res["seconds"], args.seed, extra)
     return res
 
 
@@ -483,6 +504,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, help="run folder for checkpoints and logs (keep it out of git)")
     p.add_argument("--export", type=Path, default=None, help="model folder to write (default: the package's bundled shapes-64 folder)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--vae-decoder-only", action="store_true",
+                   help="fine-tune only the VAE decoder from the shipped VAE (latents, hence the UNets, unchanged); use a fresh --out")
 
 
 def run(args) -> int:

@@ -1,0 +1,56 @@
+"""Snapping a predicted region to the image's colour segments (region/refine.py)."""
+
+import numpy as np
+import pytest
+
+from regionedit.region.refine import color_segments, grow_region, snap_region
+
+
+def _scene(n=64):
+    """A vertical-gradient background with a flat red disc (radius n/5 at the centre) and a blue square."""
+    yy, xx = np.mgrid[:n, :n]
+    img = np.zeros((n, n, 3), np.uint8)
+    img[..., 2] = (40 + 150 * yy / n).astype(np.uint8)  # smooth: one segment despite the gradient
+    img[..., 1] = 90
+    disc = (yy - n / 2) ** 2 + (xx - n / 2) ** 2 <= (n / 5) ** 2
+    img[disc] = (220, 30, 30)
+    sq = (yy < n // 6) & (xx < n // 6)
+    img[sq] = (20, 20, 230)
+    return img, disc, sq
+
+
+def test_color_segments_separate_flat_objects_from_a_smooth_background():
+    img, disc, sq = _scene()
+    lab = color_segments(img)
+    assert len(np.unique(lab[disc])) == 1 and len(np.unique(lab[sq])) == 1
+    assert lab[disc][0] != lab[sq][0] != lab[~(disc | sq)][0]
+    assert len(np.unique(lab)) == 3
+
+
+def test_snap_fills_the_object_and_drops_stray_pixels():
+    img, disc, sq = _scene()
+    n = img.shape[0]
+    yy, xx = np.mgrid[:n, :n]
+    inner = (yy - n / 2) ** 2 + (xx - n / 2) ** 2 <= (n / 5 - 3) ** 2  # the predictor stops inside the edge
+    region = inner.copy()
+    region[2:4, 40:44] = True  # stray pixels on the background
+    snapped = snap_region(region, img, grow=0)
+    assert (snapped == disc).all()
+    grown = snap_region(region, img, grow=1)
+    assert (grown == grow_region(disc, 1)).all() and grown.sum() > disc.sum()
+
+
+def test_snap_is_scale_consistent_and_keeps_empty_or_unsupported_regions():
+    img, disc, _ = _scene(512)
+    region = disc & (np.arange(512)[None, :] < 300)  # most of the disc
+    snapped = snap_region(region, img, grow=0)
+    assert snapped.shape == (512, 512)
+    iou = (snapped & disc).sum() / (snapped | disc).sum()
+    assert iou > 0.97  # segmented at 256 px and scaled back
+    empty = np.zeros((512, 512), bool)
+    assert not snap_region(empty, img).any()
+    speck = np.zeros((512, 512), bool)
+    speck[0, 500] = True  # a vote nothing wins: the input comes back unchanged
+    assert (snap_region(speck, img, grow=0) == speck).all()
+    with pytest.raises(ValueError, match="image's size"):
+        snap_region(np.zeros((10, 10), bool), img)
