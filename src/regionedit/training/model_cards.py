@@ -88,7 +88,13 @@ def write_card(folder: Path, component: str, metrics: dict, command: str) -> str
               f"- parameters: {n_params if n_params is not None else '?'} (stored fp16)",
               f"- config: `{cfg_p.name if cfg_p else 'n/a'}` in this folder",
               "- data: rendered on the fly by `regionedit.world` (training seed); held-out evaluation seeds >= 10000",
-              "- reproduce / continue: `" + TRAIN_COMMANDS.get(component, f"regionedit train world-models --only {component} --minutes M --out runs/wm") + "`", ""]
+              "- reproduce / continue: `" + TRAIN_COMMANDS.get(component, f"regionedit train world-models --only {component} --minutes M --out runs/wm") + "`"]
+    ft = state.get("decoder_finetune")
+    if ft:  # SD's ft-MSE recipe: the encoder (the latent space every UNet was trained on) stays as it was
+        lines += [f"- then a decoder-only fine-tune (encoder frozen, latents unchanged): {ft.get('steps', '?')} steps, "
+                  f"{ft.get('cpu_minutes', '?')} CPU minutes, lr {ft.get('lr', '?')}, {ft.get('loss', '')}: "
+                  f"`regionedit train world-models --only {component} --vae-decoder-only --minutes M --out runs/wm_vaedec`"]
+    lines += [""]
     lines += ["## Measured quality (held-out world data)", "", "| metric | value | bar | met |", "|---|---|---|---|"]
     bars = {m: (op, b, d) for m, op, b, d in BARS.get(component, [])}
     for k, v in metrics.items():
