@@ -28,12 +28,16 @@ def image_features(clip, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torc
     return patches, global_emb
 
 
-def text_embeddings(clip, tokenizer, texts: list[str]) -> torch.Tensor:
-    """CLIP text embeddings (B, D) of ``texts``."""
+def _clip_text(clip, tokenizer, texts: list[str]):
+    """CLIP text-tower outputs of ``texts`` (padded to the tokenizer's max length) and their (B, L) mask."""
     device = next(clip.parameters()).device
     tok = tokenizer(texts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt").to(device)
-    out = clip.text_model(input_ids=tok.input_ids, attention_mask=tok.attention_mask)
-    return clip.text_projection(out.pooler_output)
+    return clip.text_model(input_ids=tok.input_ids, attention_mask=tok.attention_mask), tok.attention_mask
+
+
+def text_embeddings(clip, tokenizer, texts: list[str]) -> torch.Tensor:
+    """CLIP text embeddings (B, D) of ``texts``."""
+    return clip.text_projection(_clip_text(clip, tokenizer, texts)[0].pooler_output)
 
 
 def instruction_features(encoder, tokenizer, texts: list[str], max_length: int = 48) -> tuple[torch.Tensor, torch.Tensor]:
@@ -47,10 +51,8 @@ def instruction_features(encoder, tokenizer, texts: list[str], max_length: int =
 def instruction_text_features(clip, tokenizer, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
     """``(F_txt, mask)``: CLIP text-tower token states of the instructions (B, L, H) and the (B, L) mask,
     the optional second view of the instruction a region predictor with ``text_dim > 0`` reads."""
-    device = next(clip.parameters()).device
-    tok = tokenizer(texts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt").to(device)
-    out = clip.text_model(input_ids=tok.input_ids, attention_mask=tok.attention_mask)
-    return out.last_hidden_state, tok.attention_mask
+    out, mask = _clip_text(clip, tokenizer, texts)
+    return out.last_hidden_state, mask
 
 
 def instruction_inputs(models, predictor, texts: list[str]) -> dict[str, torch.Tensor]:
