@@ -217,6 +217,14 @@ def test_region_training_adds_and_trains_a_presence_head_on_a_shipped_predictor(
     assert after.config.text_dim == before.config.text_dim
     changed = [k for k, v in before.state_dict().items() if not torch.equal(v, after.state_dict()[k])]
     assert changed  # trained on from the shipped weights, not from scratch or left alone
+    # --presence-only: the head learns, every region weight stays exactly as it was
+    head_before = {k: v.clone() for k, v in after.state_dict().items() if k.startswith("presence_head.")}
+    assert cli(["train", "region", "--model", str(tiny), "--out", str(tmp_path / "run_po"), "--batch", "8",
+                "--threads", "1", "--presence-only", "--absent-prob", "0.5", "--max-steps", "2"]) == 0
+    po = load_region_predictor(tiny / "region_predictor")
+    sd, sa = po.state_dict(), after.state_dict()
+    assert all(torch.equal(sd[k], sa[k]) for k in sa if not k.startswith("presence_head."))
+    assert any(not torch.equal(sd[k], head_before[k]) for k in head_before)
 
 
 def test_vae_decoder_only_finetune_keeps_the_latent_space(export, tmp_path):

@@ -58,10 +58,15 @@ DESCRIPTIONS = {
     "region_predictor": "seed 001 region predictor (cross-attention of CLIP patch features on instruction features: "
     "T5 encoder states and CLIP text tokens; self-attention, multi-scale token-wise MLP + sigmoid, pixel refinement), "
     "trained on text-image pairs only with the semantic alignment and CLIP losses plus a contrastive CLIP term "
-    "(see training/region.py; `--fill proxy`).",
+    "(see training/region.py; `--fill proxy`). A presence head (absent referents -> no edit) is trained after, "
+    "with the rest frozen, on labels the caption text implies (`--presence-only`). The metrics below use the "
+    "editor's full rule: region threshold, snapping to colour segments (+1 px), shaping by edit type, "
+    "presence threshold.",
 }
 
-TRAIN_COMMANDS = {"region_predictor": "regionedit train region --out runs/region --minutes M"}
+TRAIN_COMMANDS = {"region_predictor": "regionedit train region --out runs/region --minutes M`, then "
+                                      "`regionedit train region --out runs/region_presence --presence-only --absent-prob 0.35 "
+                                      "--batch 64 --lr 1e-3 --minutes M"}
 
 
 def passes(value: float, op: str, bar: float) -> bool:

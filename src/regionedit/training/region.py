@@ -204,6 +204,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a new predictor reads only the instruction encoder (default: also CLIP's text tokens)")
     p.add_argument("--presence", action="store_true",
                    help="give the predictor a presence head (added to a shipped predictor that lacks one) and train it")
+    p.add_argument("--presence-only", action="store_true",
+                   help="train only the presence head (implies --presence), the rest of the predictor frozen: the "
+                        "regions stay exactly as shipped and a step skips the generator and the CLIP losses")
     for f in dataclasses.fields(RegionTrainConfig):
         extra = {"choices": ["proxy", "generator"]} if f.name == "fill" else {}
         p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default, **extra)
@@ -238,6 +241,7 @@ def run(args) -> int:
     from regionedit.training.common import Run, train_loop
 
     torch.set_num_threads(args.threads)
+    args.presence = args.presence or args.presence_only
     cfg = RegionTrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(RegionTrainConfig)})
     m = M.load(args.model)
     export = Path(args.export or m.location)
@@ -264,6 +268,9 @@ def run(args) -> int:
         pred = RegionPredictor(pcfg)
     sem = SemanticAlignment(pred.config.dim, d_img)
     params = torch.nn.ModuleDict({"pred": pred, "sem": sem})
+    if args.presence_only:
+        for n, q in params.named_parameters():
+            q.requires_grad_(n.startswith("pred.presence_head."))
     opt = torch.optim.AdamW(params.parameters(), lr=cfg.lr, weight_decay=0.01)
     gen = InpaintGenerator(m, InpaintConfig(steps=cfg.gen_steps, guidance=cfg.guidance))
     rng = np.random.default_rng(args.seed + 11)
@@ -313,8 +320,24 @@ def run(args) -> int:
             i0 += len(n)
         return L.clip_contrastive_loss(e_res, t_pos, t_neg, valid, clip.logit_scale.exp().detach())
 
+    def presence_step(x, exs):
+        """``--presence-only``: the presence BCE on referent edits, nothing else."""
+        keep = [i for i, e in enumerate(exs) if e["op"] in REFERENT_OPS or e["op"] == "absent"]
+        x, exs = x[keep], [exs[i] for i in keep]
+        with torch.no_grad():
+            f_img, _ = image_features(clip, clip_pixels(x, size, proc.image_mean, proc.image_std))
+            ins_in = instruction_inputs(m, pred, [e["instruction"] for e in exs])
+        out = pred(f_img, **ins_in)
+        present = torch.tensor([e["op"] != "absent" for e in exs])
+        l_p = L.presence_loss(out["presence_logit"], present.float())
+        l_p.backward()
+        acc = ((out["presence_logit"] > 0) == present).float().mean().item()
+        return {"loss": l_p.item(), "presence": l_p.item(), "presence_acc": acc}
+
     def step_fn(step, g):
         x, exs = batch()
+        if args.presence_only:
+            return presence_step(x, exs)
         ins, tgt = [e["instruction"] for e in exs], [e["target"] for e in exs]
         with torch.no_grad():
             f_img, e_src = image_features(clip, clip_pixels(x, size, proc.image_mean, proc.image_std))
