@@ -225,6 +225,8 @@ def test_region_training_adds_and_trains_a_presence_head_on_a_shipped_predictor(
     sd, sa = po.state_dict(), after.state_dict()
     assert all(torch.equal(sd[k], sa[k]) for k in sa if not k.startswith("presence_head."))
     assert any(not torch.equal(sd[k], head_before[k]) for k in head_before)
+    state = json.loads((tiny / "region_predictor" / "training_state.json").read_text())
+    assert state["steps"] == 2 and state["presence_head"]["steps"] == 2  # both stages on record
 
 
 def test_vae_decoder_only_finetune_keeps_the_latent_space(export, tmp_path):

@@ -99,6 +99,11 @@ def write_card(folder: Path, component: str, metrics: dict, command: str) -> str
         lines += [f"- then a decoder-only fine-tune (encoder frozen, latents unchanged): {ft.get('steps', '?')} steps, "
                   f"{ft.get('cpu_minutes', '?')} CPU minutes, lr {ft.get('lr', '?')}, {ft.get('loss', '')}: "
                   f"`regionedit train world-models --only {component} --vae-decoder-only --minutes M --out runs/wm_vaedec`"]
+    ph = state.get("presence_head")
+    if ph:  # region_predictor: the presence head trained after, the rest frozen
+        lines += [f"- then the presence head alone (the rest frozen): {ph.get('steps', '?')} steps, "
+                  f"{ph.get('cpu_minutes', '?')} CPU minutes, batch {ph.get('batch', '?')}, "
+                  f"absent share {ph.get('train_config', {}).get('absent_prob', '?')}"]
     lines += [""]
     lines += ["## Measured quality (held-out world data)", "", "| metric | value | bar | met |", "|---|---|---|---|"]
     bars = {m: (op, b, d) for m, op, b, d in BARS.get(component, [])}

@@ -372,8 +372,14 @@ def run(args) -> int:
 
     res = train_loop(run_, params, opt, step_fn, args.minutes, args.max_steps, args.seed, log_every=5,
                      extra_state=lambda: {"predictor_config": dataclasses.asdict(pred.config)})
-    save_region_predictor(pred, folder, {"steps": res["step"], "cpu_minutes": round(res["seconds"] / 60, 1),
-                                         "seed": args.seed, "batch": args.batch, "train_config": dataclasses.asdict(cfg)})
+    state = {"steps": res["step"], "cpu_minutes": round(res["seconds"] / 60, 1), "seed": args.seed, "batch": args.batch,
+             "train_config": dataclasses.asdict(cfg)}
+    if args.presence_only:  # the regions are the earlier training's: keep its record, add the head's
+        prev_p = folder / "training_state.json"
+        prev = json.loads(prev_p.read_text()) if prev_p.exists() else {}
+        prev.pop("presence_head", None)
+        state = {**prev, "presence_head": {k: v for k, v in state.items() if k != "seed"}}
+    save_region_predictor(pred, folder, state)
     return 0
 
 
