@@ -1,0 +1,31 @@
+"""The README's results table is a copy of docs/results.md (written by `regionedit eval`): they must agree."""
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _first_table_after(text: str, heading: str) -> list[dict]:
+    """Rows of the first markdown table after ``heading``, as {column header: cell}."""
+    lines = text[text.index(heading):].splitlines()
+    start = next(i for i, l in enumerate(lines) if l.startswith("|"))
+    rows = []
+    for l in lines[start:]:
+        if not l.startswith("|"):
+            break
+        rows.append([c.strip() for c in l.strip().strip("|").split("|")])
+    header, body = rows[0], [r for r in rows[2:]]
+    return [dict(zip(header, r)) for r in body]
+
+
+def test_readme_results_table_matches_docs_results():
+    readme = _first_table_after((ROOT / "README.md").read_text(), "### Results on the shapes protocol")
+    docs = {r["method"]: r for r in _first_table_after((ROOT / "docs" / "results.md").read_text(), "## shapes")}
+    assert len(readme) >= 5
+    for row in readme:
+        method = row["method"].split()[0]
+        assert method in docs, f"README row {row['method']!r} has no method {method!r} in docs/results.md"
+        shared = [c for c in row if c != "method" and c in docs[method]]
+        assert len(shared) >= 8
+        for c in shared:
+            assert row[c] == docs[method][c], f"{method} {c}: README {row[c]} != docs/results.md {docs[method][c]}"
