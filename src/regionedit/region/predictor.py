@@ -181,11 +181,9 @@ class PresenceHead(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(dim + 2, dim), nn.GELU(), nn.Linear(dim, 1))
 
     def forward(self, f_region: torch.Tensor, patch_logits: torch.Tensor) -> torch.Tensor:
-        kv = self.norm(f_region)
-        pooled, _ = self.attn(self.query.expand(f_region.shape[0], -1, -1), kv, kv, need_weights=False)
         flat = patch_logits.flatten(1)
         stats = torch.stack([flat.amax(1), flat.mean(1)], 1)  # (B, 2)
-        return self.mlp(torch.cat([pooled[:, 0], stats], 1))[:, 0]
+        return self.mlp(torch.cat([_attention_pool(self, f_region), stats], 1))[:, 0]
 
 
 class SemanticAlignment(nn.Module):
@@ -200,9 +198,15 @@ class SemanticAlignment(nn.Module):
         self.out = nn.Linear(dim, clip_dim)
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        kv = self.norm(feats)
-        pooled, _ = self.attn(self.query.expand(feats.shape[0], -1, -1), kv, kv, need_weights=False)
-        return self.out(pooled[:, 0])
+        return self.out(_attention_pool(self, feats))
+
+
+def _attention_pool(m: nn.Module, feats: torch.Tensor) -> torch.Tensor:
+    """Attention pooling with a learned query, shared by :class:`PresenceHead` and :class:`SemanticAlignment`
+    (each owns ``query`` (1, 1, d), ``norm`` and ``attn``): (B, N, d) -> (B, d)."""
+    kv = m.norm(feats)
+    pooled, _ = m.attn(m.query.expand(feats.shape[0], -1, -1), kv, kv, need_weights=False)
+    return pooled[:, 0]
 
 
 def save_region_predictor(pred, folder: Path, state: dict) -> None:

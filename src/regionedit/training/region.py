@@ -320,19 +320,27 @@ def run(args) -> int:
             i0 += len(n)
         return L.clip_contrastive_loss(e_res, t_pos, t_neg, valid, clip.logit_scale.exp().detach())
 
+    def presence_terms(out, exs):
+        """``(presence BCE or None, logs)`` over the referent edits of a batch (present or absent; add /
+        background edits have no referent to look for)."""
+        ref = torch.tensor([e["op"] in REFERENT_OPS or e["op"] == "absent" for e in exs])
+        if "presence_logit" not in out or not ref.any():
+            return None, {}
+        logit = out["presence_logit"][ref]
+        present = torch.tensor([e["op"] != "absent" for e in exs])[ref]
+        l_p = L.presence_loss(logit, present.float())
+        return l_p, {"presence": l_p.item(), "presence_acc": ((logit > 0) == present).float().mean().item()}
+
     def presence_step(x, exs):
-        """``--presence-only``: the presence BCE on referent edits, nothing else."""
-        keep = [i for i, e in enumerate(exs) if e["op"] in REFERENT_OPS or e["op"] == "absent"]
-        x, exs = x[keep], [exs[i] for i in keep]
+        """``--presence-only``: the presence BCE, nothing else (no generator, no CLIP losses)."""
         with torch.no_grad():
             f_img, _ = image_features(clip, clip_pixels(x, size, proc.image_mean, proc.image_std))
             ins_in = instruction_inputs(m, pred, [e["instruction"] for e in exs])
-        out = pred(f_img, **ins_in)
-        present = torch.tensor([e["op"] != "absent" for e in exs])
-        l_p = L.presence_loss(out["presence_logit"], present.float())
+        l_p, logs = presence_terms(pred(f_img, **ins_in), exs)
+        if l_p is None:  # no referent edit in this batch: nothing to learn from
+            return {"loss": 0.0}
         l_p.backward()
-        acc = ((out["presence_logit"] > 0) == present).float().mean().item()
-        return {"loss": l_p.item(), "presence": l_p.item(), "presence_acc": acc}
+        return {"loss": l_p.item(), **logs}
 
     def step_fn(step, g):
         x, exs = batch()
@@ -359,13 +367,9 @@ def run(args) -> int:
         area = L.region_area_loss(region)
         l_c = contrastive(e_res, t_clip, [e["negatives"] for e in exs])
         loss = cfg.alpha * l_sem + cfg.beta * (cfg.lambda_g * l_g + cfg.lambda_d * l_d + cfg.lambda_s * l_s + cfg.lambda_c * l_c) + cfg.gamma * area
-        logs = {}
-        if "presence_logit" in out:  # referent edits only: add / background edits have no referent to look for
-            ref = torch.tensor([e["op"] in REFERENT_OPS or e["op"] == "absent" for e in exs])
-            if ref.any():
-                l_p = L.presence_loss(out["presence_logit"][ref], changed[ref].float())
-                loss = loss + cfg.lambda_p * l_p
-                logs = {"presence": l_p.item(), "presence_acc": ((out["presence_logit"][ref] > 0) == changed[ref]).float().mean().item()}
+        l_p, logs = presence_terms(out, exs)
+        if l_p is not None:
+            loss = loss + cfg.lambda_p * l_p
         loss.backward()
         return {"loss": loss.item(), "sem": l_sem.item(), "clip_g": l_g.item(), "clip_d": l_d.item(),
                 "clip_s": l_s.item(), "clip_c": l_c.item(), "area": area.item(), **logs}

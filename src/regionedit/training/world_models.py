@@ -183,10 +183,7 @@ def train_vae(args) -> dict:
 
     def step_fn(step, gen):
         x = D.vae_batch(rng, args.batch or 32)
-        if decoder_only:
-            with torch.no_grad():
-                post = model.encode(x).latent_dist
-        else:
+        with torch.set_grad_enabled(not decoder_only):
             post = model.encode(x).latent_dist
         z = post.sample(generator=gen)
         y = model.decode(z).sample
@@ -200,14 +197,13 @@ def train_vae(args) -> dict:
 
     res = train_loop(run, model, opt, step_fn, args.minutes, args.max_steps, args.seed, ema=ema, lr_at=_cosine(lr, 50 if decoder_only else 200, total))
     export_vae(ema.model, args.export)
-    extra = {"batch": args.batch or 32}
-    if decoder_only:  # the card then reports the encoder's training plus this decoder fine-tune
-        prev = json.loads((folder / "training_state.json").read_text()) if (folder / "training_state.json").exists() else {}
-        extra["decoder_finetune"] = {"steps": res["step"], "cpu_minutes": round(res["seconds"] / 60, 1), "lr": lr, "loss": "L1 + MSE"}
-        _write_state(args.export / "vae", "vae", prev.get("steps", 0), prev.get("cpu_minutes", 0) * 60, args.seed,
-                     {**{k: v for k, v in prev.items() if k not in ("component", "steps", "cpu_minutes", "seed")}, **extra})
+    state_p = folder / "training_state.json"
+    if decoder_only:  # keep the encoder's training record and add this decoder fine-tune (the card shows both)
+        st = json.loads(state_p.read_text()) if state_p.exists() else {"component": "vae"}
+        st["decoder_finetune"] = {"steps": res["step"], "cpu_minutes": round(res["seconds"] / 60, 1), "lr": lr, "loss": "L1 + MSE"}
+        state_p.write_text(json.dumps(st, indent=2) + "\n")
     else:
-        _write_state(args.export / "vae", "vae", res["step"], res["seconds"], args.seed, extra)
+        _write_state(folder, "vae", res["step"], res["seconds"], args.seed, {"batch": args.batch or 32})
     return res
 
 
