@@ -3,6 +3,7 @@
 import json
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -242,3 +243,36 @@ def test_vae_decoder_only_finetune_keeps_the_latent_space(export, tmp_path):
     assert any(not torch.equal(sb[k], sa[k]) for k in sb if k.startswith("decoder."))
     state = json.loads((export / "vae" / "training_state.json").read_text())
     assert state["decoder_finetune"]["steps"] == 3
+
+
+def test_clip_finetune_from_shipped_keeps_record_and_learns_dense_shape(export, tmp_path):
+    args = ["--only", "clip", "--export", str(export), "--batch", "2", "--threads", "1"]
+    world_models.main(args + ["--out", str(tmp_path / "a"), "--max-steps", "2", "--clip-shape-aux", "0"])
+    first = json.loads((export / "clip" / "training_state.json").read_text())
+    assert world_models.main(args + ["--out", str(tmp_path / "b"), "--max-steps", "2"]) == 0
+    state = json.loads((export / "clip" / "training_state.json").read_text())
+    assert state["steps"] == first["steps"] and state["finetune"]["steps"] == 2  # both runs on record
+    assert state["finetune"]["shape_aux_weight"] == 1.0
+    run = torch.load(tmp_path / "b" / "clip" / "state.pt", weights_only=False)
+    assert run["from_shipped"] and any(k.startswith("shape_head.") for k in run["model"])
+    # a resume of the fine-tune stays a fine-tune (the record is not reset)
+    assert world_models.main(args + ["--out", str(tmp_path / "b"), "--max-steps", "3"]) == 0
+    state = json.loads((export / "clip" / "training_state.json").read_text())
+    assert state["steps"] == first["steps"] and state["finetune"]["steps"] == 3
+
+
+def test_patch_shape_labels_mark_each_object_and_the_background():
+    from regionedit.training.world_data import clip_batch, patch_shape_labels
+    from regionedit.world import spec
+    from regionedit.world.scene import Background, Scene, WorldObject
+
+    scene = Scene(Background("white"), (WorldObject("star", "red", 0.25, 0.25, 0.15), WorldObject("square", "blue", 0.75, 0.7, 0.1)))
+    lab = patch_shape_labels(scene)  # 16 x 16 patches of 4 px, row 0 at the top
+    assert lab.shape == (16, 16) and lab.dtype == np.int64
+    assert lab[4, 4] == spec.SHAPES.index("star") and lab[11, 12] == spec.SHAPES.index("square")
+    assert lab[0, 15] == lab[15, 0] == len(spec.SHAPES)  # background
+    assert (lab == spec.SHAPES.index("square")).sum() < (lab == spec.SHAPES.index("star")).sum()
+    # the labelled batch shows the same scenes as the unlabelled one
+    a = clip_batch(np.random.default_rng(3), 4)
+    b = clip_batch(np.random.default_rng(3), 4, with_labels=True)
+    assert torch.equal(a[0], b[0]) and a[1] == b[1] and b[3].shape == (4, 16, 16)

@@ -40,7 +40,9 @@ BARS: dict[str, list[tuple[str, str, float, str]]] = {
 
 DESCRIPTIONS = {
     "clip": "transformers CLIPModel (ViT 64x64 patch 4, 4-layer text tower, width 128), contrastive image-caption "
-    "training on freshly rendered world scenes (a quarter single-object), captions with random size words.",
+    "training on freshly rendered world scenes (a quarter single-object), captions with random size words, "
+    "hard negatives with one object's shape or colour swapped; an auxiliary dense loss (a linear head, not "
+    "shipped) classifies the shape under every projected patch feature, the features the region predictor reads.",
     "text_encoder": "CLIP's text tower as a CLIPTextModel: the Stable Diffusion text encoder.",
     "vae": "diffusers AutoencoderKL (16,32,64) 64x64x3 <-> 16x16x4, L1 + MSE + 1e-6 KL, EMA 0.999, batch 32; 40% zoomed-in or free windows, 10% background-only scenes (from step 1077 on).",
     "instruction_encoder": "transformers T5EncoderModel (4 layers, width 128), pre-trained as a T5 seq2seq "
@@ -64,7 +66,9 @@ DESCRIPTIONS = {
     "presence threshold.",
 }
 
-TRAIN_COMMANDS = {"region_predictor": "regionedit train region --out runs/region --minutes M`, then "
+TRAIN_COMMANDS = {"clip": "regionedit train world-models --only clip --minutes M --out runs/wm` (shipped: first "
+                          "`--clip-shape-aux 0`, then a fine-tune in a fresh `--out runs/wm_clipshape --batch 64`)",
+                  "region_predictor": "regionedit train region --out runs/region --minutes M`, then "
                                       "`regionedit train region --out runs/region_presence --presence-only --absent-prob 0.35 "
                                       "--batch 64 --lr 1e-3 --minutes M"}
 
@@ -99,6 +103,10 @@ def write_card(folder: Path, component: str, metrics: dict, command: str) -> str
         lines += [f"- then a decoder-only fine-tune (encoder frozen, latents unchanged): {ft.get('steps', '?')} steps, "
                   f"{ft.get('cpu_minutes', '?')} CPU minutes, lr {ft.get('lr', '?')}, {ft.get('loss', '')}: "
                   f"`regionedit train world-models --only {component} --vae-decoder-only --minutes M --out runs/wm_vaedec`"]
+    cf = state.get("finetune") if component == "clip" else None
+    if cf:  # continued from the weights above with the dense shape loss on the patch features
+        lines += [f"- then a fine-tune of both towers with the auxiliary dense shape loss (weight {cf.get('shape_aux_weight', '?')}): "
+                  f"{cf.get('steps', '?')} steps, {cf.get('cpu_minutes', '?')} CPU minutes, batch {cf.get('batch', '?')}"]
     ph = state.get("presence_head")
     if ph:  # region_predictor: the presence head trained after, the rest frozen
         lines += [f"- then the presence head alone (the rest frozen): {ph.get('steps', '?')} steps, "

@@ -26,17 +26,40 @@ def to_tensor(images: list[np.ndarray]) -> torch.Tensor:
     return x / 127.5 - 1.0
 
 
-def clip_batch(rng: np.random.Generator, n: int) -> tuple[torch.Tensor, list[str], list[str]]:
+def patch_shape_labels(scene: Scene, grid: int = 16, min_cover: float = 0.3) -> np.ndarray:
+    """Dense shape labels on the CLIP patch grid, for the auxiliary training loss only.
+
+    Returns ``(grid, grid)`` int64: ``spec.SHAPES.index(shape)`` of the object covering most of the patch
+    (mean coverage >= ``min_cover``), else ``len(spec.SHAPES)`` (background). Row 0 is the top.
+    """
+    bg = len(spec.SHAPES)
+    labels = np.full((grid, grid), bg, dtype=np.int64)
+    best = np.full((grid, grid), min_cover)
+    k = SIZE // grid
+    for o in scene.objects:
+        cover = object_coverage(o, SIZE).reshape(grid, k, grid, k).mean(axis=(1, 3))
+        take = cover >= best
+        labels[take] = spec.SHAPES.index(o.shape)
+        best = np.maximum(best, cover)
+    return labels
+
+
+def clip_batch(rng: np.random.Generator, n: int, with_labels: bool = False):
     """Images, captions and hard-negative captions for contrastive training.
 
     A quarter of the scenes have a single object. Each hard negative is the image's caption with one
     object's shape (or, one time in four, its colour) swapped: in-batch negatives almost never differ
     by shape alone, so without them CLIP learns colour but not shape.
+
+    Returns ``(images, texts, negatives)``, plus ``(B, 16, 16)`` int64 :func:`patch_shape_labels` when
+    ``with_labels`` (the scenes are the same either way).
     """
-    images, texts, negatives = [], [], []
+    images, texts, negatives, labels = [], [], [], []
     for _ in range(n):
         scene = sample_scene(rng, n_objects=1 if rng.random() < 0.25 else None)
         images.append(render(scene))
+        if with_labels:
+            labels.append(patch_shape_labels(scene))
         sub = np.random.default_rng(rng.integers(2**63))  # same size words in caption and negative
         texts.append(caption(scene, np.random.default_rng(sub.integers(2**63)), size_words=0.6))
         objs = list(scene.objects)
@@ -50,6 +73,8 @@ def clip_batch(rng: np.random.Generator, n: int) -> tuple[torch.Tensor, list[str
             objs[k] = dataclasses.replace(o, shape=other[rng.integers(len(other))])
         neg_scene = Scene(scene.background, tuple(objs))
         negatives.append(caption(neg_scene, np.random.default_rng(sub.integers(2**63)), size_words=0.6))
+    if with_labels:
+        return to_tensor(images), texts, negatives, torch.from_numpy(np.stack(labels))
     return to_tensor(images), texts, negatives
 
 

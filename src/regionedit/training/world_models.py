@@ -37,6 +37,7 @@ from regionedit.models import configs as C
 from regionedit.models.bundled import MODEL_INDEX, bundled_dir
 from regionedit.training import world_data as D
 from regionedit.training.common import EMA, Run, train_loop
+from regionedit.world import spec
 
 ORDER = ("tokenizer", "clip", "vae", "instruction_encoder", "unet", "unet_inpaint", "unet_ip2p")
 
@@ -105,32 +106,70 @@ def _cosine(lr: float, warmup: int, total: int):
     return f
 
 
+class _ClipWithShapeAux(torch.nn.Module):
+    """Training-time wrapper: CLIP plus a linear head that reads each projected patch feature
+    (``F_img``, as the region predictor sees it) and classifies the shape under it (5 shapes +
+    background). Contrastive captions alone left CLIP shape-blind (zero-shot shape 0.28, a linear probe
+    on its image features 0.31); the dense labels teach every patch of an object what it is part of.
+    Only ``clip`` is exported."""
+
+    def __init__(self, clip):
+        super().__init__()
+        self.clip = clip
+        self.shape_head = torch.nn.Linear(clip.config.projection_dim, len(spec.SHAPES) + 1)
+
+
 def train_clip(args) -> dict:
     from transformers import CLIPModel
+
+    from regionedit.region.features import image_features
 
     tok = _load_tokenizer(args.export)
     folder = args.export / "clip"
     run = Run(args.out / "clip")
-    model = CLIPModel.from_pretrained(folder, torch_dtype=torch.float32) if (folder / "config.json").exists() and not run.exists() else C.build_clip(tok)
+    # continuing from the shipped CLIP (a fresh --out next to a trained folder) is a fine-tune: its card keeps
+    # the original record and adds this run's; the flag survives resumes in the run state
+    from_shipped = run.load().get("from_shipped", False) if run.exists() else (folder / "config.json").exists()
+    clip = CLIPModel.from_pretrained(folder, torch_dtype=torch.float32) if from_shipped and not run.exists() else C.build_clip(tok)
+    aux = args.clip_shape_aux
+    model = _ClipWithShapeAux(clip) if aux > 0 else clip
     opt = _adamw(model, 1e-3, 0.1)
     rng = np.random.default_rng(args.seed)
 
     def step_fn(step, gen):
-        images, texts, negatives = D.clip_batch(rng, args.batch or 128)
+        images, texts, negatives, labels = D.clip_batch(rng, args.batch or 128, with_labels=True)
         b = len(texts)
         ids = tok(texts + negatives, padding="max_length", max_length=C.MAX_TOKENS, truncation=True, return_tensors="pt")
-        out = model(input_ids=ids.input_ids, attention_mask=ids.attention_mask, pixel_values=images)
-        logits = out.logits_per_image  # (B, 2B): captions, then shape/colour-swapped hard negatives
-        labels = torch.arange(b)
-        loss_i = torch.nn.functional.cross_entropy(logits, labels)  # image -> text, with hard negatives
-        loss_t = torch.nn.functional.cross_entropy(logits[:, :b].T, labels)  # text -> image
-        loss = 0.5 * (loss_i + loss_t)
+        patches, img = image_features(clip, images)
+        txt = clip.get_text_features(input_ids=ids.input_ids, attention_mask=ids.attention_mask)
+        txt = getattr(txt, "pooler_output", txt)
+        img, txt = torch.nn.functional.normalize(img, dim=-1), torch.nn.functional.normalize(txt, dim=-1)
+        logits = clip.logit_scale.exp() * img @ txt.T  # (B, 2B): captions, then shape/colour-swapped hard negatives
+        target = torch.arange(b)
+        loss_i = torch.nn.functional.cross_entropy(logits, target)  # image -> text, with hard negatives
+        loss_t = torch.nn.functional.cross_entropy(logits[:, :b].T, target)  # text -> image
+        out = {"loss_clip": 0.5 * (loss_i + loss_t)}
+        if aux > 0:
+            pl = model.shape_head(patches)  # (B, N, 6), N = 16 x 16 patches in raster order
+            ce = torch.nn.functional.cross_entropy(pl.flatten(0, 1), labels.flatten(), reduction="none")
+            obj = labels.flatten() < len(spec.SHAPES)  # ~1 patch in 8: balance objects against background
+            out["loss_shape"] = 0.5 * (ce[obj].mean() + ce[~obj].mean()) if obj.any() else ce.mean()
+        loss = out["loss_clip"] + aux * out.get("loss_shape", 0.0)
         loss.backward()
-        return {"loss": loss.item()}
+        return {k: v.item() for k, v in out.items()}
 
-    res = train_loop(run, model, opt, step_fn, args.minutes, args.max_steps, args.seed, lr_at=_cosine(1e-3, 100, 3000))
-    export_clip(model, tok, args.export)
-    _write_state(args.export / "clip", "clip", res["step"], res["seconds"], args.seed, {"batch": args.batch or 128})
+    res = train_loop(run, model, opt, step_fn, args.minutes, args.max_steps, args.seed, lr_at=_cosine(1e-3, 100, 3000),
+                     extra_state=lambda: {"from_shipped": from_shipped})
+    state_p = folder / "training_state.json"
+    prior = json.loads(state_p.read_text()) if from_shipped and state_p.exists() else None
+    export_clip(clip, tok, args.export)
+    record = {"steps": res["step"], "cpu_minutes": round(res["seconds"] / 60, 1), "batch": args.batch or 128,
+              "shape_aux_weight": aux}
+    if prior is not None and prior.get("component") == "clip":
+        prior["finetune"] = record  # the card shows both
+        state_p.write_text(json.dumps(prior, indent=2) + "\n")
+    else:
+        _write_state(folder, "clip", res["step"], res["seconds"], args.seed, {k: v for k, v in record.items() if k not in ("steps", "cpu_minutes")})
     return res
 
 
@@ -500,6 +539,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, help="run folder for checkpoints and logs (keep it out of git)")
     p.add_argument("--export", type=Path, default=None, help="model folder to write (default: the package's bundled shapes-64 folder)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--clip-shape-aux", type=float, default=1.0,
+                   help="weight of CLIP's auxiliary dense shape loss on its patch features (0: captions only)")
     p.add_argument("--vae-decoder-only", action="store_true",
                    help="fine-tune only the VAE decoder from the shipped VAE (latents, hence the UNets, unchanged); use a fresh --out")
 
