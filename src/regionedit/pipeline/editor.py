@@ -33,6 +33,7 @@ from regionedit.compose import crop_resize, crop_resize_mask, paste_back, region
 from regionedit.describe import REFERENT_OPS, Describer, WorldDescriber
 from regionedit.generation import InpaintConfig, InpaintGenerator
 from regionedit.io import load_image, validate_instruction
+from regionedit.region.placement import place_region
 from regionedit.region.refine import snap_region
 from regionedit.region.shaping import shape_region
 
@@ -52,6 +53,12 @@ class EditorConfig:
     snap_grow: int = 1  # px the snapped region grows by (the anti-aliased edge), at <= 256 px working scale
     presence_threshold: float | None = None  # referent edits: "no edit" below this presence probability
     # (None: the predictor's calibrated one; predictors without a presence head skip the check)
+    add_placement: str = "rule"  # "add" edits: "rule" places a disc in free space (region/placement.py),
+    # "predictor" thresholds the learned map like every other edit (the shipped map for add is empty)
+
+    def __post_init__(self):
+        if self.add_placement not in ("rule", "predictor"):
+            raise ValueError(f"add_placement must be 'rule' or 'predictor', got {self.add_placement!r}")
 
 
 @dataclasses.dataclass
@@ -192,6 +199,8 @@ class Editor:
         pth = self.presence_threshold if presence_threshold is None else presence_threshold
         if presence is not None and presence < pth and intent is not None and intent.op in REFERENT_OPS:
             return np.zeros(prob.shape, bool)  # the referent is not in the image
+        if intent is not None and intent.op == "add" and cfg.add_placement == "rule":
+            return place_region(image, intent.area, intent.new_size)
         region = prob >= th
         if cfg.snap and region.mean() >= cfg.min_region_frac:
             region = snap_region(region, image, grow=cfg.snap_grow)
@@ -237,6 +246,13 @@ class Editor:
             region = user_mask
         else:
             region, prob = self.find_region(image, instruction, desc.intent)
+        if region.mean() < cfg.min_region_frac and user_mask is None and desc.intent.op == "add":
+            where = f" in the {desc.intent.area}" if desc.intent.area else ""
+            size = f"{desc.intent.new_size} " if desc.intent.new_size else ""
+            r = no_edit(f"no free space{where} for a new {size}object: name another area or remove something first",
+                        desc.target_description, desc.local_prompt)
+            r.region_probability = prob
+            return r
         if region.mean() < cfg.min_region_frac:
             what = desc.referent_text or "the edit"
             r = no_edit(f"no region found for {what!r}: nothing in the image matches the instruction",

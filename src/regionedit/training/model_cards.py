@@ -33,6 +33,7 @@ BARS: dict[str, list[tuple[str, str, float, str]]] = {
         ("iou_color", ">=", 0.80, "region IoU: color"),
         ("iou_size", ">=", 0.80, "region IoU: size"),
         ("iou_add", ">=", 0.60, "region IoU: add"),
+        ("add_placed", ">=", 0.95, "add regions clear of every object and in the named area (rule placement; our bar)"),
         ("absent_no_edit", ">=", 0.95, "absent referents answered with no edit"),
         ("false_no_edit", "<=", 0.03, "real edits wrongly answered with no edit"),
     ],
