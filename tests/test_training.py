@@ -228,6 +228,12 @@ def test_region_training_adds_and_trains_a_presence_head_on_a_shipped_predictor(
     assert any(not torch.equal(sd[k], head_before[k]) for k in head_before)
     state = json.loads((tiny / "region_predictor" / "training_state.json").read_text())
     assert state["steps"] == 2 and state["presence_head"]["steps"] == 2  # both stages on record
+    assert state["earlier_training"] == {"steps": 0}  # and the predictor the first stage continued from
+    from regionedit.training.model_cards import write_card
+
+    write_card(tiny / "region_predictor", "region_predictor", {"iou_remove": 0.5}, "python benchmarks/region.py")
+    card = (tiny / "region_predictor" / "README.md").read_text()
+    assert "continued from an earlier training: 0 steps" in card and "presence head alone" in card
 
 
 def test_vae_decoder_only_finetune_keeps_the_latent_space(export, tmp_path):

@@ -108,6 +108,11 @@ def write_card(folder: Path, component: str, metrics: dict, command: str) -> str
     if cf:  # continued from the weights above with the dense shape loss on the patch features
         lines += [f"- then a fine-tune of both towers with the auxiliary dense shape loss (weight {cf.get('shape_aux_weight', '?')}): "
                   f"{cf.get('steps', '?')} steps, {cf.get('cpu_minutes', '?')} CPU minutes, batch {cf.get('batch', '?')}"]
+    earlier, depth = state.get("earlier_training"), 0
+    while earlier and depth < 5:  # region_predictor: continued from an earlier predictor (on earlier frozen models)
+        lines += [f"- continued from an earlier training: {earlier.get('steps', '?')} steps, "
+                  f"{earlier.get('cpu_minutes', '?')} CPU minutes, batch {earlier.get('batch', '?')}"]
+        earlier, depth = earlier.get("earlier_training"), depth + 1
     ph = state.get("presence_head")
     if ph:  # region_predictor: the presence head trained after, the rest frozen
         lines += [f"- then the presence head alone (the rest frozen): {ph.get('steps', '?')} steps, "

@@ -254,6 +254,15 @@ def run(args) -> int:
                                  presence=args.presence)
     folder = export / "region_predictor"
     run_ = Run(args.out / "region")
+    # the record of the predictor this run continues from (kept in the run state across resumes; the
+    # card lists it under "earlier training")
+    prior_p = folder / "training_state.json"
+    if run_.exists():
+        earlier = run_.load().get("earlier_training")
+    else:
+        earlier = json.loads(prior_p.read_text()) if (folder / "config.json").exists() and prior_p.exists() else None
+        if earlier is not None:
+            earlier.pop("presence_head", None)  # a new head is trained after (--presence-only)
     if run_.exists():  # resume: the predictor's architecture is the checkpoint's
         saved = run_.load().get("predictor_config")
         pred = RegionPredictor(RegionPredictorConfig.from_dict(saved) if saved else dataclasses.replace(pcfg, text_dim=0))
@@ -375,9 +384,11 @@ def run(args) -> int:
                 "clip_s": l_s.item(), "clip_c": l_c.item(), "area": area.item(), **logs}
 
     res = train_loop(run_, params, opt, step_fn, args.minutes, args.max_steps, args.seed, log_every=5,
-                     extra_state=lambda: {"predictor_config": dataclasses.asdict(pred.config)})
+                     extra_state=lambda: {"predictor_config": dataclasses.asdict(pred.config), "earlier_training": earlier})
     state = {"steps": res["step"], "cpu_minutes": round(res["seconds"] / 60, 1), "seed": args.seed, "batch": args.batch,
              "train_config": dataclasses.asdict(cfg)}
+    if earlier is not None and not args.presence_only:
+        state["earlier_training"] = earlier
     if args.presence_only:  # the regions are the earlier training's: keep its record, add the head's
         prev_p = folder / "training_state.json"
         prev = json.loads(prev_p.read_text()) if prev_p.exists() else {}
