@@ -252,6 +252,13 @@ def test_region(server, sample):
     assert np.array_equal(ov[mask == 0], sample.source[mask == 0])
 
 
+def test_region_for_an_add_without_room_says_why(server):
+    tiles = (np.add.outer(np.arange(64) // 8, np.arange(64) // 8) % 2).astype(bool)
+    checker = np.where(tiles[..., None], np.uint8(250), np.uint8(10)).repeat(3, -1)
+    r = api(server, "/api/region", {"image": url(png(checker)), "instruction": "add a large green star in the center"})
+    assert not r["found"] and "no free space in the center" in r["message"] and "paint the region" in r["message"]
+
+
 def test_second_instruction_reuses_image_features(server, editor, sample):
     rng = np.random.default_rng(5)
     img = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)

@@ -208,6 +208,16 @@ class Editor:
             region = shape_region(region, intent)
         return region
 
+    def no_region_reason(self, desc, user_mask: bool = False) -> str:
+        """Why an empty region means "no edit", for a :class:`~regionedit.describe.Description`."""
+        intent = desc.intent
+        if intent is not None and intent.op == "add" and not user_mask and self.config.add_placement == "rule":
+            where = f" in the {intent.area}" if intent.area else ""
+            size = f"{intent.new_size} " if intent.new_size else ""
+            return f"no free space{where} for a new {size}object: name another area or remove something first"
+        what = desc.referent_text or "the edit"
+        return f"no region found for {what!r}: nothing in the image matches the instruction"
+
     # -- the pipeline ------------------------------------------------------------------------------
     def __call__(
         self,
@@ -246,17 +256,8 @@ class Editor:
             region = user_mask
         else:
             region, prob = self.find_region(image, instruction, desc.intent)
-        if region.mean() < cfg.min_region_frac and user_mask is None and desc.intent.op == "add":
-            where = f" in the {desc.intent.area}" if desc.intent.area else ""
-            size = f"{desc.intent.new_size} " if desc.intent.new_size else ""
-            r = no_edit(f"no free space{where} for a new {size}object: name another area or remove something first",
-                        desc.target_description, desc.local_prompt)
-            r.region_probability = prob
-            return r
         if region.mean() < cfg.min_region_frac:
-            what = desc.referent_text or "the edit"
-            r = no_edit(f"no region found for {what!r}: nothing in the image matches the instruction",
-                        desc.target_description, desc.local_prompt)
+            r = no_edit(self.no_region_reason(desc, user_mask is not None), desc.target_description, desc.local_prompt)
             r.region_probability = prob
             return r
 

@@ -255,8 +255,8 @@ class WebApp:
         out = {
             "instruction": instruction,
             "found": found,
-            "message": None if found else "no region found: nothing in the image matches the instruction "
-                                          "(paint the region yourself to edit anyway)",
+            "message": None if found else ed.no_region_reason(ed.describer(instruction))
+                                          + " (paint the region yourself to edit anyway)",
             "region_pixels": int(mask.sum()),
             "coverage": round(float(mask.mean()), 6),
             "mask": data_url(png_bytes(mask.astype(np.uint8) * 255)),
