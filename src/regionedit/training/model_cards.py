@@ -67,8 +67,9 @@ DESCRIPTIONS = {
     "presence threshold.",
 }
 
-TRAIN_COMMANDS = {"clip": "regionedit train world-models --only clip --minutes M --out runs/wm` (shipped: first "
-                          "`--clip-shape-aux 0`, then a fine-tune in a fresh `--out runs/wm_clipshape --batch 64`)",
+TRAIN_COMMANDS = {"clip": "regionedit train world-models --only clip --minutes M --out runs/wm` (the shipped one: "
+                          "first with `--clip-shape-aux 0`, then fine-tuned by "
+                          "`regionedit train world-models --only clip --batch 64 --minutes M --out runs/wm_clipshape",
                   "region_predictor": "regionedit train region --out runs/region --minutes M`, then "
                                       "`regionedit train region --out runs/region_presence --presence-only --absent-prob 0.35 "
                                       "--batch 64 --lr 1e-3 --minutes M"}
@@ -110,7 +111,7 @@ def write_card(folder: Path, component: str, metrics: dict, command: str) -> str
                   f"{cf.get('steps', '?')} steps, {cf.get('cpu_minutes', '?')} CPU minutes, batch {cf.get('batch', '?')}"]
     earlier, depth = state.get("earlier_training"), 0
     while earlier and depth < 5:  # region_predictor: continued from an earlier predictor (on earlier frozen models)
-        lines += [f"- continued from an earlier training: {earlier.get('steps', '?')} steps, "
+        lines += [f"- continued from an earlier training (on the frozen models of its time): {earlier.get('steps', '?')} steps, "
                   f"{earlier.get('cpu_minutes', '?')} CPU minutes, batch {earlier.get('batch', '?')}"]
         earlier, depth = earlier.get("earlier_training"), depth + 1
     ph = state.get("presence_head")
