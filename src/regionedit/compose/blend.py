@@ -457,15 +457,18 @@ def _blend_window(
     closed: tuple[bool, bool, bool, bool],
 ) -> np.ndarray:
     """Blend one window. src uint8 (h, w, 3), ed float32 0..255, support bool -> uint8."""
+    if method == "feather":  # only the ramp band needs arithmetic: the edit inside it, the source outside
+        wgt = _ramp(_inside_distance(support, feather_px, closed), feather_px)
+        full = (wgt >= 1.0) & support
+        band = (wgt > 0.0) & ~full & support
+        out = src.copy()
+        out[full] = np.clip(np.rint(ed[full]), 0, 255).astype(np.uint8)
+        s = src[band].astype(np.float32)
+        out[band] = np.clip(np.rint(s + wgt[band][:, None] * (ed[band] - s)), 0, 255).astype(np.uint8)
+        return out
     ed_u8 = np.clip(np.rint(ed), 0, 255).astype(np.uint8)
     if method == "hard":
         out = ed_u8
-    elif method == "feather":
-        wgt = _ramp(_inside_distance(support, feather_px, closed), feather_px)
-        s = src.astype(np.float32)
-        blended = s + wgt[:, :, None] * (ed - s)
-        out = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
-        out = np.where((wgt >= 1.0)[:, :, None], ed_u8, out)
     elif method == "laplacian":
         d_in = _inside_distance(support, feather_px, closed)
         out = ed_u8.copy()
