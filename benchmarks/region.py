@@ -75,22 +75,22 @@ def main(argv=None) -> int:
             s = sample_edit(args.seed + ci, i, category=cat)
             intent = editor.describer(s.instruction).intent
             prob, presence = editor.localize(s.source, s.instruction)
-            items.setdefault(cat, []).append((s.source, prob, presence, s.mask, intent, s))
+            items.setdefault(cat, []).append((s, prob, presence, intent))
     has_presence = items["remove"][0][2] is not None
     table = {}
     for th in THRESHOLDS:
         for pth in PRESENCE_THRESHOLDS if has_presence else (None,):
             row, none_all = {}, []
             for cat, its in items.items():
-                regions = [editor.region_from(pr, pp, img, it, threshold=th, presence_threshold=pth) for img, pr, pp, _, it, _ in its]
+                regions = [editor.region_from(pr, pp, smp.source, it, threshold=th, presence_threshold=pth) for smp, pr, pp, it in its]
                 none = [r.mean() < frac for r in regions]
                 if cat == "absent":
                     row["absent_no_edit"] = float(np.mean(none))
                 else:
-                    row[cat] = float(np.mean([region_iou(r, m) for r, (_, _, _, m, _, _) in zip(regions, its)]))
+                    row[cat] = float(np.mean([region_iou(r, smp.mask) for r, (smp, *_) in zip(regions, its)]))
                     none_all.extend(none)
                 if cat == "add":
-                    row["add_placed"] = float(np.mean([add_placed(r, smp) for r, (*_, smp) in zip(regions, its)]))
+                    row["add_placed"] = float(np.mean([add_placed(r, smp) for r, (smp, *_) in zip(regions, its)]))
             row["false_no_edit"] = float(np.mean(none_all))
             row["mean_iou_main"] = float(np.mean([row[c] for c in ("remove", "local", "color", "size") if c in row]))
             table[(th, pth)] = row

@@ -254,8 +254,8 @@ def run(args) -> int:
                                  presence=args.presence)
     folder = export / "region_predictor"
     run_ = Run(args.out / "region")
-    # the record of the predictor this run continues from (kept in the run state across resumes; the
-    # card lists it under "earlier training")
+    # the record of the predictor this run continues from, minus its presence head (kept in the run state
+    # across resumes): the card lists it under "earlier training", or, for --presence-only, as the regions' own
     prior_p = folder / "training_state.json"
     if run_.exists():
         earlier = run_.load().get("earlier_training")
@@ -387,13 +387,10 @@ def run(args) -> int:
                      extra_state=lambda: {"predictor_config": dataclasses.asdict(pred.config), "earlier_training": earlier})
     state = {"steps": res["step"], "cpu_minutes": round(res["seconds"] / 60, 1), "seed": args.seed, "batch": args.batch,
              "train_config": dataclasses.asdict(cfg)}
-    if earlier is not None and not args.presence_only:
-        state["earlier_training"] = earlier
     if args.presence_only:  # the regions are the earlier training's: keep its record, add the head's
-        prev_p = folder / "training_state.json"
-        prev = json.loads(prev_p.read_text()) if prev_p.exists() else {}
-        prev.pop("presence_head", None)
-        state = {**prev, "presence_head": {k: v for k, v in state.items() if k != "seed"}}
+        state = {**(earlier or {}), "presence_head": {k: v for k, v in state.items() if k != "seed"}}
+    elif earlier is not None:
+        state["earlier_training"] = earlier
     save_region_predictor(pred, folder, state)
     return 0
 

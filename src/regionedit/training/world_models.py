@@ -68,6 +68,14 @@ def _write_state(folder: Path, component: str, step: int, seconds: float, seed: 
     (folder / "training_state.json").write_text(json.dumps(st, indent=2) + "\n")
 
 
+def _add_finetune_record(folder: Path, component: str, key: str, record: dict) -> None:
+    """Keep ``folder``'s training record and add a later fine-tune under ``key`` (the card shows both)."""
+    state_p = folder / "training_state.json"
+    st = json.loads(state_p.read_text()) if state_p.exists() else {"component": component}
+    st[key] = record
+    state_p.write_text(json.dumps(st, indent=2) + "\n")
+
+
 def _load_tokenizer(export: Path):
     from transformers import CLIPTokenizer
 
@@ -137,7 +145,7 @@ def train_clip(args) -> dict:
     rng = np.random.default_rng(args.seed)
 
     def step_fn(step, gen):
-        images, texts, negatives, labels = D.clip_batch(rng, args.batch or 128, with_labels=True)
+        images, texts, negatives, *labels = D.clip_batch(rng, args.batch or 128, with_labels=aux > 0)
         b = len(texts)
         ids = tok(texts + negatives, padding="max_length", max_length=C.MAX_TOKENS, truncation=True, return_tensors="pt")
         patches, img = image_features(clip, images)
@@ -151,8 +159,9 @@ def train_clip(args) -> dict:
         out = {"loss_clip": 0.5 * (loss_i + loss_t)}
         if aux > 0:
             pl = model.shape_head(patches)  # (B, N, 6), N = 16 x 16 patches in raster order
-            ce = torch.nn.functional.cross_entropy(pl.flatten(0, 1), labels.flatten(), reduction="none")
-            obj = labels.flatten() < len(spec.SHAPES)  # ~1 patch in 8: balance objects against background
+            lab = labels[0].flatten()
+            ce = torch.nn.functional.cross_entropy(pl.flatten(0, 1), lab, reduction="none")
+            obj = lab < len(spec.SHAPES)  # ~1 patch in 8: balance objects against background
             out["loss_shape"] = 0.5 * (ce[obj].mean() + ce[~obj].mean()) if obj.any() else ce.mean()
         loss = out["loss_clip"] + aux * out.get("loss_shape", 0.0)
         loss.backward()
@@ -160,16 +169,12 @@ def train_clip(args) -> dict:
 
     res = train_loop(run, model, opt, step_fn, args.minutes, args.max_steps, args.seed, lr_at=_cosine(1e-3, 100, 3000),
                      extra_state=lambda: {"from_shipped": from_shipped})
-    state_p = folder / "training_state.json"
-    prior = json.loads(state_p.read_text()) if from_shipped and state_p.exists() else None
     export_clip(clip, tok, args.export)
-    record = {"steps": res["step"], "cpu_minutes": round(res["seconds"] / 60, 1), "batch": args.batch or 128,
-              "shape_aux_weight": aux}
-    if prior is not None and prior.get("component") == "clip":
-        prior["finetune"] = record  # the card shows both
-        state_p.write_text(json.dumps(prior, indent=2) + "\n")
+    extra = {"batch": args.batch or 128, "shape_aux_weight": aux}
+    if from_shipped:
+        _add_finetune_record(folder, "clip", "finetune", {"steps": res["step"], "cpu_minutes": round(res["seconds"] / 60, 1), **extra})
     else:
-        _write_state(folder, "clip", res["step"], res["seconds"], args.seed, {k: v for k, v in record.items() if k not in ("steps", "cpu_minutes")})
+        _write_state(folder, "clip", res["step"], res["seconds"], args.seed, extra)
     return res
 
 
@@ -236,11 +241,9 @@ def train_vae(args) -> dict:
 
     res = train_loop(run, model, opt, step_fn, args.minutes, args.max_steps, args.seed, ema=ema, lr_at=_cosine(lr, 50 if decoder_only else 200, total))
     export_vae(ema.model, args.export)
-    state_p = folder / "training_state.json"
-    if decoder_only:  # keep the encoder's training record and add this decoder fine-tune (the card shows both)
-        st = json.loads(state_p.read_text()) if state_p.exists() else {"component": "vae"}
-        st["decoder_finetune"] = {"steps": res["step"], "cpu_minutes": round(res["seconds"] / 60, 1), "lr": lr, "loss": "L1 + MSE"}
-        state_p.write_text(json.dumps(st, indent=2) + "\n")
+    if decoder_only:  # the encoder's training record stays; this decoder fine-tune is added
+        _add_finetune_record(folder, "vae", "decoder_finetune",
+                             {"steps": res["step"], "cpu_minutes": round(res["seconds"] / 60, 1), "lr": lr, "loss": "L1 + MSE"})
     else:
         _write_state(folder, "vae", res["step"], res["seconds"], args.seed, {"batch": args.batch or 32})
     return res

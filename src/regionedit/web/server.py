@@ -243,11 +243,12 @@ class WebApp:
         if ed.region_predictor is None:
             raise HTTPError(409, f"model {ed.models.model_id!r} has no region predictor, so it cannot find the region "
                                  "by itself: paint the region with the brush and press Generate")
+        info, desc = self._describe(instruction)
         t_wait = time.perf_counter()
         with self.queue.slot():
             t0 = time.perf_counter()
             try:
-                mask, prob = ed.find_region(img, instruction)
+                mask, prob = ed.find_region(img, instruction, desc.intent if desc is not None else None)
             except OSError as e:
                 raise _model_error(ed, e) from e
             seconds = time.perf_counter() - t0
@@ -255,7 +256,7 @@ class WebApp:
         out = {
             "instruction": instruction,
             "found": found,
-            "message": None if found else ed.no_region_reason(ed.describer(instruction))
+            "message": None if found else (ed.no_region_reason(desc) if desc is not None else "no region found")
                                           + " (paint the region yourself to edit anyway)",
             "region_pixels": int(mask.sum()),
             "coverage": round(float(mask.mean()), 6),
@@ -265,7 +266,7 @@ class WebApp:
             "seconds": round(seconds, 4),
             "queue_seconds": round(t0 - t_wait, 4),
         }
-        out.update(self._describe(instruction))
+        out.update(info)
         return out
 
     def edit(self, req: dict) -> dict:
@@ -423,15 +424,16 @@ class WebApp:
                                  "send a mask of the image's size")
         return m.mean(-1) > 127
 
-    def _describe(self, instruction: str) -> dict:
-        """Target description and local prompt for the region preview (the editor's describer)."""
+    def _describe(self, instruction: str) -> tuple[dict, Any]:
+        """Target description and local prompt for the region preview (the editor's describer), and the
+        :class:`~regionedit.describe.Description` itself (None when the describer failed)."""
         try:
             d = self.editor.describer(instruction, None)
             return {"target_description": d.target_description, "local_prompt": d.local_prompt,
-                    "understood": d.intent is not None and not d.error, "describe_error": d.error}
+                    "understood": d.intent is not None and not d.error, "describe_error": d.error}, d
         except Exception as e:  # noqa: BLE001 - the preview works without a description
             log.warning("describer failed: %s", e)
-            return {"target_description": "", "local_prompt": "", "understood": False, "describe_error": str(e)}
+            return {"target_description": "", "local_prompt": "", "understood": False, "describe_error": str(e)}, None
 
     def _png_with_metadata(self, image: np.ndarray, meta: dict[str, str], mask: np.ndarray) -> bytes:
         """The result PNG as ``regionedit edit`` writes it (save_png: metadata + mask), via our temp folder."""
