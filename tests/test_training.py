@@ -267,6 +267,38 @@ def test_clip_finetune_from_shipped_keeps_record_and_learns_dense_shape(export, 
     assert state["steps"] == first["steps"] and state["finetune"]["steps"] == 3
 
 
+def test_clip_resume_with_other_shape_loss_setting_is_a_clear_error(export, tmp_path):
+    args = ["--only", "clip", "--export", str(export), "--batch", "2", "--threads", "1", "--out", str(tmp_path / "a")]
+    assert world_models.main(args + ["--max-steps", "1"]) == 0
+    with pytest.raises(SystemExit, match="--clip-shape-aux > 0, or start a fresh --out"):
+        world_models.main(args + ["--max-steps", "2", "--clip-shape-aux", "0"])
+
+
+def test_text_encoder_is_kept_once_unets_exist_unless_replaced(tmp_path):
+    from safetensors.torch import load, load_file
+
+    export = tmp_path / "export"
+    shutil.copytree(bundled_dir() / "tokenizer", export / "tokenizer")
+    args = ["--only", "clip", "--export", str(export), "--batch", "2", "--threads", "1"]
+    assert world_models.main(args + ["--out", str(tmp_path / "a"), "--max-steps", "1"]) == 0  # no UNet yet: written
+    (export / "unet").mkdir()
+    (export / "unet" / "config.json").write_text("{}")  # stands in for a UNet trained on this text encoder
+    before = (export / "text_encoder" / "model.safetensors").read_bytes()
+    assert world_models.main(args + ["--out", str(tmp_path / "a"), "--max-steps", "2"]) == 0
+    assert (export / "text_encoder" / "model.safetensors").read_bytes() == before  # the UNets' conditioning is kept
+    assert world_models.main(args + ["--out", str(tmp_path / "a"), "--max-steps", "3", "--replace-text-encoder"]) == 0
+    text = load_file(export / "text_encoder" / "model.safetensors")
+    clip = load_file(export / "clip" / "model.safetensors")
+    tower = {k.removeprefix("text_model."): v for k, v in clip.items() if k.startswith("text_model.")}
+    text = {k.removeprefix("text_model."): v for k, v in text.items()}  # key prefix differs across transformers versions
+    assert text.keys() == tower.keys() and all(torch.equal(v, tower[k]) for k, v in text.items())  # CLIP's text tower
+    old = {k.removeprefix("text_model."): v for k, v in load(before).items()}
+    assert not torch.equal(text["encoder.layers.0.mlp.fc1.weight"], old["encoder.layers.0.mlp.fc1.weight"])
+    card = (export / "text_encoder" / "README.md").read_text()
+    record = json.loads((export / "clip" / "training_state.json").read_text())
+    assert "text tower of the bundled CLIP" in card and f'"steps": {record["steps"]}' in card
+
+
 def test_patch_shape_labels_mark_each_object_and_the_background():
     from regionedit.training.world_data import clip_batch, patch_shape_labels
     from regionedit.world import spec

@@ -140,6 +140,13 @@ def train_clip(args) -> dict:
     from_shipped = run.load().get("from_shipped", False) if run.exists() else (folder / "config.json").exists()
     clip = CLIPModel.from_pretrained(folder, torch_dtype=torch.float32) if from_shipped and not run.exists() else C.build_clip(tok)
     aux = args.clip_shape_aux
+    if run.exists():
+        has_head = any(k.startswith("shape_head.") for k in run.load()["model"])
+        if has_head != (aux > 0):
+            raise SystemExit(
+                f"{run.dir} was trained {'with' if has_head else 'without'} the dense shape loss: resume it with "
+                f"--clip-shape-aux {'> 0' if has_head else '0'}, or start a fresh --out"
+            )
     model = _ClipWithShapeAux(clip) if aux > 0 else clip
     opt = _adamw(model, 1e-3, 0.1)
     rng = np.random.default_rng(args.seed)
@@ -169,16 +176,22 @@ def train_clip(args) -> dict:
 
     res = train_loop(run, model, opt, step_fn, args.minutes, args.max_steps, args.seed, lr_at=_cosine(1e-3, 100, 3000),
                      extra_state=lambda: {"from_shipped": from_shipped})
-    export_clip(clip, tok, args.export)
+    wrote_text = export_clip(clip, tok, args.export, replace_text_encoder=getattr(args, "replace_text_encoder", False))
     extra = {"batch": args.batch or 128, "shape_aux_weight": aux}
     if from_shipped:
         _add_finetune_record(folder, "clip", "finetune", {"steps": res["step"], "cpu_minutes": round(res["seconds"] / 60, 1), **extra})
     else:
         _write_state(folder, "clip", res["step"], res["seconds"], args.seed, extra)
+    if wrote_text:
+        _write_text_encoder_card(args.export)
     return res
 
 
-def export_clip(model, tok, export: Path) -> None:
+def export_clip(model, tok, export: Path, replace_text_encoder: bool = False) -> bool:
+    """Write ``clip/`` (model, tokenizer, image processor) and, as Stable Diffusion's text encoder,
+    CLIP's text tower to ``text_encoder/``. Once a UNet exists the text encoder is kept (the UNets were
+    trained on it) unless ``replace_text_encoder``: then every UNet must be retrained on the new one.
+    Returns whether ``text_encoder/`` was written."""
     from transformers import CLIPImageProcessor, CLIPTextModel
 
     _save_fp16(model, export / "clip")
@@ -193,15 +206,41 @@ def export_clip(model, tok, export: Path) -> None:
     proc.save_pretrained(export / "clip")
     # the Stable Diffusion text encoder is CLIP's text tower (as SD uses CLIP ViT-L/14's). It is frozen
     # once a UNet has been trained on it: later CLIP training must not change the UNet's conditioning.
-    if (export / "unet" / "config.json").exists() and (export / "text_encoder" / "config.json").exists():
+    if not replace_text_encoder and (export / "unet" / "config.json").exists() and (export / "text_encoder" / "config.json").exists():
         print("[clip] text_encoder kept: the UNets were trained on it", flush=True)
-        return
+        return False
     text = CLIPTextModel(model.config.text_config)
     missing, unexpected = text.load_state_dict(model.text_model.state_dict(), strict=False)
     if unexpected or [k for k in missing if "position_ids" not in k]:
         target = getattr(text, "text_model", text)  # transformers < 5 wraps the tower in .text_model
         target.load_state_dict(model.text_model.state_dict())
     _save_fp16(text, export / "text_encoder")
+    if replace_text_encoder and (export / "unet" / "config.json").exists():
+        print("[clip] text_encoder replaced: retrain unet, unet_inpaint and unet_ip2p on it", flush=True)
+    return True
+
+
+def _write_text_encoder_card(export: Path) -> None:
+    """The text encoder's model card: it is CLIP's text tower, so its training and quality are CLIP's."""
+    clip_state = export / "clip" / "training_state.json"
+    record = json.loads(clip_state.read_text()) if clip_state.exists() else {}
+    lines = [
+        "# text_encoder",
+        "",
+        "transformers CLIPTextModel: the text tower of the bundled CLIP (`../clip`), exported as Stable Diffusion's",
+        "text encoder (SD uses CLIP ViT-L/14's text tower the same way). The UNets condition on its last hidden",
+        "states (B, 48, 128), so it is frozen for them: its training and measured quality are CLIP's, see `../clip/README.md`.",
+        "",
+        "Exported from the CLIP training record:",
+        "",
+        "```json",
+        json.dumps(record, indent=2, sort_keys=True),
+        "```",
+        "",
+    ]
+    tmp = export / "text_encoder" / "README.md.tmp"
+    tmp.write_text("\n".join(lines))
+    tmp.replace(export / "text_encoder" / "README.md")
 
 
 def train_vae(args) -> dict:
@@ -544,6 +583,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--clip-shape-aux", type=float, default=1.0,
                    help="weight of CLIP's auxiliary dense shape loss on its patch features (0: captions only)")
+    p.add_argument("--replace-text-encoder", action="store_true",
+                   help="with --only clip: export CLIP's text tower as text_encoder even though UNets exist (then retrain every UNet on it)")
     p.add_argument("--vae-decoder-only", action="store_true",
                    help="fine-tune only the VAE decoder from the shipped VAE (latents, hence the UNets, unchanged); use a fresh --out")
 
