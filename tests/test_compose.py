@@ -21,7 +21,7 @@ from regionedit.compose import (
     region_crop,
     uncrop_resize,
 )
-from regionedit.compose.blend import _cg_laplace, _dist_to_true, _harmonic_fill
+from regionedit.compose.blend import _cg_laplace, _dist_to_true, _harmonic_fill, _within
 
 
 def _disk(h: int, w: int, cy: float, cx: float, r: float) -> np.ndarray:
@@ -138,9 +138,9 @@ def test_crop_resize_and_back():
 
 def test_distance_and_dilate_match_brute_force():
     rng = np.random.default_rng(1)
-    for _ in range(10):
+    for _ in range(16):
         h, w = (int(v) for v in rng.integers(1, 50, 2))
-        t = rng.random((h, w)) < rng.choice([0.002, 0.02, 0.2])
+        t = rng.random((h, w)) < rng.choice([0.002, 0.02, 0.2, 0.9])
         yy, xx = np.mgrid[:h, :w]
         ys, xs = np.nonzero(t)
         bf = (
@@ -148,9 +148,10 @@ def test_distance_and_dilate_match_brute_force():
             if ys.size
             else np.full((h, w), np.inf)
         )
-        for limit in (0, 1, 4, 9):
+        for limit in (0, 1, 4, 9, 23, 60):
             d = _dist_to_true(t, limit)
             assert np.all(np.where(bf <= limit, np.abs(d - bf) < 1e-5, (d > limit) & (d <= limit + 1)))
+            np.testing.assert_array_equal(_within(t, limit), bf <= limit)  # the O(H*W) dilation core
             np.testing.assert_array_equal(dilate(t, limit), bf <= limit)
 
 
