@@ -55,6 +55,8 @@ class EditorConfig:
     # (None: the predictor's calibrated one; predictors without a presence head skip the check)
     add_placement: str = "rule"  # "add" edits: "rule" places a disc in free space (region/placement.py),
     # "predictor" thresholds the learned map like every other edit (the shipped map for add is empty)
+    verify_referent: bool = True  # referent edits: CLIP checks the found region looks like the referent (region/verify.py)
+    verify_threshold: float | None = None  # "no edit" below this CLIP score (None: the predictor's calibrated one, else 0.05)
 
     def __post_init__(self):
         if self.add_placement not in ("rule", "predictor"):
@@ -106,6 +108,7 @@ class Editor:
         self.config = config or EditorConfig()
         self.generator = InpaintGenerator(models, InpaintConfig(steps=self.config.steps, guidance=self.config.guidance))
         self._cache: dict[bytes, Any] = {}  # sha1 of the image -> its CLIP features (as SAM's predictor)
+        self._verifier = None
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path = "shapes-64", config: EditorConfig | None = None, **load_kwargs) -> "Editor":
@@ -174,6 +177,24 @@ class Editor:
             return float(self.config.presence_threshold)
         return float(getattr(self.region_predictor, "presence_threshold", None) or 0.5)
 
+    @property
+    def verify_threshold(self) -> float:
+        """Referent edits whose region CLIP scores below this get "no edit" (:mod:`regionedit.region.verify`):
+        ``config.verify_threshold``, else the predictor's calibrated one, else 0.05."""
+        if self.config.verify_threshold is not None:
+            return float(self.config.verify_threshold)
+        v = getattr(self.region_predictor, "verify_threshold", None)
+        return 0.05 if v is None else float(v)
+
+    @property
+    def verifier(self):
+        """The :class:`~regionedit.region.verify.ReferentVerifier` on this editor's CLIP (built on first use)."""
+        if self._verifier is None:
+            from regionedit.region.verify import ReferentVerifier
+
+            self._verifier = ReferentVerifier(self.models)
+        return self._verifier
+
     def find_region(self, image: np.ndarray, instruction: str, intent=None) -> tuple[np.ndarray, np.ndarray]:
         """The region an edit will use: ``(region (H, W) bool, probability (H, W) float32)``.
 
@@ -181,8 +202,10 @@ class Editor:
         when ``config.snap`` (see :mod:`regionedit.region.refine`) and, when ``config.shape_regions``,
         grows it for edits that need room (see :mod:`regionedit.region.shaping`); ``intent`` is the
         parsed instruction (parsed here when not given). A region below ``config.min_region_frac`` of the
-        image means "nothing matches" (the caller returns no edit); so does a presence probability below
-        :attr:`presence_threshold` for an edit of an existing object (remove, recolour, replace, resize).
+        image means "nothing matches" (the caller returns no edit); so does, for an edit of an existing object
+        (remove, recolour, replace, resize), a presence probability below :attr:`presence_threshold` or a
+        region that CLIP does not read as the referent (score below :attr:`verify_threshold`, when
+        ``config.verify_referent``).
         """
         prob, presence = self.localize(image, instruction)
         if intent is None:
@@ -190,20 +213,27 @@ class Editor:
         return self.region_from(prob, presence, image, intent), prob
 
     def region_from(self, prob: np.ndarray, presence: float | None, image: np.ndarray, intent,
-                    threshold: float | None = None, presence_threshold: float | None = None) -> np.ndarray:
+                    threshold: float | None = None, presence_threshold: float | None = None,
+                    verify_threshold: float | None = None) -> np.ndarray:
         """The decision rule of :meth:`find_region` on a computed ``(prob, presence)``: ``(H, W)`` bool.
-        ``threshold`` / ``presence_threshold`` override :attr:`threshold` / :attr:`presence_threshold`
-        (benchmarks/region.py sweeps them without re-running the predictor)."""
+        ``threshold`` / ``presence_threshold`` / ``verify_threshold`` override the editor's (benchmarks/region.py
+        sweeps them without re-running the predictor; CLIP scores are cached per image and region)."""
         cfg = self.config
         th = self.threshold if threshold is None else threshold
         pth = self.presence_threshold if presence_threshold is None else presence_threshold
-        if presence is not None and presence < pth and intent is not None and intent.op in REFERENT_OPS:
+        vth = self.verify_threshold if verify_threshold is None else verify_threshold
+        referent_edit = intent is not None and intent.op in REFERENT_OPS
+        if presence is not None and presence < pth and referent_edit:
             return np.zeros(prob.shape, bool)  # the referent is not in the image
         if intent is not None and intent.op == "add" and cfg.add_placement == "rule":
             return place_region(image, intent.area, intent.new_size)
         region = prob >= th
         if cfg.snap and region.mean() >= cfg.min_region_frac:
             region = snap_region(region, image, grow=cfg.snap_grow)
+        if cfg.verify_referent and vth > 0 and referent_edit and intent.target is not None and region.mean() >= cfg.min_region_frac:
+            score = self.verifier.score(image, region, intent.target)
+            if score is not None and score < vth:
+                return np.zeros(prob.shape, bool)  # the region does not look like the referent
         if cfg.shape_regions and region.mean() >= cfg.min_region_frac and intent is not None:
             region = shape_region(region, intent)
         return region

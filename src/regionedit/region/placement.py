@@ -93,7 +93,7 @@ def place_region(image: np.ndarray, area: str | None = None, size: str | None = 
     cx, cy = xx / ws, yy / hs
     ok = (xx >= need) & (xx <= ws - need) & (yy >= need) & (yy <= hs - need)
     if area is not None:
-        ok &= np.vectorize(lambda a, b: spec.in_area(area, a, b))(cx, cy)
+        ok &= spec.in_area(area, cx, cy)
     if occupied.any() and ok.any():
         oy, ox = np.nonzero(occupied)
         cand = np.nonzero(ok.ravel())[0]

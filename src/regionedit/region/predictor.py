@@ -86,6 +86,7 @@ class RegionPredictor(nn.Module):
 
     threshold: float | None = None  # the calibrated region threshold of a loaded predictor, if any
     presence_threshold: float | None = None  # the calibrated presence threshold, if any
+    verify_threshold: float | None = None  # the calibrated CLIP referent-check threshold of the editor, if any
 
     def __init__(self, config: RegionPredictorConfig | None = None):
         super().__init__()
@@ -231,6 +232,7 @@ def load_region_predictor(folder: Path):
     pred = RegionPredictor(RegionPredictorConfig.from_dict(cfg))
     pred.threshold = cfg.get("threshold")  # calibrated on held-out data (benchmarks/region.py --write-card)
     pred.presence_threshold = cfg.get("presence_threshold")  # likewise, for predictors with a presence head
+    pred.verify_threshold = cfg.get("verify_threshold")  # the editor's CLIP referent check (region/verify.py)
     sd = {k: v.float() for k, v in load_file(str(Path(folder) / "model.safetensors")).items()}
     pred.load_state_dict(sd)
     return pred.eval()

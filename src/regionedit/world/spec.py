@@ -47,14 +47,15 @@ CENTER_HALF_WIDTH = 0.15  # "center" means |cx - 0.5| <= 0.15 and |cy - 0.5| <= 
 CATEGORIES: tuple[str, ...] = ("remove", "add", "local", "color", "size", "background", "absent")
 
 
-def in_area(area: str, cx: float, cy: float) -> bool:
-    """Whether a centre ``(cx, cy)`` (normalised, y down) lies in a named area."""
+def in_area(area: str, cx, cy):
+    """Whether a centre ``(cx, cy)`` (normalised, y down) lies in a named area: a bool for floats, a bool
+    array for arrays of centres (elementwise)."""
     if area == "center":
-        return abs(cx - 0.5) <= CENTER_HALF_WIDTH and abs(cy - 0.5) <= CENTER_HALF_WIDTH
+        return (abs(cx - 0.5) <= CENTER_HALF_WIDTH) & (abs(cy - 0.5) <= CENTER_HALF_WIDTH)
     vert, horiz = area.split()
-    ok_y = cy < 0.5 if vert == "top" else cy > 0.5
-    ok_x = cx < 0.5 if horiz == "left" else cx > 0.5
-    return ok_x and ok_y
+    ok_y = (cy < 0.5) if vert == "top" else (cy > 0.5)
+    ok_x = (cx < 0.5) if horiz == "left" else (cx > 0.5)
+    return ok_x & ok_y
 
 
 def color_distance(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:

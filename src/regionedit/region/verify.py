@@ -1,0 +1,151 @@
+"""Referent check: does the region the predictor found look like what the instruction names?
+
+The region predictor's presence head answers "is the referent in the image?" from the instruction and the
+patch features together; on near misses ("remove the red star" when the image has a red circle and a blue
+star) it often says yes and the map lands on the look-alike. This is a second, independent check with the
+frozen CLIP, the way seed 001 scores edits: the region's pixels are isolated (copied at their own scale onto
+a canvas of the colour around them, centred, in CLIP's input frame, so CLIP sees what it was trained on: one
+object on a background) and CLIP scores the canvas against every (colour, shape) of the vocabulary,
+prompt-ensembled over the background names. The referent's named attributes get their marginal
+probabilities (``p(colour) = sum over shapes``, and the converse); the check's score is the smaller of the
+named ones. The editor answers "no edit" when it is below a threshold calibrated on held-out data
+(``benchmarks/region.py --write-card``).
+
+Only pixels, the instruction's parse and learned models are read. A referent with neither colour nor shape
+(or with words outside the vocabulary) is not checked (score None).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from regionedit.world import spec
+
+
+@dataclasses.dataclass
+class VerifierConfig:
+    colors: tuple[str, ...] = tuple(spec.OBJECT_COLORS)  # the colour vocabulary (canonical names)
+    shapes: tuple[str, ...] = tuple(spec.SHAPES)  # the shape vocabulary
+    contexts: tuple[str, ...] = tuple(spec.BACKGROUND_COLORS)  # prompt ensembling: "a red star on a white background"
+    ring: tuple[int, int] = (1, 3)  # the canvas colour is the median of the ring between these dilations (px, CLIP frame)
+    cache_size: int = 256  # scores kept per (image, region) in the CLIP frame
+
+
+class ReferentVerifier:
+    """CLIP zero-shot check of a region against a referent. ``models`` needs ``clip``,
+    ``clip_tokenizer`` and ``clip_processor`` (:class:`regionedit.models.Models`)."""
+
+    def __init__(self, models, config: VerifierConfig | None = None):
+        self.models = models
+        self.config = config or VerifierConfig()
+        self._classes: torch.Tensor | None = None  # (C * S, D) normalised text embeddings, colour-major
+        self._cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+
+    @property
+    def size(self) -> int:
+        return int(self.models.clip_processor.crop_size["height"])
+
+    @torch.no_grad()
+    def _class_embeddings(self) -> torch.Tensor:
+        if self._classes is None:
+            from regionedit.region.features import text_embeddings
+
+            cfg, m = self.config, self.models
+            rows = []
+            for c in cfg.colors:
+                for s in cfg.shapes:
+                    texts = [f"a {c} {s} on {'an' if b[0] in 'aeiou' else 'a'} {b} background" for b in cfg.contexts]
+                    e = F.normalize(text_embeddings(m.clip, m.clip_tokenizer, texts), dim=-1).mean(0)
+                    rows.append(F.normalize(e, dim=0))
+            self._classes = torch.stack(rows)
+        return self._classes
+
+    def to_clip_frame(self, image: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``image`` (H, W, 3) uint8 and ``region`` (H, W) bool resized to CLIP's square input (S, S):
+        the image as the editor's CLIP features see it (bilinear, antialiased), the region by area >= 1/2."""
+        s = self.size
+        if image.shape[:2] == (s, s):
+            return image, region
+        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float()
+        small = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False, antialias=True)
+        img = small[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+        r = F.adaptive_avg_pool2d(torch.from_numpy(region.astype(np.float32))[None, None], (s, s))[0, 0].numpy() >= 0.5
+        return img, r
+
+    def isolate(self, image: np.ndarray, region: np.ndarray) -> np.ndarray:
+        """The region's pixels, centred on a canvas of the colour around them: ``(S, S, 3)`` uint8.
+
+        ``image`` (S, S, 3) uint8 and ``region`` (S, S) bool, both in CLIP's frame (:meth:`to_clip_frame`).
+        The object keeps its scale (no zoom: CLIP never saw zoomed objects).
+        """
+        from regionedit.compose import dilate
+
+        a, b = self.config.ring
+        ring = dilate(region, b) & ~dilate(region, a)
+        if not ring.any():
+            ring = ~region
+        bg = np.median(image[ring], axis=0) if ring.any() else np.zeros(3)
+        canvas = np.empty_like(image)
+        canvas[:] = np.round(bg).astype(np.uint8)
+        ys, xs = np.nonzero(region)
+        h, w = region.shape
+        dy = h // 2 - int(round((ys.min() + ys.max()) / 2))
+        dx = w // 2 - int(round((xs.min() + xs.max()) / 2))
+        ty, tx = ys + dy, xs + dx
+        ok = (ty >= 0) & (ty < h) & (tx >= 0) & (tx < w)
+        canvas[ty[ok], tx[ok]] = image[ys[ok], xs[ok]]
+        return canvas
+
+    @torch.no_grad()
+    def attribute_probabilities(self, image: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(p_colour (C,), p_shape (S,))``: CLIP's marginal probabilities over the vocabulary for the
+        isolated region. ``image`` (H, W, 3) uint8, ``region`` (H, W) bool, any size (non-empty)."""
+        from regionedit.region.features import clip_pixels
+
+        img, r = self.to_clip_frame(image, region)
+        if not r.any():
+            raise ValueError("the region is empty in CLIP's frame: nothing to check")
+        key = hashlib.sha1(img.tobytes() + np.packbits(r).tobytes()).digest()
+        if key in self._cache:
+            return self._cache[key]
+        canvas = self.isolate(img, r)
+        proc, clip = self.models.clip_processor, self.models.clip
+        x = torch.from_numpy(canvas).permute(2, 0, 1)[None].float() / 127.5 - 1
+        e = clip.get_image_features(pixel_values=clip_pixels(x, self.size, proc.image_mean, proc.image_std))
+        e = F.normalize(getattr(e, "pooler_output", e), dim=-1)
+        p = (clip.logit_scale.exp() * e @ self._class_embeddings().T).softmax(-1)[0]
+        p = p.reshape(len(self.config.colors), len(self.config.shapes)).numpy()
+        out = (p.sum(1), p.sum(0))
+        if len(self._cache) >= self.config.cache_size:
+            self._cache.clear()
+        self._cache[key] = out
+        return out
+
+    def score(self, image: np.ndarray, region: np.ndarray, referent) -> float | None:
+        """The smaller of CLIP's probabilities for the referent's named colour and shape on the region, in
+        [0, 1]; None when the referent names neither (or only words outside the vocabulary) or the region is
+        empty. ``referent``: a :class:`regionedit.describe.Referent`."""
+        cfg = self.config
+        named = [(cfg.colors.index(referent.color), 0) if referent.color in cfg.colors else None,
+                 (cfg.shapes.index(referent.shape), 1) if referent.shape in cfg.shapes else None]
+        named = [n for n in named if n is not None]
+        if not named or not region.any():
+            return None
+        img, r = self.to_clip_frame(image, region)
+        if not r.any():
+            return None
+        probs = self.attribute_probabilities(img, r)
+        return float(min(probs[which][i] for i, which in named))
+
+    def best(self, image: np.ndarray, region: np.ndarray) -> str:
+        """CLIP's reading of the region, e.g. ``"blue circle"`` (for messages)."""
+        pc, ps = self.attribute_probabilities(image, region)
+        return f"{self.config.colors[int(pc.argmax())]} {self.config.shapes[int(ps.argmax())]}"
+
+
+__all__ = ["ReferentVerifier", "VerifierConfig"]

@@ -1,0 +1,81 @@
+"""The CLIP referent check (region/verify.py) and the editor's use of it for near-miss instructions."""
+
+import numpy as np
+import pytest
+
+from regionedit.describe import Referent
+from regionedit.pipeline import Editor, EditorConfig
+from regionedit.region.verify import ReferentVerifier
+from regionedit.world.rendering import object_coverage, render
+from regionedit.world.scene import Background, Scene, WorldObject
+
+SCENE = Scene(Background("white"), (WorldObject("star", "red", 0.27, 0.3, 0.17), WorldObject("circle", "blue", 0.72, 0.68, 0.16)))
+
+
+@pytest.fixture(scope="module")
+def editor():
+    return Editor.from_pretrained("shapes-64", config=EditorConfig(steps=1))
+
+
+def _mask(obj, size=64):
+    return object_coverage(obj, size) > 0.5
+
+
+def test_isolate_centres_the_region_at_its_own_scale_on_the_surrounding_colour(editor):
+    img = render(SCENE)
+    star = _mask(SCENE.objects[0])
+    canvas = editor.verifier.isolate(img, star)
+    assert canvas.shape == img.shape and canvas.dtype == np.uint8
+    assert (canvas[0, 0] == img[0, 0]).all()  # the white around the star
+    red = (np.abs(canvas.astype(int) - img[star].mean(0)).max(-1) < 40)
+    assert red.sum() == pytest.approx(star.sum(), rel=0.15)  # same scale, not zoomed
+    ys, xs = np.nonzero(red)
+    assert abs(ys.mean() - 32) < 3 and abs(xs.mean() - 32) < 3  # centred
+    assert not (np.abs(canvas.astype(int) - np.array([0, 0, 255])).max(-1) < 60).any()  # the blue circle is gone
+
+
+def test_clip_reads_the_region_and_scores_only_the_named_attributes(editor):
+    img = render(SCENE)
+    v = editor.verifier
+    star, circle = (_mask(o) for o in SCENE.objects)
+    assert v.best(img, star) == "red star" and v.best(img, circle) == "blue circle"
+    assert v.score(img, star, Referent("red", "star")) > 0.5
+    assert v.score(img, star, Referent("red", None)) > 0.5  # shape not named: not scored
+    assert v.score(img, star, Referent("blue", "star")) < 0.05  # wrong colour
+    assert v.score(img, circle, Referent("blue", "star")) < 0.05  # wrong shape
+    assert v.score(img, star, Referent(None, None)) is None  # a pronoun: nothing to check
+    assert v.score(img, np.zeros((64, 64), bool), Referent("red", "star")) is None
+
+
+def test_scores_agree_across_image_sizes(editor):
+    big = render(SCENE, 256)
+    star = object_coverage(SCENE.objects[0], 256) > 0.5
+    img, r = editor.verifier.to_clip_frame(big, star)
+    assert img.shape == (64, 64, 3) and r.shape == (64, 64) and abs(int(r.sum()) - int(_mask(SCENE.objects[0]).sum())) < 12
+    assert editor.verifier.score(big, star, Referent("red", "star")) > 0.5
+    assert editor.verifier.score(big, star, Referent("red", "circle")) < 0.05
+
+
+def test_editor_refuses_a_region_that_is_a_look_alike(editor):
+    """"remove the red circle" where the image has a red star and a blue circle: a map on either look-alike
+    is refused by the check (whatever the presence head says), the real object is kept."""
+    img = render(SCENE)
+    intent = editor.describer("remove the red circle").intent
+    for obj in SCENE.objects:
+        prob = _mask(obj).astype(np.float32)
+        assert not editor.region_from(prob, 1.0, img, intent, presence_threshold=0.0, verify_threshold=0.05).any()
+        off = Editor(editor.models, editor.region_predictor, config=EditorConfig(steps=1, verify_referent=False))
+        assert off.region_from(prob, 1.0, img, intent, presence_threshold=0.0).any()  # the check is what refuses
+    right = editor.describer("remove the red star").intent
+    prob = _mask(SCENE.objects[0]).astype(np.float32)
+    assert editor.region_from(prob, 1.0, img, right, presence_threshold=0.0, verify_threshold=0.05).any()
+    # add edits have no referent: never checked
+    add = editor.describer("add a red circle in the top right").intent
+    assert editor.region_from(np.zeros((64, 64), np.float32), 1.0, img, add, verify_threshold=0.99).any()
+
+
+def test_verify_threshold_comes_from_config_then_predictor_then_default(editor):
+    assert Editor(editor.models, None, config=EditorConfig(verify_threshold=0.3)).verify_threshold == 0.3
+    assert Editor(editor.models, None).verify_threshold == 0.05
+    calibrated = getattr(editor.region_predictor, "verify_threshold", None)
+    assert editor.verify_threshold == (0.05 if calibrated is None else calibrated)
