@@ -75,6 +75,24 @@ def test_inpaint_unet_initialised_from_text_to_image(export, tmp_path):
     assert w9[:, 4:].abs().max() < 1e-2
 
 
+def test_unet_continued_from_shipped_weights_keeps_their_record(tmp_path):
+    export = tmp_path / "export"
+    for name in ("tokenizer", "vae", "text_encoder", "unet"):  # the shipped UNet and what it conditions on
+        shutil.copytree(bundled_dir() / name, export / name)
+    args = ["--only", "unet", "--export", str(export), "--batch", "2", "--threads", "1"]
+    first = json.loads((export / "unet" / "training_state.json").read_text())
+    assert world_models.main(args + ["--out", str(tmp_path / "b"), "--max-steps", "2"]) == 0
+    state = json.loads((export / "unet" / "training_state.json").read_text())
+    assert state["steps"] == 2 and state["earlier_training"] == first
+    assert world_models.main(args + ["--out", str(tmp_path / "b"), "--max-steps", "3"]) == 0  # a resume keeps it
+    state = json.loads((export / "unet" / "training_state.json").read_text())
+    assert state["steps"] == 3 and state["earlier_training"] == first
+    from regionedit.training.model_cards import write_card
+
+    write_card(export / "unet", "unet", {"objects_right": 0.5}, "python benchmarks/world_models.py")
+    assert "continued from an earlier training" in (export / "unet" / "README.md").read_text()
+
+
 def test_edit_to_text_covers_every_edit():
     from regionedit.world import sample_edit
 

@@ -446,6 +446,13 @@ def _train_unet_component(args, name: str, in_channels: int, seed_offset: int, m
     vae, text = _frozen_vae_and_text(args.export)
     folder = args.export / name
     run = Run(args.out / name)
+    # a run that starts from the shipped weights keeps their record as its earlier training (the card shows
+    # both); the record travels in the run state, so resumes keep it
+    state_p = folder / "training_state.json"
+    if run.exists():
+        earlier = run.load().get("earlier_training")
+    else:
+        earlier = json.loads(state_p.read_text()) if (folder / "config.json").exists() and state_p.exists() else None
     model = _init_unet(args.export, folder, run, in_channels)
     opt = _adamw(model, 3e-4, 0.01)
     ema = EMA(model, 0.999)
@@ -453,9 +460,11 @@ def _train_unet_component(args, name: str, in_channels: int, seed_offset: int, m
     rng = np.random.default_rng(args.seed + seed_offset)
     step_fn = make_step(model, vae, text, tok, sched, rng)
     res = train_loop(run, model, opt, step_fn, args.minutes, args.max_steps, args.seed, ema=ema,
-                     extra_state=extra_state, lr_at=_cosine(3e-4, 200, 20000))
+                     extra_state=lambda: {**(extra_state() if extra_state else {}), "earlier_training": earlier},
+                     lr_at=_cosine(3e-4, 200, 20000))
     _save_fp16(ema.model, folder)
-    _write_state(folder, name, res["step"], res["seconds"], args.seed, {"batch": args.batch or 64, "ema": 0.999})
+    record = {"batch": args.batch or 64, "ema": 0.999, **({"earlier_training": earlier} if earlier else {})}
+    _write_state(folder, name, res["step"], res["seconds"], args.seed, record)
     return res
 
 
