@@ -315,6 +315,9 @@ def test_text_encoder_is_kept_once_unets_exist_unless_replaced(tmp_path):
     card = (export / "text_encoder" / "README.md").read_text()
     record = json.loads((export / "clip" / "training_state.json").read_text())
     assert "text tower of the bundled CLIP" in card and f'"steps": {record["steps"]}' in card
+    # the README's recipe: no training, only the export, and the CLIP record stands
+    assert world_models.main(args + ["--out", str(tmp_path / "c"), "--max-steps", "0", "--replace-text-encoder"]) == 0
+    assert json.loads((export / "clip" / "training_state.json").read_text()) == record
 
 
 def test_patch_shape_labels_mark_each_object_and_the_background():

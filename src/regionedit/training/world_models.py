@@ -178,7 +178,9 @@ def train_clip(args) -> dict:
                      extra_state=lambda: {"from_shipped": from_shipped})
     wrote_text = export_clip(clip, tok, args.export, replace_text_encoder=getattr(args, "replace_text_encoder", False))
     extra = {"batch": args.batch or 128, "shape_aux_weight": aux}
-    if from_shipped:
+    if from_shipped and res["step"] == 0:
+        pass  # nothing trained (e.g. `--max-steps 0 --replace-text-encoder` on the shipped CLIP): its record stands
+    elif from_shipped:
         _add_finetune_record(folder, "clip", "finetune", {"steps": res["step"], "cpu_minutes": round(res["seconds"] / 60, 1), **extra})
     else:
         _write_state(folder, "clip", res["step"], res["seconds"], args.seed, extra)
