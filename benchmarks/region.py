@@ -49,6 +49,8 @@ def main(argv=None) -> int:
     p.add_argument("--write-card", action="store_true",
                    help="store the chosen threshold in the predictor folder's config.json and write its README.md card")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.add_argument("--thresholds", type=float, nargs=3, metavar=("REGION", "PRESENCE", "VERIFY"), default=None,
+                   help="report these thresholds on the held-out scenes instead of the calibrated choice (not with --write-card)")
     p.add_argument("--all-rows", action="store_true", help="print every threshold combination (default: those within the false no-edit bar)")
     p.add_argument("--no-verify", dest="verify", action="store_false", help="no CLIP referent check (region/verify.py)")
     args = p.parse_args(argv)
@@ -58,6 +60,8 @@ def main(argv=None) -> int:
         from regionedit.region import load_region_predictor
 
         editor.region_predictor = load_region_predictor(args.predictor)
+    if args.thresholds is not None and args.write_card:
+        p.error("--write-card stores the calibrated thresholds; drop --thresholds")
     if args.checkpoint is not None and args.write_card:
         p.error("--write-card describes an exported predictor folder, not a checkpoint")
     if args.checkpoint is not None:
@@ -87,6 +91,10 @@ def main(argv=None) -> int:
     within = [k for k in table if table[k]["false_no_edit"] <= 0.03]
     best = (max(within, key=lambda k: table[k]["mean_iou_main"] + 0.5 * table[k]["absent_no_edit"]) if within
             else min(table, key=lambda k: (table[k]["false_no_edit"], -table[k]["mean_iou_main"])))
+    if args.thresholds is not None:  # report these instead of the calibrated choice
+        th, pth, vth = args.thresholds
+        best = (th, pth if has_presence else None, vth)
+        table.setdefault(best, _score(editor, calib, *best))
     held_out = _score(editor, test, *best)
     if args.json:
         print(json.dumps({"chosen_threshold": best[0], "chosen_presence_threshold": best[1], "chosen_verify_threshold": best[2],
@@ -110,12 +118,13 @@ def main(argv=None) -> int:
     for k, row in table.items():
         if args.all_rows or row["false_no_edit"] <= 0.03 or k == best:
             print(line(k, row))
-    print(f"\nheld-out: {args.n_per_category} edits per category (seeds {args.seed}+), the chosen thresholds")
+    print(f"\nheld-out: {args.n_per_category} edits per category (seeds {args.seed}+), the "
+          + ("given thresholds" if args.thresholds else "chosen thresholds"))
     print(head)
     print(line(best, held_out))
     print(f"add regions placed in free space and in the named area: {held_out['add_placed']:.3f}")
     print("targets: IoU >= 0.80 on remove/local/color/size, >= 0.60 on add; absent no-edit >= 0.95; false no-edit <= 0.03")
-    print(f"chosen thresholds: region {best[0]}, presence {best[1]}, CLIP referent check {best[2]}")
+    print(f"{'given' if args.thresholds else 'chosen'} thresholds: region {best[0]}, presence {best[1]}, CLIP referent check {best[2]}")
     return 0
 
 

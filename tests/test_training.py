@@ -84,6 +84,7 @@ def test_unet_continued_from_shipped_weights_keeps_their_record(tmp_path):
     assert world_models.main(args + ["--out", str(tmp_path / "b"), "--max-steps", "2"]) == 0
     state = json.loads((export / "unet" / "training_state.json").read_text())
     assert state["steps"] == 2 and state["earlier_training"] == first
+    assert "_name_or_path" not in json.loads((export / "unet" / "config.json").read_text())  # no local paths shipped
     assert world_models.main(args + ["--out", str(tmp_path / "b"), "--max-steps", "3"]) == 0  # a resume keeps it
     state = json.loads((export / "unet" / "training_state.json").read_text())
     assert state["steps"] == 3 and state["earlier_training"] == first

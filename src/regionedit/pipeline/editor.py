@@ -56,7 +56,7 @@ class EditorConfig:
     add_placement: str = "rule"  # "add" edits: "rule" places a disc in free space (region/placement.py),
     # "predictor" thresholds the learned map like every other edit (the shipped map for add is empty)
     verify_referent: bool = True  # referent edits: CLIP checks the found region looks like the referent (region/verify.py)
-    verify_threshold: float | None = None  # "no edit" below this CLIP score (None: the predictor's calibrated one, else 0.05)
+    verify_threshold: float | None = None  # "no edit" below this CLIP score (None: the predictor's calibrated one, else 0 = off)
 
     def __post_init__(self):
         if self.add_placement not in ("rule", "predictor"):
@@ -180,11 +180,12 @@ class Editor:
     @property
     def verify_threshold(self) -> float:
         """Referent edits whose region CLIP scores below this get "no edit" (:mod:`regionedit.region.verify`):
-        ``config.verify_threshold``, else the predictor's calibrated one, else 0.05."""
+        ``config.verify_threshold``, else the predictor's calibrated one, else 0: off, since an uncalibrated
+        check (another CLIP, another vocabulary) could refuse every edit."""
         if self.config.verify_threshold is not None:
             return float(self.config.verify_threshold)
         v = getattr(self.region_predictor, "verify_threshold", None)
-        return 0.05 if v is None else float(v)
+        return 0.0 if v is None else float(v)
 
     @property
     def verifier(self):

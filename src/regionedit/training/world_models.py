@@ -54,6 +54,11 @@ def _save_fp16(model, folder: Path) -> None:
     model = model.to(torch.float16)
     model.save_pretrained(tmp, safe_serialization=True)
     model.to(torch.float32)
+    cfg_p = tmp / "config.json"  # a model loaded from a folder records its path: not ours to ship
+    if cfg_p.exists():
+        cfg = json.loads(cfg_p.read_text())
+        if cfg.pop("_name_or_path", None) is not None:
+            cfg_p.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
     cards = [folder / "README.md", folder / "training_state.json"]
     keep = {p.name: p.read_text() for p in cards if p.exists()}
     if folder.exists():
