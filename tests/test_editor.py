@@ -192,6 +192,9 @@ def test_presence_head_turns_referent_edits_into_no_edit(tmp_path):
     cfg["presence_threshold"] = 0.0001  # calibrated in the folder (benchmarks/region.py --write-card)
     cfg_p.write_text(json.dumps(cfg))
     assert Editor.from_pretrained(d, config=EditorConfig(steps=1)).presence_threshold == 0.0001
+    cfg["presence_threshold"] = 0.0  # calibrated "no presence gate" is kept, not replaced by the default
+    cfg_p.write_text(json.dumps(cfg))
+    assert Editor.from_pretrained(d, config=EditorConfig(steps=1)).presence_threshold == 0.0
 
 
 def test_predicted_regions_are_snapped_to_colour_segments(tmp_path):

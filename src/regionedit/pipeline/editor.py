@@ -167,7 +167,8 @@ class Editor:
         (``threshold`` in its config.json, written by ``benchmarks/region.py --write-card``), else 0.5."""
         if self.config.threshold is not None:
             return float(self.config.threshold)
-        return float(getattr(self.region_predictor, "threshold", None) or 0.5)
+        v = getattr(self.region_predictor, "threshold", None)
+        return 0.5 if v is None else float(v)
 
     @property
     def presence_threshold(self) -> float:
@@ -175,7 +176,8 @@ class Editor:
         else the predictor's calibrated one, else 0.5 (unused without a presence head)."""
         if self.config.presence_threshold is not None:
             return float(self.config.presence_threshold)
-        return float(getattr(self.region_predictor, "presence_threshold", None) or 0.5)
+        v = getattr(self.region_predictor, "presence_threshold", None)
+        return 0.5 if v is None else float(v)  # a calibrated 0.0 (no presence gate) stays 0.0
 
     @property
     def verify_threshold(self) -> float:
