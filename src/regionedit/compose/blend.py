@@ -57,6 +57,19 @@ METHODS = ("feather", "laplacian", "poisson", "hard")
 # distances, dilation, feathering
 
 
+def _column_distance(target: np.ndarray, cap: int) -> np.ndarray:
+    """Distance from each pixel to the nearest True pixel of its own column, capped at ``cap``:
+    ``(H, W)`` int32 in ``[0, cap]`` (``cap`` where the column has none within reach)."""
+    h = target.shape[0]
+    rows = np.arange(h, dtype=np.int32)[:, None]
+    big = np.int32(h + cap + 2)
+    up = np.where(target, rows, -big)
+    np.maximum.accumulate(up, axis=0, out=up)
+    down = np.where(target, rows, np.int32(h) + big)[::-1]
+    down = np.minimum.accumulate(down, axis=0)[::-1]
+    return np.minimum(np.minimum(rows - up, down - rows), np.int32(cap))
+
+
 def _dist_to_true(target: np.ndarray, limit: int) -> np.ndarray:
     """Euclidean distance from each pixel to the nearest True pixel of ``target``.
 
@@ -71,16 +84,9 @@ def _dist_to_true(target: np.ndarray, limit: int) -> np.ndarray:
     Returns:
         ``(H, W)`` float32 in ``[0, limit + 1]``.
     """
-    h, w = target.shape
+    w = target.shape[1]
     cap = int(limit) + 1
-    rows = np.arange(h, dtype=np.int32)[:, None]
-    big = np.int32(h + cap + 2)
-    up = np.where(target, rows, -big)
-    np.maximum.accumulate(up, axis=0, out=up)
-    up = rows - up
-    down = np.where(target, rows, rows.dtype.type(h) + big)[::-1]
-    down = np.minimum.accumulate(down, axis=0)[::-1] - rows
-    g = np.minimum(np.minimum(up, down), cap)
+    g = _column_distance(target, cap)
     dt = np.int16 if 2 * cap * cap < np.iinfo(np.int16).max else np.int32
     g2 = (g * g).astype(dt)
     d2 = g2.copy()
@@ -109,19 +115,12 @@ def _within(target: np.ndarray, r: int) -> np.ndarray:
     Returns:
         ``(H, W)`` bool.
     """
-    h, w = target.shape
-    it = np.int32 if max(h, w) + r < 20000 else np.int64  # r^2 and coordinates fit
-    rows = np.arange(h, dtype=it)[:, None]
-    big = it(h + r + 2)
-    up = np.where(target, rows, -big)
-    np.maximum.accumulate(up, axis=0, out=up)
-    down = np.where(target, rows, it(h) + big)[::-1]
-    down = np.minimum.accumulate(down, axis=0)[::-1]
-    g = np.minimum(rows - up, down - rows)  # vertical distance; > r where nothing is within reach
-    # reach for each vertical distance 0..r (exact integer square roots), and "none" beyond r
-    reach = np.array([math.isqrt(r * r - v * v) for v in range(r + 1)] + [-int(big)], dtype=it)
-    k = reach[np.minimum(g, it(r + 1))]
-    cols = np.arange(w, dtype=it)[None, :]
+    w = target.shape[1]
+    g = _column_distance(target, r + 1)  # r + 1: nothing within reach
+    # reach for each vertical distance 0..r (exact integer square roots), and "none" (-(w + 1)) beyond r
+    reach = np.array([math.isqrt(r * r - v * v) for v in range(r + 1)] + [-(w + 1)], dtype=np.int32)
+    k = reach[g]
+    cols = np.arange(w, dtype=np.int32)[None, :]
     left = np.maximum.accumulate(cols + k, axis=1)
     right = np.minimum.accumulate((cols - k)[:, ::-1], axis=1)[:, ::-1]
     return (left >= cols) | (right <= cols)

@@ -59,6 +59,21 @@ class Run:
             f.write(json.dumps(record) + "\n")
 
 
+def earlier_record(run: Run, folder: Path, drop: tuple[str, ...] = ()) -> dict | None:
+    """The training record of the weights a run continues from, for its model card: from the run state
+    when resuming (``earlier_training``), else ``folder/training_state.json`` when ``folder`` holds
+    weights to start from (minus the keys in ``drop``); None for a run from scratch."""
+    if run.exists():
+        return run.load().get("earlier_training")
+    state_p = Path(folder) / "training_state.json"
+    if not ((Path(folder) / "config.json").exists() and state_p.exists()):
+        return None
+    record = json.loads(state_p.read_text())
+    for key in drop:
+        record.pop(key, None)
+    return record
+
+
 def train_loop(
     run: Run,
     model: torch.nn.Module,

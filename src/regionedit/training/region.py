@@ -238,7 +238,7 @@ def run(args) -> int:
     from regionedit.region import losses as L
     from regionedit.region.features import clip_pixels, image_features, instruction_inputs, text_embeddings
     from regionedit.region import load_region_predictor, save_region_predictor
-    from regionedit.training.common import Run, train_loop
+    from regionedit.training.common import Run, earlier_record, train_loop
 
     torch.set_num_threads(args.threads)
     args.presence = args.presence or args.presence_only
@@ -256,13 +256,7 @@ def run(args) -> int:
     run_ = Run(args.out / "region")
     # the record of the predictor this run continues from, minus its presence head (kept in the run state
     # across resumes): the card lists it under "earlier training", or, for --presence-only, as the regions' own
-    prior_p = folder / "training_state.json"
-    if run_.exists():
-        earlier = run_.load().get("earlier_training")
-    else:
-        earlier = json.loads(prior_p.read_text()) if (folder / "config.json").exists() and prior_p.exists() else None
-        if earlier is not None:
-            earlier.pop("presence_head", None)  # a new head is trained after (--presence-only)
+    earlier = earlier_record(run_, folder, drop=("presence_head",))  # a new head is trained after (--presence-only)
     if run_.exists():  # resume: the predictor's architecture is the checkpoint's
         saved = run_.load().get("predictor_config")
         pred = RegionPredictor(RegionPredictorConfig.from_dict(saved) if saved else dataclasses.replace(pcfg, text_dim=0))

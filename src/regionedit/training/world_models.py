@@ -36,7 +36,7 @@ import torch
 from regionedit.models import configs as C
 from regionedit.models.bundled import MODEL_INDEX, bundled_dir
 from regionedit.training import world_data as D
-from regionedit.training.common import EMA, Run, train_loop
+from regionedit.training.common import EMA, Run, earlier_record, train_loop
 from regionedit.world import spec
 
 ORDER = ("tokenizer", "clip", "vae", "instruction_encoder", "unet", "unet_inpaint", "unet_ip2p")
@@ -142,11 +142,12 @@ def train_clip(args) -> dict:
     run = Run(args.out / "clip")
     # continuing from the shipped CLIP (a fresh --out next to a trained folder) is a fine-tune: its card keeps
     # the original record and adds this run's; the flag survives resumes in the run state
-    from_shipped = run.load().get("from_shipped", False) if run.exists() else (folder / "config.json").exists()
-    clip = CLIPModel.from_pretrained(folder, torch_dtype=torch.float32) if from_shipped and not run.exists() else C.build_clip(tok)
+    resumed = run.load() if run.exists() else None
+    from_shipped = resumed.get("from_shipped", False) if resumed else (folder / "config.json").exists()
+    clip = CLIPModel.from_pretrained(folder, torch_dtype=torch.float32) if from_shipped and not resumed else C.build_clip(tok)
     aux = args.clip_shape_aux
-    if run.exists():
-        has_head = any(k.startswith("shape_head.") for k in run.load()["model"])
+    if resumed:
+        has_head = any(k.startswith("shape_head.") for k in resumed["model"])
         if has_head != (aux > 0):
             raise SystemExit(
                 f"{run.dir} was trained {'with' if has_head else 'without'} the dense shape loss: resume it with "
@@ -455,11 +456,7 @@ def _train_unet_component(args, name: str, in_channels: int, seed_offset: int, m
     run = Run(args.out / name)
     # a run that starts from the shipped weights keeps their record as its earlier training (the card shows
     # both); the record travels in the run state, so resumes keep it
-    state_p = folder / "training_state.json"
-    if run.exists():
-        earlier = run.load().get("earlier_training")
-    else:
-        earlier = json.loads(state_p.read_text()) if (folder / "config.json").exists() and state_p.exists() else None
+    earlier = earlier_record(run, folder)
     model = _init_unet(args.export, folder, run, in_channels)
     opt = _adamw(model, 3e-4, 0.01)
     ema = EMA(model, 0.999)
