@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from regionedit.region.refine import color_segments, grow_region, snap_region
+from regionedit.region.refine import color_segments, grow_region, object_segments, snap_region
 
 
 def _scene(n=64):
@@ -54,3 +54,13 @@ def test_snap_is_scale_consistent_and_keeps_empty_or_unsupported_regions():
     assert (snap_region(speck, img, grow=0) == speck).all()
     with pytest.raises(ValueError, match="image's size"):
         snap_region(np.zeros((10, 10), bool), img)
+
+
+def test_object_segments_propose_each_object_and_not_the_background():
+    img, disc, sq = _scene()
+    props = object_segments(img)
+    assert len(props) == 2  # the gradient background (> 40% of the image) is not a proposal
+    big, small = props  # largest first
+    assert (big & disc).sum() == disc.sum() and (big & ~grow_region(disc, 1)).sum() == 0
+    assert (small & sq).sum() == sq.sum() and not (small & disc).any()
+    assert len(object_segments(img, min_frac=0.05)) == 1  # the 10 px square (2.4%) is too small

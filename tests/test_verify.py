@@ -79,3 +79,28 @@ def test_verify_threshold_comes_from_config_then_predictor_then_default(editor):
     assert Editor(editor.models, None).verify_threshold == 0.0  # uncalibrated: off
     calibrated = getattr(editor.region_predictor, "verify_threshold", None)
     assert editor.verify_threshold == (0.0 if calibrated is None else calibrated)
+
+
+TWO = Scene(Background("white"), (WorldObject("circle", "red", 0.27, 0.3, 0.17), WorldObject("circle", "blue", 0.72, 0.68, 0.16)))
+
+
+@pytest.mark.parametrize("size", [64, 256])
+def test_a_rejected_region_moves_to_the_object_clip_reads_as_the_referent(editor, size):
+    """"remove the red circle" with the map on the blue circle: CLIP rejects it and relocation finds the red
+    circle among the image's object proposals; without relocation the answer is no edit."""
+    img = render(TWO, size)
+    red, blue = (object_coverage(o, size) > 0.5 for o in TWO.objects)
+    intent = editor.describer("remove the red circle").intent
+    region = editor.region_from(blue.astype(np.float32), 1.0, img, intent, presence_threshold=0.0, verify_threshold=0.05)
+    assert (region & red).sum() >= 0.95 * red.sum() and not (region & blue).any()
+    assert region.sum() <= 1.6 * red.sum()  # the object and its edge, not the background
+    stay = Editor(editor.models, editor.region_predictor, config=EditorConfig(steps=1, relocate=False))
+    assert not stay.region_from(blue.astype(np.float32), 1.0, img, intent, presence_threshold=0.0, verify_threshold=0.05).any()
+
+
+def test_relocate_returns_none_and_the_best_score_when_nothing_reads_as_the_referent(editor):
+    img = render(SCENE)
+    region, score = editor.verifier.relocate(img, Referent("green", "triangle"), threshold=0.05)
+    assert region is None and 0.0 <= score < 0.05
+    region, score = editor.verifier.relocate(img, Referent("blue", "circle"), threshold=0.05)
+    assert region is not None and score > 0.5 and (region & _mask(SCENE.objects[1])).sum() >= 0.95 * _mask(SCENE.objects[1]).sum()

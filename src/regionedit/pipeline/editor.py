@@ -57,6 +57,8 @@ class EditorConfig:
     # "predictor" thresholds the learned map like every other edit (the shipped map for add is empty)
     verify_referent: bool = True  # referent edits: CLIP checks the found region looks like the referent (region/verify.py)
     verify_threshold: float | None = None  # "no edit" below this CLIP score (None: the predictor's calibrated one, else 0 = off)
+    relocate: bool = True  # a region CLIP rejects moves to the object proposal CLIP reads best as the referent,
+    # if one reaches verify_threshold (ReferentVerifier.relocate); "no edit" only when none does
 
     def __post_init__(self):
         if self.add_placement not in ("rule", "predictor"):
@@ -208,7 +210,8 @@ class Editor:
         image means "nothing matches" (the caller returns no edit); so does, for an edit of an existing object
         (remove, recolour, replace, resize), a presence probability below :attr:`presence_threshold` or a
         region that CLIP does not read as the referent (score below :attr:`verify_threshold`, when
-        ``config.verify_referent``).
+        ``config.verify_referent``) unless, with ``config.relocate``, another object proposal of the image
+        reads as the referent: then the region moves there.
         """
         prob, presence = self.localize(image, instruction)
         if intent is None:
@@ -235,8 +238,14 @@ class Editor:
             region = snap_region(region, image, grow=cfg.snap_grow)
         if cfg.verify_referent and vth > 0 and referent_edit and intent.target is not None and region.mean() >= cfg.min_region_frac:
             score = self.verifier.score(image, region, intent.target)
-            if score is not None and score < vth:
-                return np.zeros(prob.shape, bool)  # the region does not look like the referent
+            if score is not None and score < vth:  # the region does not look like the referent
+                moved = self.verifier.relocate(image, intent.target, vth, cfg.min_region_frac)[0] if cfg.relocate else None
+                if moved is None:
+                    return np.zeros(prob.shape, bool)  # nor does any object in the image
+                # a proposal is a colour segment of the image in CLIP's frame (edge included): at other sizes,
+                # snap its nearest-neighbour upscaling to the full-resolution segments
+                same = moved.shape == (self.verifier.size,) * 2
+                region = snap_region(moved, image, grow=cfg.snap_grow) if cfg.snap and not same else moved
         if cfg.shape_regions and region.mean() >= cfg.min_region_frac and intent is not None:
             region = shape_region(region, intent)
         return region

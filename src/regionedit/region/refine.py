@@ -38,6 +38,21 @@ def color_segments(image: np.ndarray, tol: float = 24.0) -> np.ndarray:
     return lab.reshape(h, w)
 
 
+def object_segments(image: np.ndarray, min_frac: float = 0.002, max_frac: float = 0.4, tol: float = 24.0) -> list[np.ndarray]:
+    """Class-agnostic object proposals: the colour segments (:func:`color_segments`) covering between
+    ``min_frac`` and ``max_frac`` of the image, each grown by 1 px (its anti-aliased edge), largest first.
+
+    ``image`` (H, W, 3) uint8 -> list of (H, W) bool. Which proposal (if any) is the referent is decided by a
+    learned model (:meth:`regionedit.region.verify.ReferentVerifier.relocate`), not here.
+    """
+    h, w = image.shape[:2]
+    _, inv, counts = np.unique(color_segments(image, tol), return_inverse=True, return_counts=True)
+    inv = inv.reshape(h, w)
+    keep = np.nonzero((counts >= min_frac * h * w) & (counts <= max_frac * h * w))[0]
+    keep = keep[np.argsort(-counts[keep], kind="stable")]
+    return [grow_region(inv == k, 1) for k in keep]
+
+
 def grow_region(region: np.ndarray, px: int) -> np.ndarray:
     """Binary dilation by a (2 px + 1)-square: ``(H, W)`` bool -> ``(H, W)`` bool."""
     if px <= 0:

@@ -8,8 +8,11 @@ a canvas of the colour around them, centred, in CLIP's input frame, so CLIP sees
 object on a background) and CLIP scores the canvas against every (colour, shape) of the vocabulary,
 prompt-ensembled over the background names. The referent's named attributes get their marginal
 probabilities (``p(colour) = sum over shapes``, and the converse); the check's score is the smaller of the
-named ones. The editor answers "no edit" when it is below a threshold calibrated on held-out data
-(``benchmarks/region.py --write-card``).
+named ones. When it is below a threshold calibrated on held-out data (``benchmarks/region.py --write-card``)
+the editor does not give up at once: :meth:`ReferentVerifier.relocate` lets CLIP score every class-agnostic
+object proposal of the image (its colour segments, :func:`regionedit.region.refine.object_segments`) and takes
+the best one that reaches the threshold, so a region that landed on the wrong object moves to the right one;
+only when no proposal reads as the referent is the answer "no edit".
 
 Only pixels, the instruction's parse and learned models are read. A referent with neither colour nor shape
 (or with words outside the vocabulary) is not checked (score None).
@@ -141,6 +144,31 @@ class ReferentVerifier:
             return None
         probs = self.attribute_probabilities(img, r)
         return float(min(probs[which][i] for i, which in named))
+
+    def relocate(self, image: np.ndarray, referent, threshold: float, min_frac: float = 0.002,
+                 max_frac: float = 0.4) -> tuple[np.ndarray | None, float]:
+        """The object proposal CLIP reads best as ``referent``: ``(region (H, W) bool or None, its score)``.
+
+        ``image`` (H, W, 3) uint8, any size; proposals are the colour segments of the image in CLIP's frame
+        covering ``min_frac``..``max_frac`` of it (:func:`regionedit.region.refine.object_segments`), each
+        scored by :meth:`score`. The best proposal is returned, scaled back to (H, W) by nearest neighbour, when its score
+        reaches ``threshold``; otherwise ``(None, best score)`` (score 0.0 when nothing could be scored).
+        """
+        from regionedit.region.refine import object_segments
+
+        h, w = image.shape[:2]
+        img, _ = self.to_clip_frame(image, np.zeros((h, w), bool))
+        best, best_score = None, 0.0
+        for seg in object_segments(img, min_frac, max_frac):
+            sc = self.score(img, seg, referent)
+            if sc is not None and sc > best_score:
+                best, best_score = seg, sc
+        if best is None or best_score < threshold:
+            return None, best_score
+        s = best.shape[0]
+        yi = np.minimum((np.arange(h) + 0.5) * s / h, s - 1).astype(int)
+        xi = np.minimum((np.arange(w) + 0.5) * s / w, s - 1).astype(int)
+        return best[np.ix_(yi, xi)], best_score
 
     def best(self, image: np.ndarray, region: np.ndarray) -> str:
         """CLIP's reading of the region, e.g. ``"blue circle"`` (for messages)."""
