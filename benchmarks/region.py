@@ -7,9 +7,10 @@ Fast enough to watch a training run: ``--checkpoint runs/region/region/state.pt`
 checkpoint of ``regionedit train region`` without exporting it. Held-out scenes use seeds >= 20000.
 The Editor's decision rule is used as is (``Editor.region_from``: "no edit" for a referent edit whose
 presence probability is below the presence threshold, region = probability >= threshold, snapped to colour
-segments, "no edit" when CLIP does not read the region as the referent (region/verify.py) or when it covers
-less than ``min_region_frac`` of the image, shaping by edit type), with ``--no-shape`` / ``--no-snap`` /
-``--no-verify`` to switch those steps off. The three thresholds are swept on calibration scenes (seeds
+segments, one connected piece per referent (the one CLIP reads best as it), moved to the object proposal CLIP
+reads as the referent when it does not read the region so, "no edit" when no proposal does either
+(region/verify.py) or when the region covers less than ``min_region_frac`` of the image, shaping by edit
+type), with ``--no-shape`` / ``--no-snap`` / ``--no-verify`` / ``--no-single-object`` to switch those steps off. The three thresholds are swept on calibration scenes (seeds
 15000+), the best within the false "no edit" bar is chosen there and reported on the held-out scenes.
 Note the ceiling the ground truth sets: its masks are the pixels that *differ*, so "make it smaller" and
 "replace the square with a circle" have ring-like masks, while an editor must regenerate the whole
@@ -32,7 +33,7 @@ from regionedit.world import sample_edit, spec
 
 THRESHOLDS = (0.4, 0.5, 0.6, 0.7, 0.8)
 PRESENCE_THRESHOLDS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
-VERIFY_THRESHOLDS = (0.0, 0.01, 0.02, 0.05, 0.1)  # 0: no CLIP referent check
+VERIFY_THRESHOLDS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)  # 0: no CLIP referent check
 
 
 def main(argv=None) -> int:
@@ -53,9 +54,12 @@ def main(argv=None) -> int:
                    help="report these thresholds on the held-out scenes instead of the calibrated choice (not with --write-card)")
     p.add_argument("--all-rows", action="store_true", help="print every threshold combination (default: those within the false no-edit bar)")
     p.add_argument("--no-verify", dest="verify", action="store_false", help="no CLIP referent check (region/verify.py)")
+    p.add_argument("--no-single-object", dest="single_object", action="store_false",
+                   help="keep every connected piece of the region (default: one piece per referent)")
     args = p.parse_args(argv)
     torch.set_num_threads(2)
-    editor = Editor.from_pretrained(args.model, config=EditorConfig(shape_regions=args.shape, snap=args.snap, verify_referent=args.verify))
+    editor = Editor.from_pretrained(args.model, config=EditorConfig(shape_regions=args.shape, snap=args.snap, verify_referent=args.verify,
+                                                                       single_object=args.single_object))
     if args.predictor is not None:
         from regionedit.region import load_region_predictor
 

@@ -201,7 +201,7 @@ def test_predicted_regions_are_snapped_to_colour_segments(tmp_path):
     """find_region = threshold -> snap (colour segments, +1 px) -> shaping; snapping can be switched off."""
     d = save_tiny_models(tmp_path / "tiny", region_bias=3.0)
     img = sample_edit(0, 1).source
-    ed = Editor.from_pretrained(d, config=EditorConfig(steps=1, shape_regions=False))
+    ed = Editor.from_pretrained(d, config=EditorConfig(steps=1, shape_regions=False, single_object=False))
     prob = ed.predict_region(img, "remove the red circle")
     ed.config.threshold = th = float(np.median(prob))  # a random predictor: about half the image
     raw = prob >= th

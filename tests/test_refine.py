@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from regionedit.region.refine import color_segments, grow_region, object_segments, snap_region
+from regionedit.region.refine import color_segments, connected_regions, grow_region, object_segments, snap_region
 
 
 def _scene(n=64):
@@ -64,3 +64,31 @@ def test_object_segments_propose_each_object_and_not_the_background():
     assert (big & disc).sum() == disc.sum() and (big & ~grow_region(disc, 1)).sum() == 0
     assert (small & sq).sum() == sq.sum() and not (small & disc).any()
     assert len(object_segments(img, min_frac=0.05)) == 1  # the 10 px square (2.4%) is too small
+
+
+def test_connected_regions_split_a_region_into_its_pieces_largest_first():
+    img, disc, sq = _scene()
+    pieces = connected_regions(disc | sq)
+    assert len(pieces) == 2 and (pieces[0] == disc).all() and (pieces[1] == sq).all()
+    assert connected_regions(np.zeros((8, 8), bool)) == []
+    # large regions are split at a working scale and come back whole at full resolution
+    big = np.kron(disc | sq, np.ones((8, 8), bool))  # 512 px
+    pieces = connected_regions(big, max_side=128)
+    assert len(pieces) == 2 and (pieces[0] | pieces[1] == big).all() and not (pieces[0] & pieces[1]).any()
+    assert (pieces[1] == np.kron(sq, np.ones((8, 8), bool))).all()
+
+
+def test_snap_keeps_the_predicted_region_when_its_object_lost_the_vote():
+    """An object whose anti-aliased edge joins it to the background loses the vote; the snap must not
+    shrink the prediction to a few stray pixels then."""
+    img, disc, sq = _scene()
+    yy, xx = np.mgrid[:64, :64]
+    leaky = img.copy()
+    for k in range(12):  # a ramp of small steps from the disc's red to the background: one segment
+        leaky[32, 45 + k] = (220 - 18 * k, 30 + 5 * k, 30 + 10 * k)
+    assert color_segments(leaky)[32, 32] == color_segments(leaky)[5, 40]  # disc and background joined
+    pred = (disc & (xx < 40)) | sq  # most of the disc, and a small object that wins its vote
+    out = snap_region(pred, leaky)
+    assert (out & disc == pred & disc).all() and (out & ~disc == grow_region(sq, 1)).all()  # each object on its own
+    shrunk = snap_region(pred, leaky, min_keep=0.0)  # what the fallback prevents: only the small object
+    assert (shrunk & disc).sum() == 0 and shrunk[sq].all()

@@ -104,3 +104,23 @@ def test_relocate_returns_none_and_the_best_score_when_nothing_reads_as_the_refe
     assert region is None and 0.0 <= score < 0.05
     region, score = editor.verifier.relocate(img, Referent("blue", "circle"), threshold=0.05)
     assert region is not None and score > 0.5 and (region & _mask(SCENE.objects[1])).sum() >= 0.95 * _mask(SCENE.objects[1]).sum()
+
+
+@pytest.mark.parametrize("size", [64, 256])
+def test_a_map_on_two_objects_keeps_the_one_clip_reads_as_the_referent(editor, size):
+    """"remove the red star" with the map lighting both objects (more on the blue circle): the editor keeps
+    one connected piece, the red star, by CLIP's reading (with verify_threshold 0 too: this is a choice,
+    not a rejection); without single_object the region spans both; without CLIP it keeps the more probable."""
+    img = render(SCENE, size)
+    star, circle = (object_coverage(o, size) > 0.5 for o in SCENE.objects)
+    prob = np.where(circle, 0.95, np.where(star, 0.8, 0.0)).astype(np.float32)
+    intent = editor.describer("remove the red star").intent
+    for vth in (0.0, 0.05):
+        region = editor.region_from(prob, 1.0, img, intent, threshold=0.5, presence_threshold=0.0, verify_threshold=vth)
+        assert (region & star).sum() >= 0.95 * star.sum() and not (region & circle).any()
+    both = Editor(editor.models, editor.region_predictor, config=EditorConfig(steps=1, single_object=False))
+    region = both.region_from(prob, 1.0, img, intent, threshold=0.5, presence_threshold=0.0, verify_threshold=0.0)
+    assert (region & star).any() and (region & circle).any()
+    blind = Editor(editor.models, editor.region_predictor, config=EditorConfig(steps=1, verify_referent=False))
+    region = blind.region_from(prob, 1.0, img, intent, threshold=0.5, presence_threshold=0.0)
+    assert (region & circle).sum() >= 0.95 * circle.sum() and not (region & star).any()

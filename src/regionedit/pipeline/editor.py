@@ -8,7 +8,9 @@ Stages (numbered as in ``__call__``):
 1. check inputs (image: any size, RGB; instruction: non-empty text);
 2. **describe**: instruction (+ source caption, when known) -> target description t_e and the local prompt;
 3. **localize**: the learned region predictor on CLIP patch features + instruction features (or a user
-   mask, ``mask=``); no region -> ``status="no_edit"`` with a reason (absent referents);
+   mask, ``mask=``), then the decision rule of :meth:`Editor.region_from` (threshold, snap to colour
+   segments, one object per referent, CLIP referent check with relocation, shaping by edit type); no
+   region -> ``status="no_edit"`` with a reason (absent referents);
 4. **generate**: the frozen inpainting model fills the region on a crop around it, resized to the
    model's native size (latent blending, Appendix A);
 5. **compose**: the patch is pasted back with a feathered (or Laplacian / Poisson) blend; every pixel
@@ -35,7 +37,7 @@ from regionedit.generation import InpaintConfig, InpaintGenerator
 from regionedit.io import load_image, validate_instruction
 from regionedit.region.placement import place_region
 from regionedit.region.refine import snap_region
-from regionedit.region.shaping import shape_region
+from regionedit.region.shaping import ShapingConfig, shape_region
 
 METHODS = ("region", "mask")
 
@@ -48,7 +50,9 @@ class EditorConfig:
     min_region_frac: float = 0.002  # a region smaller than this share of the image counts as none
     context: float = 0.5  # crop margin around the region, as a fraction of its size
     blend: str = "feather"  # "feather", "laplacian", "poisson" or "hard"
-    shape_regions: bool = True  # grow predicted regions for edits that need room (bigger, replace)
+    shape_regions: bool = True  # turn the referent's footprint into the pixels the edit changes (bigger,
+    # smaller, replace; region/shaping.py)
+    shaping: ShapingConfig = dataclasses.field(default_factory=ShapingConfig)  # its factors
     snap: bool = True  # snap predicted regions to the image's colour segments, +snap_grow px (region/refine.py)
     snap_grow: int = 1  # px the snapped region grows by (the anti-aliased edge), at <= 256 px working scale
     presence_threshold: float | None = None  # referent edits: "no edit" below this presence probability
@@ -57,6 +61,8 @@ class EditorConfig:
     # "predictor" thresholds the learned map like every other edit (the shipped map for add is empty)
     verify_referent: bool = True  # referent edits: CLIP checks the found region looks like the referent (region/verify.py)
     verify_threshold: float | None = None  # "no edit" below this CLIP score (None: the predictor's calibrated one, else 0 = off)
+    single_object: bool = True  # referent edits: keep one connected piece of the region, the one CLIP reads
+    # best as the referent (then the most probable), when the map lit several objects
     relocate: bool = True  # a region CLIP rejects moves to the object proposal CLIP reads best as the referent,
     # if one reaches verify_threshold (ReferentVerifier.relocate); "no edit" only when none does
 
@@ -204,8 +210,10 @@ class Editor:
         """The region an edit will use: ``(region (H, W) bool, probability (H, W) float32)``.
 
         Thresholds the predicted probability at :attr:`threshold`, snaps it to the image's colour segments
-        when ``config.snap`` (see :mod:`regionedit.region.refine`) and, when ``config.shape_regions``,
-        grows it for edits that need room (see :mod:`regionedit.region.shaping`); ``intent`` is the
+        when ``config.snap`` (see :mod:`regionedit.region.refine`), keeps one connected piece for an edit of
+        an existing object when ``config.single_object`` (the one CLIP reads best as the referent) and, when
+        ``config.shape_regions``, turns the referent's footprint into the pixels the edit changes (see
+        :mod:`regionedit.region.shaping`); ``intent`` is the
         parsed instruction (parsed here when not given). A region below ``config.min_region_frac`` of the
         image means "nothing matches" (the caller returns no edit); so does, for an edit of an existing object
         (remove, recolour, replace, resize), a presence probability below :attr:`presence_threshold` or a
@@ -236,6 +244,8 @@ class Editor:
         region = prob >= th
         if cfg.snap and region.mean() >= cfg.min_region_frac:
             region = snap_region(region, image, grow=cfg.snap_grow)
+        if cfg.single_object and referent_edit and region.mean() >= cfg.min_region_frac:
+            region = self._one_object(region, prob, image, intent)
         if cfg.verify_referent and vth > 0 and referent_edit and intent.target is not None and region.mean() >= cfg.min_region_frac:
             score = self.verifier.score(image, region, intent.target)
             if score is not None and score < vth:  # the region does not look like the referent
@@ -247,8 +257,27 @@ class Editor:
                 same = moved.shape == (self.verifier.size,) * 2
                 region = snap_region(moved, image, grow=cfg.snap_grow) if cfg.snap and not same else moved
         if cfg.shape_regions and region.mean() >= cfg.min_region_frac and intent is not None:
-            region = shape_region(region, intent)
+            region = shape_region(region, intent, cfg.shaping)
         return region
+
+    def _one_object(self, region: np.ndarray, prob: np.ndarray, image: np.ndarray, intent) -> np.ndarray:
+        """The connected piece of ``region`` that is the referent, when the map lit several objects: the one
+        CLIP reads best as the referent (:meth:`ReferentVerifier.score`, when ``config.verify_referent`` and
+        the referent names a colour or shape), ties and unscored pieces by probability mass. A referent names
+        one object (WORLD.md: every (colour, shape) pair is unique, a bare shape only when unique)."""
+        from regionedit.region.refine import connected_regions
+
+        cfg = self.config
+        pieces = [p for p in connected_regions(region) if p.mean() >= cfg.min_region_frac]
+        if len(pieces) <= 1:
+            return pieces[0] if pieces else region
+        check = cfg.verify_referent and intent.target is not None
+
+        def key(p):
+            sc = self.verifier.score(image, p, intent.target) if check else None
+            return (-1.0 if sc is None else sc, float(prob[p].sum()))
+
+        return max(pieces, key=key)
 
     def no_region_reason(self, desc, user_mask: bool = False) -> str:
         """Why an empty region means "no edit", for a :class:`~regionedit.describe.Description`."""

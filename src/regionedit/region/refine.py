@@ -19,10 +19,16 @@ def color_segments(image: np.ndarray, tol: float = 24.0) -> np.ndarray:
     ``image`` is ``(H, W, 3)`` uint8; two 4-neighbours are joined when the max over channels of their
     absolute difference is below ``tol`` (0-255 levels).
     """
-    h, w = image.shape[:2]
     x = image.astype(np.int16)
+    return _label(np.abs(x[:, 1:] - x[:, :-1]).max(-1) < tol, np.abs(x[1:] - x[:-1]).max(-1) < tol)
+
+
+def _label(join_x: np.ndarray, join_y: np.ndarray) -> np.ndarray:
+    """Connected-component labels ``(H, W)`` int64 from which 4-neighbours join: ``join_x`` ``(H, W-1)``
+    (pixel and its right neighbour), ``join_y`` ``(H-1, W)`` (pixel and the one below)."""
+    h, w = join_y.shape[0] + 1, join_x.shape[1] + 1
     idx = np.arange(h * w).reshape(h, w)
-    ea = [idx[:, :-1][np.abs(x[:, 1:] - x[:, :-1]).max(-1) < tol], idx[:-1, :][np.abs(x[1:] - x[:-1]).max(-1) < tol]]
+    ea = [idx[:, :-1][join_x], idx[:-1, :][join_y]]
     eb = [ea[0] + 1, ea[1] + w]
     a, b = np.concatenate(ea), np.concatenate(eb)
     lab = np.arange(h * w)
@@ -53,6 +59,37 @@ def object_segments(image: np.ndarray, min_frac: float = 0.002, max_frac: float 
     return [grow_region(inv == k, 1) for k in keep]
 
 
+def connected_regions(region: np.ndarray, max_side: int = 256) -> list[np.ndarray]:
+    """The 4-connected pieces of a binary region, largest first: ``(H, W)`` bool -> list of ``(H, W)`` bool.
+
+    Large regions are split at ``max_side`` px on the long side (nearest neighbour) and each piece is the
+    full-resolution region within its scaled-back footprint (pieces that vanish at that scale are dropped).
+    """
+    h, w = region.shape
+    s = max(h, w) / max_side
+    small = region
+    if s > 1:
+        ys = (np.arange(int(round(h / s))) * s).astype(int).clip(0, h - 1)
+        xs = (np.arange(int(round(w / s))) * s).astype(int).clip(0, w - 1)
+        small = region[np.ix_(ys, xs)]
+    if not small.any():
+        return []
+    lab = _label(small[:, 1:] & small[:, :-1], small[1:] & small[:-1])
+    ids, counts = np.unique(lab[small], return_counts=True)
+    pieces = [lab == i for i in ids[np.argsort(-counts, kind="stable")]]
+    if s > 1:
+        yi = np.minimum((np.arange(h) / s).astype(int), small.shape[0] - 1)
+        xi = np.minimum((np.arange(w) / s).astype(int), small.shape[1] - 1)
+        taken = np.zeros_like(region)
+        full = []
+        for p in pieces:  # grown by a pixel at the small scale so that edge pixels lost to rounding come back
+            q = grow_region(p, 1)[np.ix_(yi, xi)] & region & ~taken
+            taken |= q
+            full.append(q)
+        pieces = full
+    return [p for p in pieces if p.any()]
+
+
 def grow_region(region: np.ndarray, px: int) -> np.ndarray:
     """Binary dilation by a (2 px + 1)-square: ``(H, W)`` bool -> ``(H, W)`` bool."""
     if px <= 0:
@@ -65,21 +102,31 @@ def grow_region(region: np.ndarray, px: int) -> np.ndarray:
 
 
 def snap_region(region: np.ndarray, image: np.ndarray, tol: float = 24.0, vote: float = 0.5, grow: int = 1,
-                max_side: int = 256) -> np.ndarray:
+                max_side: int = 256, min_keep: float = 0.25, min_piece: float = 0.005) -> np.ndarray:
     """Snap a binary region to the image's colour segments: ``(H, W)`` bool -> ``(H, W)`` bool.
 
     Segments with at least ``vote`` of their pixels inside the region are added whole; region pixels in
     other segments are dropped; the result then grows by ``grow`` px to take in the anti-aliased edge
     (pixels of mixed colour that form segments of their own). Large images are segmented at ``max_side``
     px on the long side (nearest-neighbour; ``grow`` counts pixels at that scale) and the result is scaled
-    back. An empty region, or a vote that would leave nothing, returns the input unchanged.
+    back. An empty region, or a vote that nothing wins, returns the input unchanged; a connected piece of
+    the region of which the vote keeps less than ``min_keep`` (its object leaked into the background through
+    an anti-aliased edge, e.g. along a star's tips, so its segment lost the vote) is kept as predicted
+    when it covers at least ``min_piece`` of the image (the smallest shapes-world object covers ~1%;
+    smaller pieces are the predictor's stray pixels, which the vote drops).
     """
     if region.shape != image.shape[:2]:
         raise ValueError(f"region is {region.shape} but the image is {image.shape[:2]}: give a region of the image's size")
     if not region.any():
         return region
     out = _snap(region, image, tol, vote, grow, max_side)
-    return region if out is None else out
+    if out is None:
+        return region
+    for piece in connected_regions(region, max_side):  # per object: a leaked one keeps its prediction
+        n = np.count_nonzero(piece)
+        if n >= min_piece * piece.size and np.count_nonzero(out & piece) < min_keep * n:
+            out |= piece
+    return out
 
 
 def _snap(region, image, tol, vote, grow, max_side):

@@ -36,7 +36,7 @@ class VerifierConfig:
     shapes: tuple[str, ...] = tuple(spec.SHAPES)  # the shape vocabulary
     contexts: tuple[str, ...] = tuple(spec.BACKGROUND_COLORS)  # prompt ensembling: "a red star on a white background"
     ring: tuple[int, int] = (1, 3)  # the canvas colour is the median of the ring between these dilations (px, CLIP frame)
-    cache_size: int = 256  # scores kept per (image, region) in the CLIP frame
+    cache_size: int = 8192  # scores kept per (image, region) in the CLIP frame (a threshold sweep revisits each)
 
 
 class ReferentVerifier:
