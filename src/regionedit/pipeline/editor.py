@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from regionedit.compose import crop_resize, crop_resize_mask, paste_back, region_crop
+from regionedit.compose.transform import composite, rescale_object
 from regionedit.describe import REFERENT_OPS, Describer, WorldDescriber
 from regionedit.generation import InpaintConfig, InpaintGenerator
 from regionedit.io import load_image, validate_instruction
@@ -53,6 +54,8 @@ class EditorConfig:
     shape_regions: bool = True  # turn the referent's footprint into the pixels the edit changes (bigger,
     # smaller, replace; region/shaping.py)
     shaping: ShapingConfig = dataclasses.field(default_factory=ShapingConfig)  # its factors
+    size_edit: str = "resample"  # "make it bigger/smaller": "resample" the object found at its new size
+    # (compose/transform.py; the generator fills the background it leaves) or "generate" it in the region
     snap: bool = True  # snap predicted regions to the image's colour segments, +snap_grow px (region/refine.py)
     snap_grow: int = 1  # px the snapped region grows by (the anti-aliased edge), at <= 256 px working scale
     presence_threshold: float | None = None  # referent edits: "no edit" below this presence probability
@@ -69,6 +72,8 @@ class EditorConfig:
     def __post_init__(self):
         if self.add_placement not in ("rule", "predictor"):
             raise ValueError(f"add_placement must be 'rule' or 'predictor', got {self.add_placement!r}")
+        if self.size_edit not in ("resample", "generate"):
+            raise ValueError(f"size_edit must be 'resample' or 'generate', got {self.size_edit!r}")
 
 
 @dataclasses.dataclass
@@ -206,7 +211,7 @@ class Editor:
             self._verifier = ReferentVerifier(self.models)
         return self._verifier
 
-    def find_region(self, image: np.ndarray, instruction: str, intent=None) -> tuple[np.ndarray, np.ndarray]:
+    def find_region(self, image: np.ndarray, instruction: str, intent=None, shape: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """The region an edit will use: ``(region (H, W) bool, probability (H, W) float32)``.
 
         Thresholds the predicted probability at :attr:`threshold`, snaps it to the image's colour segments
@@ -219,16 +224,17 @@ class Editor:
         (remove, recolour, replace, resize), a presence probability below :attr:`presence_threshold` or a
         region that CLIP does not read as the referent (score below :attr:`verify_threshold`, when
         ``config.verify_referent``) unless, with ``config.relocate``, another object proposal of the image
-        reads as the referent: then the region moves there.
+        reads as the referent: then the region moves there. ``shape=False`` returns the referent's footprint
+        (the region before shaping).
         """
         prob, presence = self.localize(image, instruction)
         if intent is None:
             intent = self.describer(instruction).intent
-        return self.region_from(prob, presence, image, intent), prob
+        return self.region_from(prob, presence, image, intent, shape=shape), prob
 
     def region_from(self, prob: np.ndarray, presence: float | None, image: np.ndarray, intent,
                     threshold: float | None = None, presence_threshold: float | None = None,
-                    verify_threshold: float | None = None) -> np.ndarray:
+                    verify_threshold: float | None = None, shape: bool = True) -> np.ndarray:
         """The decision rule of :meth:`find_region` on a computed ``(prob, presence)``: ``(H, W)`` bool.
         ``threshold`` / ``presence_threshold`` / ``verify_threshold`` override the editor's (benchmarks/region.py
         sweeps them without re-running the predictor; CLIP scores are cached per image and region)."""
@@ -256,9 +262,15 @@ class Editor:
                 # snap its nearest-neighbour upscaling to the full-resolution segments
                 same = moved.shape == (self.verifier.size,) * 2
                 region = snap_region(moved, image, grow=cfg.snap_grow) if cfg.snap and not same else moved
-        if cfg.shape_regions and region.mean() >= cfg.min_region_frac and intent is not None:
-            region = shape_region(region, intent, cfg.shaping)
-        return region
+        return self.shape(region, intent) if shape else region
+
+    def shape(self, footprint: np.ndarray, intent) -> np.ndarray:
+        """The region an edit changes from the referent's footprint (:mod:`regionedit.region.shaping`), when
+        ``config.shape_regions``; ``(H, W)`` bool -> ``(H, W)`` bool."""
+        cfg = self.config
+        if cfg.shape_regions and footprint.mean() >= cfg.min_region_frac and intent is not None:
+            return shape_region(footprint, intent, cfg.shaping)
+        return footprint
 
     def _one_object(self, region: np.ndarray, prob: np.ndarray, image: np.ndarray, intent) -> np.ndarray:
         """The connected piece of ``region`` that is the referent, when the map lit several objects: the one
@@ -322,16 +334,38 @@ class Editor:
             return no_edit(desc.error, desc.target_description, desc.local_prompt)
 
         # 3. localize
-        prob = None
+        prob = footprint = None
         if user_mask is not None:
             region = user_mask
         else:
-            region, prob = self.find_region(image, instruction, desc.intent)
+            footprint, prob = self.find_region(image, instruction, desc.intent, shape=False)
+            region = self.shape(footprint, desc.intent)
         if region.mean() < cfg.min_region_frac:
             r = no_edit(self.no_region_reason(desc, user_mask is not None), desc.target_description, desc.local_prompt)
             r.region_probability = prob
             return r
 
+        def edited(out: np.ndarray, local: str) -> EditResult:
+            return EditResult(out, region, prob, "edited", None, instruction, desc.target_description,
+                              local, seed, method, self.models.model_id, time.perf_counter() - t0)
+
+        if footprint is not None and desc.intent.op == "size" and cfg.size_edit == "resample":
+            # the object found keeps its colour and shape and is resampled at its new size; the generator
+            # only fills the background it leaves ("smaller"). The region gains every changed pixel of the
+            # object layer and the footprint; as for any edit, the blend's margin around it may change too
+            bigger = desc.intent.bigger
+            base = image if bigger else self._inpaint(image, footprint, "background", seed, steps, guidance)
+            layer, alpha = rescale_object(image, footprint, cfg.shaping.grow if bigger else cfg.shaping.shrink)
+            out = composite(base, layer, alpha)
+            region = region | ((out != image).any(-1) & ((alpha > 0) | footprint))
+            return edited(out, desc.local_prompt if bigger else "background")
+        return edited(self._inpaint(image, region, desc.local_prompt, seed, steps, guidance), desc.local_prompt)
+
+    def _inpaint(self, image: np.ndarray, region: np.ndarray, prompt: str, seed: int, steps: int | None,
+                 guidance: float | None) -> np.ndarray:
+        """Stages 4-5: inpaint ``region`` with ``prompt`` on a crop around it at the model's native size and
+        paste it back: ``(H, W, 3)`` uint8, bit-identical to ``image`` outside the dilated region."""
+        cfg = self.config
         # 4. generate on a crop around the region, at the model's native size
         size = self.generator.native_size
         box = region_crop(region, context=cfg.context, min_size=min(size, *image.shape[:2]))
@@ -340,13 +374,11 @@ class Editor:
         x = torch.from_numpy(crop).permute(2, 0, 1)[None].float() / 127.5 - 1
         m = torch.from_numpy(crop_mask.astype(np.float32))[None, None]
         g = torch.Generator().manual_seed(int(seed))
-        patch = self.generator(x, m, [desc.local_prompt], generator=g, steps=steps, guidance=guidance)
+        patch = self.generator(x, m, [prompt], generator=g, steps=steps, guidance=guidance)
         patch8 = ((patch[0].permute(1, 2, 0).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
 
         # 5. compose: bit-identical outside the dilated region
-        out = paste_back(image, patch8, box, region, method=cfg.blend)
-        return EditResult(out, region, prob, "edited", None, instruction, desc.target_description,
-                          desc.local_prompt, seed, method, self.models.model_id, time.perf_counter() - t0)
+        return paste_back(image, patch8, box, region, method=cfg.blend)
 
 
 def _as_mask(mask: Any, hw: tuple[int, int]) -> np.ndarray:

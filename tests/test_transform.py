@@ -1,0 +1,58 @@
+"""Resizing an object in place (compose/transform.py) and the editor's resample path for size edits."""
+
+import numpy as np
+import pytest
+
+from regionedit.compose.transform import composite, rescale_object
+from regionedit.pipeline import Editor, EditorConfig
+from regionedit.region.refine import grow_region
+from regionedit.world.rendering import object_coverage, render
+from regionedit.world.scene import Background, Scene, WorldObject
+
+RED = np.array([220, 40, 40])
+
+
+def _red(img):
+    return (np.abs(img.astype(int) - RED).max(-1) < 30).sum()
+
+
+@pytest.mark.parametrize("size", [64, 256])
+def test_rescale_object_keeps_colour_and_shape_and_scales_the_area(size):
+    star = WorldObject("star", "red", 0.5, 0.5, 0.1)
+    img = render(Scene(Background("white"), (star,)), size)
+    footprint = grow_region(object_coverage(star, size) > 0.5, max(1, size // 64))
+    for factor in (1.5, 0.6):
+        layer, alpha = rescale_object(img, footprint, factor, edge_px=max(1, size // 64))
+        base = img if factor > 1 else np.full_like(img, 255)  # "smaller": the object removed first
+        out = composite(base, layer, alpha)
+        want = render(Scene(Background("white"), (WorldObject("star", "red", 0.5, 0.5, 0.1 * factor),)), size)
+        assert _red(out) == pytest.approx(_red(want), rel=0.25)
+        assert np.abs(out.astype(int) - want).mean() < np.abs(img.astype(int) - want).mean() / 2
+        assert (out[alpha == 0] == base[alpha == 0]).all()  # alpha 0: copied exactly
+    with pytest.raises(ValueError, match="scale factor"):
+        rescale_object(img, footprint, 0)
+    with pytest.raises(ValueError, match="image's size"):
+        rescale_object(img, footprint[:-1], 1.5)
+
+
+@pytest.fixture(scope="module")
+def editor():
+    return Editor.from_pretrained("shapes-64", config=EditorConfig(steps=2))
+
+
+def test_size_edits_resample_the_object_found(editor):
+    scene = Scene(Background("white"), (WorldObject("star", "red", 0.3, 0.35, 0.1), WorldObject("circle", "blue", 0.72, 0.7, 0.16)))
+    img = render(scene)
+    big = editor(img, "make the red star bigger", seed=0)
+    assert big.status == "edited" and big.local_prompt == "a large red star"
+    assert 1.6 < _red(big.image) / _red(img) < 3.0  # 1.5x linear
+    assert (big.image[~big.mask] == img[~big.mask]).all()  # nothing outside the region changed (no blend here)
+    assert not big.mask[object_coverage(scene.objects[1], 64) > 0.5].any()  # the blue circle is untouched
+    small = editor(img, "make the red star smaller", seed=0)
+    assert small.status == "edited" and small.local_prompt == "background"
+    assert 0.2 < _red(small.image) / _red(img) < 0.6  # 0.6x linear, the rest refilled by the generator
+    gen = Editor(editor.models, editor.region_predictor, config=EditorConfig(steps=2, size_edit="generate"))
+    r = gen(img, "make the red star smaller", seed=0)
+    assert r.status == "edited" and r.local_prompt == "a small red star"
+    with pytest.raises(ValueError, match="size_edit"):
+        EditorConfig(size_edit="stretch")
