@@ -63,8 +63,10 @@ DESCRIPTIONS = {
     "trained on text-image pairs only with the semantic alignment and CLIP losses plus a contrastive CLIP term "
     "(see training/region.py; `--fill proxy`). A presence head (absent referents -> no edit) is trained after, "
     "with the rest frozen, on labels the caption text implies (`--presence-only`). The metrics below use the "
-    "editor's full rule: region threshold, snapping to colour segments (+1 px), shaping by edit type, "
-    "presence threshold.",
+    "editor's full rule (`Editor.region_from`): presence threshold, region threshold, snapping to colour "
+    "segments (+1 px), one connected piece per referent (the one the bundled CLIP reads best as it), the CLIP "
+    "referent check with relocation to the object proposal CLIP reads as the referent (verify threshold), "
+    "shaping by edit type (scaled footprint / ring for size edits, circumscribed disc for replace).",
 }
 
 TRAIN_COMMANDS = {"clip": "regionedit train world-models --only clip --minutes M --out runs/wm` (the shipped one: "
