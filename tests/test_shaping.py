@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from regionedit.describe import WorldDescriber
-from regionedit.region.shaping import ShapingConfig, erode, scale_about_centroid, shape_region
+from regionedit.compose import erode
+from regionedit.region.shaping import ShapingConfig, scale_about_centroid, shape_region
 
 
 def _square(h=64, y=20, x=30, r=5):

@@ -10,6 +10,7 @@ from regionedit.compose.blend import (
     blend_mask,
     compose,
     dilate,
+    erode,
     feather,
     paste_back,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "crop_resize",
     "crop_resize_mask",
     "dilate",
+    "erode",
     "feather",
     "paste_back",
     "region_crop",

@@ -159,6 +159,15 @@ def dilate(mask: np.ndarray, px: int) -> np.ndarray:
     return out
 
 
+def erode(region: np.ndarray, px: int) -> np.ndarray:
+    """Binary erosion by a Euclidean disk of radius ``px``: pixels whose whole disk lies in ``region``
+    (outside the image counts as outside the region)."""
+    if px <= 0:
+        return region.copy()
+    padded = np.pad(region, px + 1, constant_values=False)
+    return ~dilate(~padded, px)[px + 1:-px - 1, px + 1:-px - 1]
+
+
 def _bbox(m: np.ndarray, margin: int) -> tuple[slice, slice]:
     """Slices of the bounding box of the True pixels of ``m`` grown by ``margin``, clipped."""
     rows = np.flatnonzero(m.any(axis=1))

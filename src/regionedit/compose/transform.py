@@ -12,6 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from regionedit.compose.blend import erode
+
 
 def rescale_object(image: np.ndarray, footprint: np.ndarray, factor: float, edge_px: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """The object under ``footprint`` scaled by ``factor`` about the footprint's centroid.
@@ -28,8 +30,6 @@ def rescale_object(image: np.ndarray, footprint: np.ndarray, factor: float, edge
         ``(layer (H, W, 3) float32 in [0, 255], alpha (H, W) float32 in [0, 1])``: composite as
         ``alpha * layer + (1 - alpha) * background``. Alpha is 0 outside the scaled footprint.
     """
-    from regionedit.region.shaping import erode
-
     if factor <= 0:
         raise ValueError(f"scale factor must be > 0, got {factor}")
     h, w = footprint.shape

@@ -66,28 +66,35 @@ def connected_regions(region: np.ndarray, max_side: int = 256) -> list[np.ndarra
     full-resolution region within its scaled-back footprint (pieces that vanish at that scale are dropped).
     """
     h, w = region.shape
-    s = max(h, w) / max_side
-    small = region
-    if s > 1:
-        ys = (np.arange(int(round(h / s))) * s).astype(int).clip(0, h - 1)
-        xs = (np.arange(int(round(w / s))) * s).astype(int).clip(0, w - 1)
-        small = region[np.ix_(ys, xs)]
+    scale = _working_scale(h, w, max_side)
+    small = region if scale is None else region[np.ix_(*scale[0])]
     if not small.any():
         return []
     lab = _label(small[:, 1:] & small[:, :-1], small[1:] & small[:-1])
     ids, counts = np.unique(lab[small], return_counts=True)
     pieces = [lab == i for i in ids[np.argsort(-counts, kind="stable")]]
-    if s > 1:
-        yi = np.minimum((np.arange(h) / s).astype(int), small.shape[0] - 1)
-        xi = np.minimum((np.arange(w) / s).astype(int), small.shape[1] - 1)
+    if scale is not None:
         taken = np.zeros_like(region)
         full = []
         for p in pieces:  # grown by a pixel at the small scale so that edge pixels lost to rounding come back
-            q = grow_region(p, 1)[np.ix_(yi, xi)] & region & ~taken
+            q = grow_region(p, 1)[np.ix_(*scale[1])] & region & ~taken
             taken |= q
             full.append(q)
         pieces = full
     return [p for p in pieces if p.any()]
+
+
+def _working_scale(h: int, w: int, max_side: int):
+    """Nearest-neighbour index arrays to work at ``max_side`` px on the long side and come back:
+    ``((rows, cols) down, (rows, cols) up)``, or None when the image is already that small."""
+    s = max(h, w) / max_side
+    if s <= 1:
+        return None
+    ys = (np.arange(int(round(h / s))) * s).astype(int).clip(0, h - 1)
+    xs = (np.arange(int(round(w / s))) * s).astype(int).clip(0, w - 1)
+    yi = np.minimum((np.arange(h) / s).astype(int), len(ys) - 1)
+    xi = np.minimum((np.arange(w) / s).astype(int), len(xs) - 1)
+    return (ys, xs), (yi, xi)
 
 
 def grow_region(region: np.ndarray, px: int) -> np.ndarray:
@@ -132,16 +139,11 @@ def snap_region(region: np.ndarray, image: np.ndarray, tol: float = 24.0, vote: 
 def _snap(region, image, tol, vote, grow, max_side):
     """:func:`snap_region`, or None when no segment wins the vote."""
     h, w = region.shape
-    s = max(h, w) / max_side
-    if s > 1:
-        ys = (np.arange(int(round(h / s))) * s).astype(int).clip(0, h - 1)
-        xs = (np.arange(int(round(w / s))) * s).astype(int).clip(0, w - 1)
-        small = _snap(region[np.ix_(ys, xs)], image[np.ix_(ys, xs)], tol, vote, grow, max_side)
-        if small is None:
-            return None
-        yi = np.minimum((np.arange(h) / s).astype(int), len(ys) - 1)
-        xi = np.minimum((np.arange(w) / s).astype(int), len(xs) - 1)
-        return small[np.ix_(yi, xi)]
+    scale = _working_scale(h, w, max_side)
+    if scale is not None:
+        down, up = scale
+        small = _snap(region[np.ix_(*down)], image[np.ix_(*down)], tol, vote, grow, max_side)
+        return None if small is None else small[np.ix_(*up)]
     lab = color_segments(image, tol)
     _, inv = np.unique(lab, return_inverse=True)
     inv = inv.reshape(h, w)

@@ -30,6 +30,8 @@ import dataclasses
 
 import numpy as np
 
+from regionedit.compose import erode
+
 
 @dataclasses.dataclass
 class ShapingConfig:
@@ -78,17 +80,6 @@ def scale_about_centroid(region: np.ndarray, factor: float, center: tuple[float,
     out = np.zeros_like(region, dtype=bool)
     out[y0:y1, x0:x1] = win
     return out
-
-
-def erode(region: np.ndarray, px: int) -> np.ndarray:
-    """Binary erosion by a Euclidean disk of radius ``px``: pixels whose whole disk lies in ``region``
-    (outside the image counts as outside the region)."""
-    from regionedit.compose import dilate
-
-    if px <= 0:
-        return region.copy()
-    padded = np.pad(region, px + 1, constant_values=False)
-    return ~dilate(~padded, px)[px + 1:-px - 1, px + 1:-px - 1]
 
 
 def shape_region(region: np.ndarray, intent, config: ShapingConfig | None = None) -> np.ndarray:
