@@ -46,6 +46,8 @@ def main(argv=None) -> int:
             r = Q.eval_inpaint(m, n=args.n, steps=args.steps, zoom=True)
             full = Q.eval_inpaint(m, n=args.n, steps=args.steps, zoom=False)
             r.update({"full_frame_object_right": full["object_right"], "full_frame_background_l1": full["background_l1"]})
+            bg = Q.eval_inpaint_background(m, n=args.n, steps=args.steps)
+            r.update({k: bg[k] for k in ("background_repaint_l1", "background_repaint_right")})
         elif comp == "unet_ip2p":
             r = Q.eval_ip2p(m, n=args.n, steps=args.steps)
         else:

@@ -336,3 +336,28 @@ def test_patch_shape_labels_mark_each_object_and_the_background():
     a = clip_batch(np.random.default_rng(3), 4)
     b = clip_batch(np.random.default_rng(3), 4, with_labels=True)
     assert torch.equal(a[0], b[0]) and a[1] == b[1] and b[3].shape == (4, 16, 16)
+
+
+def test_background_samples_repaint_everything_but_the_objects():
+    from regionedit.training.world_data import background_sample, inpaint_batch
+    from regionedit.world.rendering import object_coverage, render
+    from regionedit.world.scene import Background, Scene, WorldObject
+
+    scene = Scene(Background("white"), (WorldObject("star", "red", 0.3, 0.3, 0.15), WorldObject("square", "blue", 0.7, 0.7, 0.1)))
+    rng = np.random.default_rng(0)
+    for margin in (0, 2):
+        target, mask, prompt = background_sample(rng, scene, margin=margin)
+        assert target.shape == (64, 64, 3) and mask.shape == (64, 64) and mask.dtype == bool
+        assert prompt.endswith(" background") and "white background" not in prompt  # a new background
+        objects = object_coverage(scene.objects[0], 64) + object_coverage(scene.objects[1], 64) > 0.02
+        assert not (mask & objects).any() and mask.mean() > 0.8
+        source = render(scene)
+        assert (target[mask] != source[mask]).any(axis=-1).all()  # every masked pixel is repainted
+        inside = object_coverage(scene.objects[0], 64) >= 1.0
+        assert inside.sum() > 50 and np.array_equal(target[inside], source[inside])  # objects kept
+    wider = background_sample(np.random.default_rng(1), scene, margin=3)[1]
+    assert wider.sum() < mask.sum()  # a larger margin leaves more around the objects
+    b = inpaint_batch(np.random.default_rng(0), 40, background_prob=0.5)
+    n_bg = sum(p.endswith(" background") and not p.startswith("background") and " on " not in p for p in b.prompt)
+    assert 8 <= n_bg <= 32 and b.image.shape == (40, 3, 64, 64)
+    assert all(not p.endswith(" background") or " on " in p for p in inpaint_batch(np.random.default_rng(0), 20).prompt)

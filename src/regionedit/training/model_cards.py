@@ -53,7 +53,8 @@ DESCRIPTIONS = {
     "unet_inpaint": "diffusers UNet2DConditionModel, 9 input channels (latents, mask, masked-image latents), "
     "initialised from the text-to-image UNet with zero-initialised extra channels (as SD-inpainting); regions "
     "around objects asking for the object ('a red star') or its removal ('background'), half zoomed crops; "
-    "loss weighted 5x inside the region.",
+    "from the fine-tune of 2026-11-24 on, one sample in five repaints the whole background around the objects "
+    "('a white background', 'a gray to sky blue background'); loss weighted 5x inside the region.",
     "unet_ip2p": "InstructPix2Pix baseline: diffusers UNet2DConditionModel, 8 input channels (noisy latents + source "
     "latents), initialised from the text-to-image UNet with zero-initialised extra channels and fine-tuned on world "
     "edit pairs conditioned on the instruction, as diffusers' train_instruct_pix2pix example (5% text, 5% image, "

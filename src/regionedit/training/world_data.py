@@ -12,7 +12,9 @@ import numpy as np
 import torch
 
 from regionedit.world import spec
-from regionedit.world.language import caption, object_phrase
+from regionedit.compose.blend import dilate
+from regionedit.world.edits import make_edit
+from regionedit.world.language import background_phrase, caption, object_phrase
 from regionedit.world.rendering import object_coverage, render
 from regionedit.world.scene import Scene, sample_scene
 from regionedit.world.windows import random_window, region_mask, zoom_window, zoom_window_for  # noqa: F401
@@ -114,16 +116,44 @@ class InpaintBatch:
     prompt: list[str]  # local prompt: "a red star" / "background" / a caption
 
 
-def inpaint_batch(rng: np.random.Generator, n: int, zoom_prob: float = 0.5) -> InpaintBatch:
-    """Inpainting targets: draw a named object inside a region, or restore the background there.
+def background_sample(rng: np.random.Generator, scene: Scene, margin: int | None = None):
+    """A background edit as an inpainting target: ``(target, mask, prompt)``.
 
-    Half the samples ask for an object of the scene ("a red star") inside a region around it; the
-    rest remove it (prompt "background") so the model learns to draw the shape *inside* the region
+    The scene is re-rendered on a new background (a solid colour or gradient the world allows with its
+    objects, as the ``background`` edit category draws it); the region is every pixel farther than
+    ``margin`` pixels (random 0-3 when None) from an object, so the model learns to repaint a large,
+    object-shaped hole with the colour or gradient the prompt names ("a white background", "a gray to
+    sky blue background") while the objects stay as given. None when the scene allows no new background.
+    """
+    edit = make_edit(rng, scene, "background")
+    if edit is None:
+        return None
+    objects = np.zeros((SIZE, SIZE), bool)
+    for o in scene.objects:
+        objects |= object_coverage(o, SIZE) > 0.02
+    margin = int(rng.integers(0, 4)) if margin is None else margin
+    mask = ~dilate(objects, margin) if margin else ~objects
+    return edit.target, mask, background_phrase(edit.target_scene.background)
+
+
+def inpaint_batch(rng: np.random.Generator, n: int, zoom_prob: float = 0.5, background_prob: float = 0.0) -> InpaintBatch:
+    """Inpainting targets: draw a named object inside a region, restore the background there, or (with
+    probability ``background_prob``) repaint the whole background (:func:`background_sample`).
+
+    Half the object samples ask for an object of the scene ("a red star") inside a region around it;
+    the rest remove it (prompt "background") so the model learns to draw the shape *inside* the region
     and to restore the background around it.
     """
     images, masks, prompts = [], [], []
-    for _ in range(n):
+    while len(images) < n:
         scene = sample_scene(rng)
+        if background_prob and rng.random() < background_prob:
+            sample = background_sample(rng, scene)
+            if sample is not None:
+                images.append(sample[0])
+                masks.append(sample[1])
+                prompts.append(sample[2])
+            continue
         o = scene.objects[rng.integers(len(scene.objects))]
         remove = rng.random() < 0.35
         target_scene = Scene(scene.background, tuple(x for x in scene.objects if x is not o)) if remove else scene
@@ -139,4 +169,4 @@ def inpaint_batch(rng: np.random.Generator, n: int, zoom_prob: float = 0.5) -> I
     return InpaintBatch(to_tensor(images), mask, prompts)
 
 
-__all__ = ["clip_batch", "vae_batch", "t2i_batch", "inpaint_batch", "InpaintBatch", "to_tensor", "object_coverage"]
+__all__ = ["clip_batch", "vae_batch", "t2i_batch", "inpaint_batch", "background_sample", "InpaintBatch", "to_tensor", "object_coverage"]

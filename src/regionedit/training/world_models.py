@@ -507,14 +507,20 @@ def inpaint_inputs(vae, x: torch.Tensor, mask: torch.Tensor, sf: float, gen=None
     return m16, mlat
 
 
+INPAINT_BACKGROUND_PROB = 0.2  # share of background-recolour samples (from the run of 2026-11-24 on)
+
+
 def train_unet_inpaint(args) -> dict:
-    """Inpainting UNet (9 channels: noisy latents, mask, masked-image latents), as SD-inpainting."""
+    """Inpainting UNet (9 channels: noisy latents, mask, masked-image latents), as SD-inpainting.
+
+    One sample in five repaints the whole background around the objects ("a white background"): a
+    model trained on object-sized regions only filled a background-sized region with objects."""
 
     def make_step(model, vae, text, tok, sched, rng):
         sf = vae.config.scaling_factor
 
         def step_fn(step, gen):
-            b = D.inpaint_batch(rng, args.batch or 64)
+            b = D.inpaint_batch(rng, args.batch or 64, background_prob=INPAINT_BACKGROUND_PROB)
             with torch.no_grad():
                 lat = vae.encode(b.image).latent_dist.sample(generator=gen) * sf
             m16, mlat = inpaint_inputs(vae, b.image, b.mask, sf)
