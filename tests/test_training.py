@@ -361,3 +361,15 @@ def test_background_samples_repaint_everything_but_the_objects():
     n_bg = sum(p.endswith(" background") and not p.startswith("background") and " on " not in p for p in b.prompt)
     assert 8 <= n_bg <= 32 and b.image.shape == (40, 3, 64, 64)
     assert all(not p.endswith(" background") or " on " in p for p in inpaint_batch(np.random.default_rng(0), 20).prompt)
+
+
+def test_text_to_image_object_masks_mark_the_objects_of_the_same_scenes():
+    from regionedit.training.world_data import t2i_batch
+
+    x, texts, objects = t2i_batch(np.random.default_rng(5), 6, with_objects=True)
+    x0, texts0 = t2i_batch(np.random.default_rng(5), 6)
+    assert torch.equal(x, x0) and texts == texts0 and objects.shape == (6, 1, 64, 64)
+    for img, m in zip(x, objects[:, 0].bool()):
+        assert 0.005 < m.float().mean() < 0.6
+        far = (img - img[:, :, :1]).abs().amax(0)  # distance from each row's leftmost (background) pixel
+        assert far[m].mean() > 4 * far[~m].mean()  # object pixels stand out from the background

@@ -49,7 +49,8 @@ DESCRIPTIONS = {
     "instruction_encoder": "transformers T5EncoderModel (4 layers, width 128), pre-trained as a T5 seq2seq "
     "from world instructions to their structured edit (as FLAN-T5 is instruction-tuned); only the encoder ships.",
     "unet": "diffusers UNet2DConditionModel (64,128,128), 4 input channels, v-prediction with min-SNR-5 "
-    "weighting, 10% caption dropout for classifier-free guidance, EMA 0.999, conditioned on CLIP text states.",
+    "weighting, 10% caption dropout for classifier-free guidance, EMA 0.999, conditioned on CLIP text states; "
+    "from step 1431 on, the loss on latent cells with object pixels is weighted 5x.",
     "unet_inpaint": "diffusers UNet2DConditionModel, 9 input channels (latents, mask, masked-image latents), "
     "initialised from the text-to-image UNet with zero-initialised extra channels (as SD-inpainting); regions "
     "around objects asking for the object ('a red star') or its removal ('background'), half zoomed crops; "

@@ -99,13 +99,19 @@ def vae_batch(rng: np.random.Generator, n: int, zoom_prob: float = 0.4, empty_pr
     return to_tensor(images)
 
 
-def t2i_batch(rng: np.random.Generator, n: int) -> tuple[torch.Tensor, list[str]]:
-    """Text-to-image pairs (full scenes and their captions)."""
-    images, texts = [], []
+def t2i_batch(rng: np.random.Generator, n: int, with_objects: bool = False):
+    """Text-to-image pairs (full scenes and their captions): ``(images, captions)``, plus with
+    ``with_objects`` a ``(B, 1, 64, 64)`` float mask of object pixels (coverage > 0.02; for loss weighting
+    in training only) drawn from the same scenes."""
+    images, texts, objects = [], [], []
     for _ in range(n):
         scene = sample_scene(rng)
         images.append(render(scene))
         texts.append(caption(scene, rng, size_words=0.6))
+        if with_objects:
+            objects.append(sum(object_coverage(o, SIZE) for o in scene.objects) > 0.02)
+    if with_objects:
+        return to_tensor(images), texts, torch.from_numpy(np.stack(objects)).float()[:, None]
     return to_tensor(images), texts
 
 
