@@ -15,6 +15,33 @@ import torch.nn.functional as F
 from regionedit.compose.blend import erode
 
 
+def scaled_window(mask: np.ndarray, factor: float, center: tuple[float, float] | None = None):
+    """Where ``mask`` scaled by ``factor`` about ``center`` (default: its centroid) lands, and where each
+    output pixel samples it: ``(rows slice, cols slice, sy, sx)``.
+
+    The window is the scaled bounding box of ``mask`` (one pixel of margin), clipped to the image, so work
+    follows the object, not the image. ``sy`` / ``sx`` are float64 source coordinates (pixel centres at
+    integers, image frame) of the window's rows / columns: output pixel ``p`` samples
+    ``center + (p - center) / factor``. ``mask`` must have a True pixel.
+    """
+    if factor <= 0:
+        raise ValueError(f"scale factor must be > 0, got {factor}")
+    h, w = mask.shape
+    rows = np.flatnonzero(mask.any(1))
+    cols = np.flatnonzero(mask.any(0))
+    if center is None:
+        ys, xs = np.nonzero(mask)
+        center = (ys.mean(), xs.mean())
+    cy, cx = center
+    y0 = max(0, int(np.floor(cy + (rows[0] - 1 - cy) * factor)))
+    y1 = min(h, int(np.ceil(cy + (rows[-1] + 1 - cy) * factor)) + 1)
+    x0 = max(0, int(np.floor(cx + (cols[0] - 1 - cx) * factor)))
+    x1 = min(w, int(np.ceil(cx + (cols[-1] + 1 - cx) * factor)) + 1)
+    sy = cy + (np.arange(y0, y1) - cy) / factor
+    sx = cx + (np.arange(x0, x1) - cx) / factor
+    return slice(y0, y1), slice(x0, x1), sy, sx
+
+
 def rescale_object(image: np.ndarray, footprint: np.ndarray, factor: float, edge_px: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """The object under ``footprint`` scaled by ``factor`` about the footprint's centroid.
 
@@ -42,17 +69,9 @@ def rescale_object(image: np.ndarray, footprint: np.ndarray, factor: float, edge
     alpha = np.zeros((h, w), np.float32)
     if not solid.any():
         return layer, alpha
-    ys, xs = np.nonzero(solid)
-    cy, cx = ys.mean(), xs.mean()
-    # the output window: the scaled bounding box of the footprint, one pixel of margin
-    y0 = max(0, int(np.floor(cy + (ys.min() - 1 - cy) * factor)))
-    y1 = min(h, int(np.ceil(cy + (ys.max() + 1 - cy) * factor)) + 1)
-    x0 = max(0, int(np.floor(cx + (xs.min() - 1 - cx) * factor)))
-    x1 = min(w, int(np.ceil(cx + (xs.max() + 1 - cx) * factor)) + 1)
-    # inverse map: output pixel p samples the source at c + (p - c) / factor (bilinear); the colour is
-    # premultiplied by the mask so edge samples do not pull in the background
-    sy = cy + (np.arange(y0, y1) - cy) / factor
-    sx = cx + (np.arange(x0, x1) - cx) / factor
+    # inverse map over the scaled window: output pixel p samples the source at c + (p - c) / factor
+    # (bilinear); the colour is premultiplied by the mask so edge samples do not pull in the background
+    wy, wx, sy, sx = scaled_window(solid, factor)
     gy = torch.from_numpy(2 * (sy + 0.5) / h - 1).float()
     gx = torch.from_numpy(2 * (sx + 0.5) / w - 1).float()
     grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), -1)[None]  # (1, y, x, 2) as (x, y)
@@ -61,8 +80,8 @@ def rescale_object(image: np.ndarray, footprint: np.ndarray, factor: float, edge
     out = F.grid_sample(rgbm, grid, mode="bilinear", padding_mode="zeros", align_corners=False)[0]
     a = out[3]
     rgb = out[:3] / a.clamp_min(1e-6)
-    alpha[y0:y1, x0:x1] = a.clamp(0, 1).numpy()
-    layer[y0:y1, x0:x1] = rgb.permute(1, 2, 0).clamp(0, 255).numpy()
+    alpha[wy, wx] = a.clamp(0, 1).numpy()
+    layer[wy, wx] = rgb.permute(1, 2, 0).clamp(0, 255).numpy()
     return layer, alpha
 
 

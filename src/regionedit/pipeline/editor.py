@@ -255,13 +255,13 @@ class Editor:
         if cfg.verify_referent and vth > 0 and referent_edit and intent.target is not None and region.mean() >= cfg.min_region_frac:
             score = self.verifier.score(image, region, intent.target)
             if score is not None and score < vth:  # the region does not look like the referent
-                moved = self.verifier.relocate(image, intent.target, vth, cfg.min_region_frac)[0] if cfg.relocate else None
+                moved = None
+                if cfg.relocate:  # a colour segment in CLIP's frame, snapped to the image's own at other sizes
+                    snap = cfg.snap_grow if cfg.snap else None
+                    moved = self.verifier.relocate(image, intent.target, vth, cfg.min_region_frac, snap_grow=snap)[0]
                 if moved is None:
                     return np.zeros(prob.shape, bool)  # nor does any object in the image
-                # a proposal is a colour segment of the image in CLIP's frame (edge included): at other sizes,
-                # snap its nearest-neighbour upscaling to the full-resolution segments
-                same = moved.shape == (self.verifier.size,) * 2
-                region = snap_region(moved, image, grow=cfg.snap_grow) if cfg.snap and not same else moved
+                region = moved
         return self.shape(region, intent) if shape else region
 
     def shape(self, footprint: np.ndarray, intent) -> np.ndarray:

@@ -31,6 +31,7 @@ import dataclasses
 import numpy as np
 
 from regionedit.compose import erode
+from regionedit.compose.transform import scaled_window
 
 
 @dataclasses.dataclass
@@ -62,23 +63,12 @@ def scale_about_centroid(region: np.ndarray, factor: float, center: tuple[float,
     h, w = region.shape
     if not region.any():
         return region.copy()
-    if center is None:
-        ys, xs = np.nonzero(region)
-        center = (ys.mean(), xs.mean())
-    cy, cx = center
-    rows = np.flatnonzero(region.any(1))
-    cols = np.flatnonzero(region.any(0))
-    # the output's bounding box (work there only: the region may be a small part of a large image)
-    y0 = max(0, int(np.floor(cy + (rows[0] - 1 - cy) * factor)))
-    y1 = min(h, int(np.ceil(cy + (rows[-1] + 1 - cy) * factor)) + 1)
-    x0 = max(0, int(np.floor(cx + (cols[0] - 1 - cx) * factor)))
-    x1 = min(w, int(np.ceil(cx + (cols[-1] + 1 - cx) * factor)) + 1)
-    sy = np.round(cy + (np.arange(y0, y1) - cy) / factor).astype(np.int64)
-    sx = np.round(cx + (np.arange(x0, x1) - cx) / factor).astype(np.int64)
+    wy, wx, fy, fx = scaled_window(region, factor, center)
+    sy, sx = np.round(fy).astype(np.int64), np.round(fx).astype(np.int64)
     oky, okx = (sy >= 0) & (sy < h), (sx >= 0) & (sx < w)
     win = region[np.clip(sy, 0, h - 1)[:, None], np.clip(sx, 0, w - 1)[None, :]] & oky[:, None] & okx[None, :]
     out = np.zeros_like(region, dtype=bool)
-    out[y0:y1, x0:x1] = win
+    out[wy, wx] = win
     return out
 
 

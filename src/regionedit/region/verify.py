@@ -146,15 +146,17 @@ class ReferentVerifier:
         return float(min(probs[which][i] for i, which in named))
 
     def relocate(self, image: np.ndarray, referent, threshold: float, min_frac: float = 0.002,
-                 max_frac: float = 0.4) -> tuple[np.ndarray | None, float]:
+                 max_frac: float = 0.4, snap_grow: int | None = None) -> tuple[np.ndarray | None, float]:
         """The object proposal CLIP reads best as ``referent``: ``(region (H, W) bool or None, its score)``.
 
         ``image`` (H, W, 3) uint8, any size; proposals are the colour segments of the image in CLIP's frame
         covering ``min_frac``..``max_frac`` of it (:func:`regionedit.region.refine.object_segments`), each
         scored by :meth:`score`. The best proposal is returned, scaled back to (H, W) by nearest neighbour, when its score
         reaches ``threshold``; otherwise ``(None, best score)`` (score 0.0 when nothing could be scored).
+        With ``snap_grow`` (px) an image of another size gets the proposal's upscaling snapped to its own
+        full-resolution colour segments (:func:`regionedit.region.refine.snap_region`, grown by that much).
         """
-        from regionedit.region.refine import object_segments
+        from regionedit.region.refine import object_segments, snap_region
 
         h, w = image.shape[:2]
         img, _ = self.to_clip_frame(image, np.zeros((h, w), bool))
@@ -166,9 +168,12 @@ class ReferentVerifier:
         if best is None or best_score < threshold:
             return None, best_score
         s = best.shape[0]
+        if (h, w) == (s, s):
+            return best, best_score
         yi = np.minimum((np.arange(h) + 0.5) * s / h, s - 1).astype(int)
         xi = np.minimum((np.arange(w) + 0.5) * s / w, s - 1).astype(int)
-        return best[np.ix_(yi, xi)], best_score
+        region = best[np.ix_(yi, xi)]
+        return (region if snap_grow is None else snap_region(region, image, grow=snap_grow)), best_score
 
     def best(self, image: np.ndarray, region: np.ndarray) -> str:
         """CLIP's reading of the region, e.g. ``"blue circle"`` (for messages)."""
