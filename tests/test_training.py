@@ -253,6 +253,9 @@ def test_region_training_adds_and_trains_a_presence_head_on_a_shipped_predictor(
     write_card(tiny / "region_predictor", "region_predictor", {"iou_remove": 0.5}, "python benchmarks/region.py")
     card = (tiny / "region_predictor" / "README.md").read_text()
     assert "continued from an earlier training (on the frozen models of its time): 0 steps" in card and "presence head alone" in card
+    line = next(x for x in card.splitlines() if x.startswith("- reproduce / continue:"))
+    assert line.count("`") == 4 and line.endswith("--minutes M`")  # both commands, each whole in backticks
+    assert not list((tiny / "region_predictor").glob("*.tmp"))  # written through a temporary file, renamed
 
 
 def test_vae_decoder_only_finetune_keeps_the_latent_space(export, tmp_path):

@@ -71,12 +71,29 @@ DESCRIPTIONS = {
     "shaping by edit type (scaled footprint / ring for size edits, circumscribed disc for replace).",
 }
 
-TRAIN_COMMANDS = {"clip": "regionedit train world-models --only clip --minutes M --out runs/wm` (the shipped one: "
-                          "first with `--clip-shape-aux 0`, then fine-tuned by "
-                          "`regionedit train world-models --only clip --batch 64 --minutes M --out runs/wm_clipshape",
-                  "region_predictor": "regionedit train region --out runs/region --minutes M`, then "
-                                      "`regionedit train region --out runs/region_presence --presence-only --absent-prob 0.35 "
-                                      "--batch 64 --lr 1e-3 --minutes M"}
+# how each component was trained, in order (the card shows them as "`a`, then `b`"); the default is one
+# `regionedit train world-models --only NAME` run
+TRAIN_COMMANDS = {
+    "clip": ["regionedit train world-models --only clip --clip-shape-aux 0 --minutes M --out runs/wm",
+             "regionedit train world-models --only clip --batch 64 --minutes M --out runs/wm_clipshape"],
+    "region_predictor": ["regionedit train region --out runs/region --minutes M",
+                         "regionedit train region --out runs/region_presence --presence-only --absent-prob 0.35 "
+                         "--batch 64 --lr 1e-3 --minutes M"],
+}
+
+
+def train_commands(component: str) -> str:
+    """The card's "reproduce / continue" line: the component's commands, each in backticks."""
+    cmds = TRAIN_COMMANDS.get(component, [f"regionedit train world-models --only {component} --minutes M --out runs/wm"])
+    return ", then ".join(f"`{c}`" for c in cmds)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a text file through a temporary sibling and a rename: a reader never sees half a card."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def passes(value: float, op: str, bar: float) -> bool:
@@ -103,7 +120,7 @@ def write_card(folder: Path, component: str, metrics: dict, command: str) -> str
               f"- parameters: {n_params if n_params is not None else '?'} (stored fp16)",
               f"- config: `{cfg_p.name if cfg_p else 'n/a'}` in this folder",
               "- data: rendered on the fly by `regionedit.world` (training seed); held-out evaluation seeds >= 10000",
-              "- reproduce / continue: `" + TRAIN_COMMANDS.get(component, f"regionedit train world-models --only {component} --minutes M --out runs/wm") + "`"]
+              "- reproduce / continue: " + train_commands(component)]
     ft = state.get("decoder_finetune")
     if ft:  # SD's ft-MSE recipe: the encoder (the latent space every UNet was trained on) stays as it was
         lines += [f"- then a decoder-only fine-tune (encoder frozen, latents unchanged): {ft.get('steps', '?')} steps, "
@@ -136,5 +153,5 @@ def write_card(folder: Path, component: str, metrics: dict, command: str) -> str
             lines.append(f"| `{k}` | {v} | | |")
     lines += ["", f"Measured {date.today().isoformat()} on {platform.machine()} CPU by:", "", f"    {command}", ""]
     text = "\n".join(lines)
-    (folder / "README.md").write_text(text)
+    write_text_atomic(folder / "README.md", text)
     return text

@@ -37,6 +37,7 @@ from regionedit.models import configs as C
 from regionedit.models.bundled import MODEL_INDEX, bundled_dir
 from regionedit.training import world_data as D
 from regionedit.training.common import EMA, Run, earlier_record, train_loop
+from regionedit.training.model_cards import write_text_atomic
 from regionedit.world import spec
 
 ORDER = ("tokenizer", "clip", "vae", "instruction_encoder", "unet", "unet_inpaint", "unet_ip2p")
@@ -246,9 +247,7 @@ def _write_text_encoder_card(export: Path) -> None:
         "```",
         "",
     ]
-    tmp = export / "text_encoder" / "README.md.tmp"
-    tmp.write_text("\n".join(lines))
-    tmp.replace(export / "text_encoder" / "README.md")
+    write_text_atomic(export / "text_encoder" / "README.md", "\n".join(lines))
 
 
 def train_vae(args) -> dict:
