@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 
@@ -28,6 +29,15 @@ TARGETS = {"iou_main": 0.80, "iou_add": 0.60, "success": 0.85, "outside_identica
            "absent_no_edit": 0.95, "false_no_edit": 0.03, "time_vs_oracle": 1.10, "time_2048_vs_64": 1.3}
 
 
+def _reason_kind(why: str) -> str:
+    """A failure reason with its colours, shapes and numbers generalised, so reasons can be counted:
+    "added a red star, not a blue star" -> "added a COLOUR SHAPE, not a COLOUR SHAPE"."""
+    words = sorted(list(spec.OBJECT_COLORS) + list(spec.BACKGROUND_COLORS), key=len, reverse=True)
+    why = re.sub(r"\b(" + "|".join(map(re.escape, words)) + r")\b", "COLOUR", why)
+    why = re.sub(r"\b(" + "|".join(spec.SHAPES) + r")\b", "SHAPE", why)
+    return re.sub(r"\d+(\.\d+)?", "N", why)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="shapes-64")
@@ -35,6 +45,7 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--seed", type=int, default=20000)
     p.add_argument("--timing-reps", type=int, default=5, help="repetitions per size for the 2048-vs-64 timing (median)")
+    p.add_argument("--reasons", action="store_true", help="also print why failed edits failed, counted per category")
     args = p.parse_args(argv)
     torch.set_num_threads(2)
     editor = Editor.from_pretrained(args.model, config=EditorConfig(steps=args.steps))
@@ -54,10 +65,13 @@ def main(argv=None) -> int:
                 t = time.perf_counter()
                 res = editor(s.source, s.instruction, seed=i, mask=given)
                 times[m].append(time.perf_counter() - t)
-                r = rows[m].setdefault(cat, {"iou": [], "success": [], "outside": []})
+                r = rows[m].setdefault(cat, {"iou": [], "success": [], "outside": [], "why": {}})
                 if cat != "absent":
                     r["iou"].append(region_iou(res.mask, s.mask))
-                r["success"].append(bool(edit_success_sample(s, res.image, status=res.status)))
+                ok, why = edit_success_sample(s, res.image, status=res.status, return_reason=True)
+                r["success"].append(bool(ok))
+                if not ok:
+                    r["why"][_reason_kind(why)] = r["why"].get(_reason_kind(why), 0) + 1
                 support = dilate(res.mask, 6)
                 r["outside"].append(bool(np.array_equal(res.image[~support], s.source[~support])))
                 if m == "region":
@@ -70,6 +84,8 @@ def main(argv=None) -> int:
         for cat, r in rows[m].items():
             iou = float(np.mean(r["iou"])) if r["iou"] else float("nan")
             print(f"  {cat:12s} {iou:6.3f} {np.mean(r['success']):8.3f} {np.mean(r['outside']):9.3f}")
+            if args.reasons and r["why"]:
+                print("      failed: " + "; ".join(f"{n} x {w}" for w, n in sorted(r["why"].items(), key=lambda x: -x[1])))
         main_iou = np.mean([v for c in ("remove", "local", "color", "size") for v in rows[m].get(c, {}).get("iou", [])])
         add_iou = np.mean(rows[m].get("add", {}).get("iou", [np.nan]))
         succ = np.mean([v for c, r in rows[m].items() if c != "absent" for v in r["success"]])
