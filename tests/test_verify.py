@@ -54,6 +54,10 @@ def test_scores_agree_across_image_sizes(editor):
     assert img.shape == (64, 64, 3) and r.shape == (64, 64) and abs(int(r.sum()) - int(_mask(SCENE.objects[0]).sum())) < 12
     assert editor.verifier.score(big, star, Referent("red", "star")) > 0.5
     assert editor.verifier.score(big, star, Referent("red", "circle")) < 0.05
+    # the image resized once and passed along scores exactly as the image itself
+    small = editor.verifier.clip_image(big)
+    for ref in (Referent("red", "star"), Referent("red", "circle"), Referent(None, "star")):
+        assert editor.verifier.score(big, star, ref, clip_image=small) == editor.verifier.score(big, star, ref)
 
 
 def test_editor_refuses_a_region_that_is_a_look_alike(editor):

@@ -22,6 +22,7 @@ Images are ``(H, W, 3)`` uint8 RGB (row 0 at the top); masks ``(H, W)`` bool in 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import time
 from pathlib import Path
@@ -250,15 +251,17 @@ class Editor:
         region = prob >= th
         if cfg.snap and region.mean() >= cfg.min_region_frac:
             region = snap_region(region, image, grow=cfg.snap_grow)
+        clip_image = functools.cache(lambda: self.verifier.clip_image(image))  # resized once, for every CLIP check below
         if cfg.single_object and referent_edit and region.mean() >= cfg.min_region_frac:
-            region = self._one_object(region, prob, image, intent)
+            region = self._one_object(region, prob, image, intent, clip_image)
         if cfg.verify_referent and vth > 0 and referent_edit and intent.target is not None and region.mean() >= cfg.min_region_frac:
-            score = self.verifier.score(image, region, intent.target)
+            score = self.verifier.score(image, region, intent.target, clip_image=clip_image())
             if score is not None and score < vth:  # the region does not look like the referent
                 moved = None
                 if cfg.relocate:  # a colour segment in CLIP's frame, snapped to the image's own at other sizes
                     snap = cfg.snap_grow if cfg.snap else None
-                    moved = self.verifier.relocate(image, intent.target, vth, cfg.min_region_frac, snap_grow=snap)[0]
+                    moved = self.verifier.relocate(image, intent.target, vth, cfg.min_region_frac, snap_grow=snap,
+                                                   clip_image=clip_image())[0]
                 if moved is None:
                     return np.zeros(prob.shape, bool)  # nor does any object in the image
                 region = moved
@@ -272,7 +275,7 @@ class Editor:
             return shape_region(footprint, intent, cfg.shaping)
         return footprint
 
-    def _one_object(self, region: np.ndarray, prob: np.ndarray, image: np.ndarray, intent) -> np.ndarray:
+    def _one_object(self, region: np.ndarray, prob: np.ndarray, image: np.ndarray, intent, clip_image=None) -> np.ndarray:
         """The connected piece of ``region`` that is the referent, when the map lit several objects: the one
         CLIP reads best as the referent (:meth:`ReferentVerifier.score`, when ``config.verify_referent`` and
         the referent names a colour or shape), ties and unscored pieces by probability mass. A referent names
@@ -286,7 +289,7 @@ class Editor:
         check = cfg.verify_referent and intent.target is not None
 
         def key(p):
-            sc = self.verifier.score(image, p, intent.target) if check else None
+            sc = self.verifier.score(image, p, intent.target, clip_image=clip_image() if clip_image is not None else None) if check else None
             return (-1.0 if sc is None else sc, float(prob[p].sum()))
 
         return max(pieces, key=key)

@@ -70,15 +70,26 @@ class ReferentVerifier:
 
     def to_clip_frame(self, image: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``image`` (H, W, 3) uint8 and ``region`` (H, W) bool resized to CLIP's square input (S, S):
-        the image as the editor's CLIP features see it (bilinear, antialiased), the region by area >= 1/2."""
+        ``(clip_image(image), clip_region(region))``."""
+        return self.clip_image(image), self.clip_region(region)
+
+    def clip_image(self, image: np.ndarray) -> np.ndarray:
+        """``image`` (H, W, 3) uint8 as the editor's CLIP features see it: (S, S, 3) uint8, bilinear with
+        antialiasing (the image itself when already that size). Compute it once per image and pass it as
+        ``clip_image=`` to :meth:`score` / :meth:`relocate`: at 2048 px the resize costs more than a score."""
         s = self.size
         if image.shape[:2] == (s, s):
-            return image, region
+            return image
         x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float()
         small = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False, antialias=True)
-        img = small[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
-        r = F.adaptive_avg_pool2d(torch.from_numpy(region.astype(np.float32))[None, None], (s, s))[0, 0].numpy() >= 0.5
-        return img, r
+        return small[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+
+    def clip_region(self, region: np.ndarray) -> np.ndarray:
+        """``region`` (H, W) bool in CLIP's frame: (S, S) bool, a pixel in when at least half its area is."""
+        s = self.size
+        if region.shape == (s, s):
+            return region
+        return F.adaptive_avg_pool2d(torch.from_numpy(region.astype(np.float32))[None, None], (s, s))[0, 0].numpy() >= 0.5
 
     def isolate(self, image: np.ndarray, region: np.ndarray) -> np.ndarray:
         """The region's pixels, centred on a canvas of the colour around them: ``(S, S, 3)`` uint8.
@@ -129,24 +140,27 @@ class ReferentVerifier:
         self._cache[key] = out
         return out
 
-    def score(self, image: np.ndarray, region: np.ndarray, referent) -> float | None:
+    def score(self, image: np.ndarray, region: np.ndarray, referent, clip_image: np.ndarray | None = None) -> float | None:
         """The smaller of CLIP's probabilities for the referent's named colour and shape on the region, in
         [0, 1]; None when the referent names neither (or only words outside the vocabulary) or the region is
-        empty. ``referent``: a :class:`regionedit.describe.Referent`."""
+        empty. ``referent``: a :class:`regionedit.describe.Referent`; ``clip_image``: :meth:`clip_image` of
+        ``image`` when already computed."""
         cfg = self.config
         named = [(cfg.colors.index(referent.color), 0) if referent.color in cfg.colors else None,
                  (cfg.shapes.index(referent.shape), 1) if referent.shape in cfg.shapes else None]
         named = [n for n in named if n is not None]
         if not named or not region.any():
             return None
-        img, r = self.to_clip_frame(image, region)
+        img = self.clip_image(image) if clip_image is None else clip_image
+        r = self.clip_region(region)
         if not r.any():
             return None
         probs = self.attribute_probabilities(img, r)
         return float(min(probs[which][i] for i, which in named))
 
     def relocate(self, image: np.ndarray, referent, threshold: float, min_frac: float = 0.002,
-                 max_frac: float = 0.4, snap_grow: int | None = None) -> tuple[np.ndarray | None, float]:
+                 max_frac: float = 0.4, snap_grow: int | None = None,
+                 clip_image: np.ndarray | None = None) -> tuple[np.ndarray | None, float]:
         """The object proposal CLIP reads best as ``referent``: ``(region (H, W) bool or None, its score)``.
 
         ``image`` (H, W, 3) uint8, any size; proposals are the colour segments of the image in CLIP's frame
@@ -155,11 +169,12 @@ class ReferentVerifier:
         reaches ``threshold``; otherwise ``(None, best score)`` (score 0.0 when nothing could be scored).
         With ``snap_grow`` (px) an image of another size gets the proposal's upscaling snapped to its own
         full-resolution colour segments (:func:`regionedit.region.refine.snap_region`, grown by that much).
+        ``clip_image``: :meth:`clip_image` of ``image`` when already computed.
         """
         from regionedit.region.refine import object_segments, snap_region
 
         h, w = image.shape[:2]
-        img, _ = self.to_clip_frame(image, np.zeros((h, w), bool))
+        img = self.clip_image(image) if clip_image is None else clip_image
         best, best_score = None, 0.0
         for seg in object_segments(img, min_frac, max_frac):
             sc = self.score(img, seg, referent)
