@@ -255,17 +255,24 @@ class Editor:
         if cfg.single_object and referent_edit and region.mean() >= cfg.min_region_frac:
             region = self._one_object(region, prob, image, intent, clip_image)
         if cfg.verify_referent and vth > 0 and referent_edit and intent.target is not None and region.mean() >= cfg.min_region_frac:
-            score = self.verifier.score(image, region, intent.target, clip_image=clip_image())
-            if score is not None and score < vth:  # the region does not look like the referent
-                moved = None
-                if cfg.relocate:  # a colour segment in CLIP's frame, snapped to the image's own at other sizes
-                    snap = cfg.snap_grow if cfg.snap else None
-                    moved = self.verifier.relocate(image, intent.target, vth, cfg.min_region_frac, snap_grow=snap,
-                                                   clip_image=clip_image())[0]
-                if moved is None:
-                    return np.zeros(prob.shape, bool)  # nor does any object in the image
-                region = moved
+            region = self._check_referent(region, image, intent.target, vth, clip_image)
         return self.shape(region, intent) if shape else region
+
+    def _check_referent(self, region: np.ndarray, image: np.ndarray, target, vth: float, clip_image) -> np.ndarray:
+        """``region`` when CLIP reads it as the referent ``target`` (score >= ``vth``); else, with
+        ``config.relocate``, the object proposal of the image CLIP reads as the referent; else an empty region
+        (nothing in the image is the referent). ``(H, W)`` bool -> ``(H, W)`` bool; ``clip_image()`` gives the
+        image in CLIP's frame (computed once per edit)."""
+        cfg = self.config
+        score = self.verifier.score(image, region, target, clip_image=clip_image())
+        if score is None or score >= vth:
+            return region
+        if cfg.relocate:  # a colour segment in CLIP's frame, snapped to the image's own at other sizes
+            snap = cfg.snap_grow if cfg.snap else None
+            moved = self.verifier.relocate(image, target, vth, cfg.min_region_frac, snap_grow=snap, clip_image=clip_image())[0]
+            if moved is not None:
+                return moved
+        return np.zeros(region.shape, bool)
 
     def shape(self, footprint: np.ndarray, intent) -> np.ndarray:
         """The region an edit changes from the referent's footprint (:mod:`regionedit.region.shaping`), when
