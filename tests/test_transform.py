@@ -1,9 +1,10 @@
-"""Resizing an object in place (compose/transform.py) and the editor's resample path for size edits."""
+"""Objects between layers (compose/transform.py): resized in place (the editor's resample path for size
+edits) and laid back over a new background (background edits)."""
 
 import numpy as np
 import pytest
 
-from regionedit.compose.transform import composite, rescale_object
+from regionedit.compose.transform import composite, relay_objects, rescale_object
 from regionedit.pipeline import Editor, EditorConfig
 from regionedit.region.refine import grow_region
 from regionedit.world.rendering import object_coverage, render
@@ -56,3 +57,35 @@ def test_size_edits_resample_the_object_found(editor):
     assert r.status == "edited" and r.local_prompt == "a small red star"
     with pytest.raises(ValueError, match="size_edit"):
         EditorConfig(size_edit="stretch")
+
+
+@pytest.mark.parametrize("size", [64, 200])
+def test_relay_objects_rematts_the_edge_against_the_new_background(size):
+    objs = (WorldObject("star", "red", 0.3, 0.35, 0.12), WorldObject("circle", "blue", 0.7, 0.7, 0.1))
+    old = render(Scene(Background("black"), objs), size)
+    want = render(Scene(Background("white"), objs), size)  # the renderer's own anti-aliasing on white
+    new_bg = render(Scene(Background("white"), ()), size)
+    cov = np.maximum(*(object_coverage(o, size) for o in objs))
+    core = cov > 0.99
+    out = relay_objects(old, new_bg, core)
+    assert (out[core] == old[core]).all()  # the objects: bit-identical
+    assert (out[cov == 0] == new_bg[cov == 0]).all()  # pure old background: the new one
+    edge = (cov > 0) & ~core
+    naive = np.where(core[..., None], old, new_bg)  # objects pasted back with their old (black) edge
+    err = np.abs(out[edge].astype(int) - want[edge]).mean()
+    assert err < 8 and err < np.abs(naive[edge].astype(int) - want[edge]).mean() / 4
+    with pytest.raises(ValueError, match="match in size"):
+        relay_objects(old, new_bg[:-1], core)
+    assert (relay_objects(old, new_bg, np.zeros_like(core)) == new_bg).all()
+
+
+def test_background_edits_keep_every_object(editor):
+    scene = Scene(Background("black"), (WorldObject("star", "green", 0.3, 0.75, 0.12), WorldObject("triangle", "yellow", 0.8, 0.8, 0.08)))
+    img = render(scene)
+    r = editor(img, "make the background gray", seed=0)
+    assert r.status == "edited"
+    for o in scene.objects:  # no pixel of an object's core is in the region, none changed
+        core = object_coverage(o, 64) > 0.99
+        assert not r.mask[core].any()
+        assert (r.image[core] == img[core]).all()
+    assert (r.image[~r.mask] == img[~r.mask]).all()

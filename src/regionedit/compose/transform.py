@@ -1,9 +1,10 @@
-"""Resize an object in place: the pixels of a footprint scaled about its centroid, as an RGBA layer.
+"""Objects moved between layers: resized in place (size edits) or laid back over a new background.
 
 Used by the editor for size edits with ``EditorConfig.size_edit = "resample"``: the object the region
 predictor found keeps its exact colour and shape and only changes size; the generator fills what the
-object leaves free ("make it smaller": the background around the smaller copy). Frames: image pixels, row
-0 at the top; images ``(H, W, 3)`` uint8, footprints ``(H, W)`` bool.
+object leaves free ("make it smaller": the background around the smaller copy). For background edits
+(``EditorConfig.keep_objects``) :func:`relay_objects` puts the objects back over the generated background.
+Frames: image pixels, row 0 at the top; images ``(H, W, 3)`` uint8, footprints ``(H, W)`` bool.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from regionedit.compose.blend import erode
+from regionedit.compose.blend import dilate, erode
 
 
 def scaled_window(mask: np.ndarray, factor: float, center: tuple[float, float] | None = None):
@@ -91,4 +92,62 @@ def composite(background: np.ndarray, layer: np.ndarray, alpha: np.ndarray) -> n
     on = alpha > 0
     a = alpha[on][:, None]
     out[on] = np.round(a * layer[on] + (1 - a) * background[on].astype(np.float32)).clip(0, 255).astype(np.uint8)
+    return out
+
+
+def _nearest(values: np.ndarray, known: np.ndarray, ys: np.ndarray, xs: np.ndarray, radius: int) -> np.ndarray:
+    """For the pixels ``(ys, xs)``, the value of the nearest ``known`` pixel within ``radius`` px (their own
+    value when there is none): ``(N, C)`` float32. Cost ~ N x radius^2, independent of the image size."""
+    h, w = known.shape
+    out = values[ys, xs].astype(np.float32)
+    todo = np.ones(len(ys), bool)
+    offs = sorted(((dy, dx) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1)),
+                  key=lambda o: o[0] ** 2 + o[1] ** 2)
+    for dy, dx in offs:
+        if not todo.any():
+            break
+        y, x = ys + dy, xs + dx
+        ok = todo & (y >= 0) & (y < h) & (x >= 0) & (x < w)
+        idx = np.nonzero(ok)[0]
+        hit = idx[known[y[idx], x[idx]]]
+        out[hit] = values[y[hit], x[hit]]
+        todo[hit] = False
+    return out
+
+
+def relay_objects(source: np.ndarray, generated: np.ndarray, objects: np.ndarray, ring_px: int = 2) -> np.ndarray:
+    """The objects of ``source`` laid back over a new ``generated`` background, their anti-aliased edge
+    re-matted against it (a background edit: the objects stay, only what is around them changes).
+
+    Args:
+        source: ``(H, W, 3)`` uint8 RGB, the input image.
+        generated: ``(H, W, 3)`` uint8 RGB, the new background (the generator's output, any content under
+            the objects).
+        objects: ``(H, W)`` bool, the objects' pixels (what a background region leaves out); copied from
+            ``source`` bit-identically.
+        ring_px: width of the edge around the objects that is re-matted: each pixel there is read as
+            ``alpha * O + (1 - alpha) * B`` (``O`` the nearest object colour, ``B`` the nearest old background
+            colour, ``alpha`` the projection of the pixel on the segment ``B -> O``) and rebuilt as
+            ``alpha * O + (1 - alpha) * generated``.
+
+    Returns:
+        ``(H, W, 3)`` uint8.
+    """
+    if not (source.shape == generated.shape and source.shape[:2] == objects.shape):
+        raise ValueError(f"source {source.shape}, generated {generated.shape} and objects {objects.shape} must match in size")
+    if not objects.any():
+        return generated.copy()
+    out = generated.copy()
+    ring = dilate(objects, ring_px) & ~objects
+    ys, xs = np.nonzero(ring)
+    if len(ys):
+        s = source[ys, xs].astype(np.float32)
+        o = _nearest(source, objects, ys, xs, ring_px + 1)  # the object's colour
+        b = _nearest(source, ~(objects | ring), ys, xs, ring_px + 1)  # the old background's
+        d = o - b
+        dd = (d * d).sum(-1)
+        alpha = np.where(dd > 300.0, ((s - b) * d).sum(-1) / np.maximum(dd, 1e-6), 0.0).clip(0, 1)[:, None]
+        g = generated[ys, xs].astype(np.float32)
+        out[ys, xs] = np.round(alpha * o + (1 - alpha) * g).clip(0, 255).astype(np.uint8)
+    out[objects] = source[objects]
     return out

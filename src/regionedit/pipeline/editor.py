@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from regionedit.compose import crop_resize, crop_resize_mask, paste_back, region_crop
-from regionedit.compose.transform import composite, rescale_object
+from regionedit.compose.transform import composite, relay_objects, rescale_object
 from regionedit.describe import REFERENT_OPS, Describer, WorldDescriber
 from regionedit.generation import InpaintConfig, InpaintGenerator
 from regionedit.io import load_image, validate_instruction
@@ -52,6 +52,9 @@ class EditorConfig:
     min_region_frac: float = 0.002  # a region smaller than this share of the image counts as none
     context: float = 0.5  # crop margin around the region, as a fraction of its size
     blend: str = "feather"  # "feather", "laplacian", "poisson" or "hard"
+    keep_objects: bool = True  # background edits: the objects the region leaves out are laid back over the new
+    # background, bit-identical, their anti-aliased edge re-matted over ring_px px (compose/transform.py)
+    ring_px: int = 2
     shape_regions: bool = True  # turn the referent's footprint into the pixels the edit changes (bigger,
     # smaller, replace; region/shaping.py)
     shaping: ShapingConfig = dataclasses.field(default_factory=ShapingConfig)  # its factors
@@ -250,7 +253,8 @@ class Editor:
             return place_region(image, intent.area, intent.new_size)
         region = prob >= th
         if cfg.snap and region.mean() >= cfg.min_region_frac:
-            region = snap_region(region, image, grow=cfg.snap_grow)
+            # a background region stops at the objects' edge: grown into them, it eats small objects away
+            region = snap_region(region, image, grow=0 if intent is not None and intent.op == "background" else cfg.snap_grow)
         clip_image = functools.cache(lambda: self.verifier.clip_image(image))  # resized once, for every CLIP check below
         if cfg.single_object and referent_edit and region.mean() >= cfg.min_region_frac:
             region = self._one_object(region, prob, image, intent, clip_image)
@@ -369,7 +373,13 @@ class Editor:
             out = composite(base, layer, alpha)
             region = region | ((out != image).any(-1) & ((alpha > 0) | footprint))
             return edited(out, desc.local_prompt if bigger else "background")
-        return edited(self._inpaint(image, region, desc.local_prompt, seed, steps, guidance), desc.local_prompt)
+        out = self._inpaint(image, region, desc.local_prompt, seed, steps, guidance)
+        if desc.intent.op == "background" and cfg.keep_objects:
+            # what the region leaves out are the objects: they are laid back over the new background (the
+            # blend margin around the region must not spill into them: at 64 px a 4 px margin eats a small
+            # object whole), their anti-aliased edge re-matted against it
+            out = relay_objects(image, out, ~region, ring_px=cfg.ring_px)
+        return edited(out, desc.local_prompt)
 
     def _inpaint(self, image: np.ndarray, region: np.ndarray, prompt: str, seed: int, steps: int | None,
                  guidance: float | None) -> np.ndarray:
