@@ -376,3 +376,21 @@ def test_text_to_image_object_masks_mark_the_objects_of_the_same_scenes():
         assert 0.005 < m.float().mean() < 0.6
         far = (img - img[:, :, :1]).abs().amax(0)  # distance from each row's leftmost (background) pixel
         assert far[m].mean() > 4 * far[~m].mean()  # object pixels stand out from the background
+
+
+def test_tight_inpainting_regions_are_the_objects_footprint():
+    from regionedit.training.world_data import inpaint_batch, tight_mask
+    from regionedit.world.rendering import object_coverage
+    from regionedit.world.scene import WorldObject
+
+    star = WorldObject("star", "red", 0.5, 0.5, 0.2)
+    cov = object_coverage(star, 64)
+    rng = np.random.default_rng(0)
+    for _ in range(6):
+        m = tight_mask(rng, star)
+        assert m[cov > 0.5].all()  # the whole object is inside
+        assert m.sum() <= (cov > 0).sum() * 1.9  # and hardly anything else: a star, not a disc or box
+        assert m.sum() < 0.75 * np.pi * (0.2 * 64 + 2) ** 2  # less than the disc around it
+    tight = inpaint_batch(np.random.default_rng(0), 24, tight_prob=1.0, zoom_prob=0.0).mask
+    loose = inpaint_batch(np.random.default_rng(0), 24, tight_prob=0.0, zoom_prob=0.0).mask
+    assert tight.mean() < loose.mean() * 0.7  # footprints are smaller than regions with a margin

@@ -142,13 +142,21 @@ def background_sample(rng: np.random.Generator, scene: Scene, margin: int | None
     return edit.target, mask, background_phrase(edit.target_scene.background)
 
 
-def inpaint_batch(rng: np.random.Generator, n: int, zoom_prob: float = 0.5, background_prob: float = 0.0) -> InpaintBatch:
+def tight_mask(rng: np.random.Generator, obj, window=(0.0, 0.0, 1.0, 1.0), max_grow: int = 2) -> np.ndarray:
+    """The footprint of ``obj`` (coverage > 0.5) in ``window``, grown by 0..``max_grow`` px: ``(64, 64)`` bool."""
+    return dilate(object_coverage(obj, SIZE, window) > 0.5, int(rng.integers(0, max_grow + 1)))
+
+
+def inpaint_batch(rng: np.random.Generator, n: int, zoom_prob: float = 0.5, background_prob: float = 0.0,
+                  tight_prob: float = 0.0) -> InpaintBatch:
     """Inpainting targets: draw a named object inside a region, restore the background there, or (with
     probability ``background_prob``) repaint the whole background (:func:`background_sample`).
 
-    Half the object samples ask for an object of the scene ("a red star") inside a region around it;
-    the rest remove it (prompt "background") so the model learns to draw the shape *inside* the region
-    and to restore the background around it.
+    Most object samples ask for an object of the scene ("a red star") inside a region around it; the rest
+    (35%) remove it (prompt "background") so the model learns to draw the shape *inside* the region and
+    to restore the background around it. The region is a disc or box with a margin around the object or,
+    with probability ``tight_prob``, the object's own footprint grown by 0-2 px (:func:`tight_mask`): the
+    region a recolour or a removal of a found object gets, which the model must fill edge to edge.
     """
     images, masks, prompts = [], [], []
     while len(images) < n:
@@ -165,7 +173,7 @@ def inpaint_batch(rng: np.random.Generator, n: int, zoom_prob: float = 0.5, back
         target_scene = Scene(scene.background, tuple(x for x in scene.objects if x is not o)) if remove else scene
         window = zoom_window_for(rng, o) if rng.random() < zoom_prob else (0.0, 0.0, 1.0, 1.0)
         images.append(render(target_scene, SIZE, window))
-        masks.append(region_mask(rng, o.cx, o.cy, o.r, window))
+        masks.append(tight_mask(rng, o, window) if tight_prob and rng.random() < tight_prob else region_mask(rng, o.cx, o.cy, o.r, window))
         if remove:
             prompts.append("background")
         else:
@@ -175,4 +183,4 @@ def inpaint_batch(rng: np.random.Generator, n: int, zoom_prob: float = 0.5, back
     return InpaintBatch(to_tensor(images), mask, prompts)
 
 
-__all__ = ["clip_batch", "vae_batch", "t2i_batch", "inpaint_batch", "background_sample", "InpaintBatch", "to_tensor", "object_coverage"]
+__all__ = ["clip_batch", "vae_batch", "t2i_batch", "inpaint_batch", "tight_mask", "background_sample", "InpaintBatch", "to_tensor", "object_coverage"]
