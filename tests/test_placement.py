@@ -39,7 +39,10 @@ def test_size_words_set_the_radius_and_the_frame_is_respected():
     small, large, default = (place_region(img, None, s) for s in ("small", "large", None))
     assert small.sum() < default.sum() < large.sum()
     r_large = np.sqrt(large.sum() / np.pi) / 64
-    assert 0.17 <= r_large <= 0.2  # 0.175 of the side, plus the 1 px region margin
+    assert 0.26 <= r_large <= 0.29  # 0.175 of the side x region_scale 1.4, plus the 2 px region margin
+    # no room for the scaled disc: the object's own (plus the margin), not "no edit"
+    tight = place_region(img, None, "large", PlacementConfig(region_scale=3.0))
+    assert 0.19 <= np.sqrt(tight.sum() / np.pi) / 64 <= 0.22
     for r in (small, large, default):
         assert not (r[0].any() or r[-1].any() or r[:, 0].any() or r[:, -1].any())
 

@@ -36,7 +36,9 @@ class PlacementConfig:
     radius_large: float = 0.175  # ... for "large"
     radius_default: float = 0.13  # ... when the instruction names no size
     margin: float = 0.035  # clearance from occupied pixels and from the frame, fraction of the short side
-    region_margin: float = 1.0  # the region is the disc grown by this many pixels (at 64 px, scaled)
+    region_scale: float = 1.4  # the region is the object's disc scaled by this (the generator draws an object of
+    # radius r inside a region of radius ~1.15-1.7 r + 2 px: world_data.inpaint_batch) ...
+    region_margin: float = 2.0  # ... and grown by this many pixels (at 64 px, scaled)
     min_background: float = 0.1  # a frame-touching segment at least this share of the image is background
     work_size: int = 64  # placement is computed on the image resized to this long side
     tol: float = 24.0  # colour tolerance of the segments (0-255 levels)
@@ -70,7 +72,8 @@ def free_space(image: np.ndarray, config: PlacementConfig | None = None) -> np.n
 def place_region(image: np.ndarray, area: str | None = None, size: str | None = None,
                  config: PlacementConfig | None = None) -> np.ndarray:
     """The region for a new object: ``(H, W)`` bool, a disc in free space; all False when no disc of the
-    requested size fits (the editor then answers "no edit").
+    requested size fits (the editor then answers "no edit"). The disc is the object's scaled by
+    ``config.region_scale`` when that fits, else by 1 (the object itself, plus ``region_margin``).
 
     Args:
         image: ``(H, W, 3)`` uint8 RGB.
@@ -80,6 +83,14 @@ def place_region(image: np.ndarray, area: str | None = None, size: str | None = 
     cfg = config or PlacementConfig()
     if area is not None and area not in spec.AREAS:
         raise ValueError(f"unknown area {area!r}: expected one of {spec.AREAS} or None")
+    out = _place(image, area, size, cfg)
+    if not out.any() and cfg.region_scale > 1.0:
+        out = _place(image, area, size, dataclasses.replace(cfg, region_scale=1.0))
+    return out
+
+
+def _place(image: np.ndarray, area: str | None, size: str | None, cfg: PlacementConfig) -> np.ndarray:
+    """:func:`place_region` for one ``cfg.region_scale``."""
     h, w = image.shape[:2]
     scale = min(1.0, cfg.work_size / max(h, w))
     hs, ws = max(1, round(h * scale)), max(1, round(w * scale))
@@ -87,7 +98,7 @@ def place_region(image: np.ndarray, area: str | None = None, size: str | None = 
     occupied = ~free_space(small, cfg)
     side = min(hs, ws)
     r = {"small": cfg.radius_small, "large": cfg.radius_large}.get(size, cfg.radius_default) * side
-    need = r + cfg.margin * side
+    need = r * cfg.region_scale + cfg.region_margin * side / 64 + cfg.margin * side  # the region clears the objects
     # candidate centres: every working pixel centre, normalised for the area test
     yy, xx = np.mgrid[0:hs, 0:ws].astype(np.float64) + 0.5
     cx, cy = xx / ws, yy / hs
@@ -110,7 +121,7 @@ def place_region(image: np.ndarray, area: str | None = None, size: str | None = 
     dist = np.where(ok, (cx - ax) ** 2 + (cy - ay) ** 2, np.inf)
     j = int(np.argmin(dist))
     ccy, ccx = (j // ws + 0.5) / scale, (j % ws + 0.5) / scale  # centre in full-size pixels
-    rr = r / scale + cfg.region_margin * max(h, w) / 64
+    rr = r * cfg.region_scale / scale + cfg.region_margin * max(h, w) / 64
     out = np.zeros((h, w), bool)
     y0, y1 = max(0, int(ccy - rr - 1)), min(h, int(ccy + rr + 2))
     x0, x1 = max(0, int(ccx - rr - 1)), min(w, int(ccx + rr + 2))
