@@ -1,5 +1,6 @@
 """Objects between layers (compose/transform.py): resized in place (the editor's resample path for size
-edits) and laid back over a new background (background edits)."""
+edits) and laid back over a new background (background edits); and, on the bundled models, the editor
+completing a prompt the instruction leaves short from CLIP's reading of the referent."""
 
 import numpy as np
 import pytest
@@ -89,3 +90,13 @@ def test_background_edits_keep_every_object(editor):
         assert not r.mask[core].any()
         assert (r.image[core] == img[core]).all()
     assert (r.image[~r.mask] == img[~r.mask]).all()
+
+
+def test_a_replace_without_a_colour_keeps_the_colour_clip_reads(editor):
+    scene = Scene(Background("white"), (WorldObject("square", "blue", 0.35, 0.4, 0.15), WorldObject("circle", "red", 0.75, 0.75, 0.1)))
+    img = render(scene)
+    r = editor(img, "replace the square with a triangle", seed=0)
+    assert r.status == "edited" and r.local_prompt == "a blue triangle"  # the instruction names no colour
+    assert editor.verifier.read(img, object_coverage(scene.objects[1], 64) > 0.5) == ("red", "circle")
+    plain = Editor(editor.models, editor.region_predictor, config=EditorConfig(steps=2, complete_prompt=False))
+    assert plain(img, "replace the square with a triangle", seed=0).local_prompt == "a triangle"

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from regionedit.compose import crop_resize, crop_resize_mask, paste_back, region_crop
 from regionedit.compose.transform import composite, relay_objects, rescale_object
-from regionedit.describe import REFERENT_OPS, Describer, WorldDescriber
+from regionedit.describe import REFERENT_OPS, Describer, Referent, WorldDescriber, local_prompt_for
 from regionedit.generation import InpaintConfig, InpaintGenerator
 from regionedit.io import load_image, validate_instruction
 from regionedit.region.placement import place_region
@@ -55,6 +55,8 @@ class EditorConfig:
     keep_objects: bool = True  # background edits: the objects the region leaves out are laid back over the new
     # background, bit-identical, their anti-aliased edge re-matted over ring_px px (compose/transform.py)
     ring_px: int = 2
+    complete_prompt: bool = True  # fill the new object's colour (replace) or shape (recolour) the instruction
+    # leaves unsaid from CLIP's reading of the referent (ReferentVerifier.read)
     shape_regions: bool = True  # turn the referent's footprint into the pixels the edit changes (bigger,
     # smaller, replace; region/shaping.py)
     shaping: ShapingConfig = dataclasses.field(default_factory=ShapingConfig)  # its factors
@@ -359,6 +361,9 @@ class Editor:
             r.region_probability = prob
             return r
 
+        if footprint is not None and cfg.complete_prompt:
+            desc = self._complete(desc, image, footprint)
+
         def edited(out: np.ndarray, local: str) -> EditResult:
             return EditResult(out, region, prob, "edited", None, instruction, desc.target_description,
                               local, seed, method, self.models.model_id, time.perf_counter() - t0)
@@ -380,6 +385,23 @@ class Editor:
             # object whole), their anti-aliased edge re-matted against it
             out = relay_objects(image, out, ~region, ring_px=cfg.ring_px)
         return edited(out, desc.local_prompt)
+
+    def _complete(self, desc, image: np.ndarray, footprint: np.ndarray):
+        """``desc`` with the local prompt completed from CLIP's reading of the referent's footprint when the
+        instruction leaves the new object's colour (replace: "turn the square into a triangle" keeps the
+        square's colour) or shape (recolour: "make the red one blue") unsaid."""
+        intent = desc.intent
+        missing = ((intent.op == "local" and intent.new_color is None)
+                   or (intent.op == "color" and (intent.target is None or intent.target.shape is None)))
+        if not missing or not footprint.any():
+            return desc
+        colour, shape = self.verifier.read(image, footprint)
+        if intent.op == "local":
+            intent = dataclasses.replace(intent, new_color=colour)
+            prompt = local_prompt_for(intent)
+        else:
+            prompt = local_prompt_for(intent, Referent(intent.target.color if intent.target else None, shape))
+        return dataclasses.replace(desc, intent=intent, local_prompt=prompt)
 
     def _inpaint(self, image: np.ndarray, region: np.ndarray, prompt: str, seed: int, steps: int | None,
                  guidance: float | None) -> np.ndarray:

@@ -190,10 +190,16 @@ class ReferentVerifier:
         region = best[np.ix_(yi, xi)]
         return (region if snap_grow is None else snap_region(region, image, grow=snap_grow)), best_score
 
+    def read(self, image: np.ndarray, region: np.ndarray) -> tuple[str, str]:
+        """CLIP's reading of the region as ``(colour, shape)``, words of the vocabulary (e.g. to fill in
+        what an instruction leaves out: "replace the square with a triangle" keeps the square's colour).
+        ``image`` (H, W, 3) uint8 and ``region`` (H, W) bool (non-empty), any size."""
+        pc, ps = self.attribute_probabilities(image, region)
+        return self.config.colors[int(pc.argmax())], self.config.shapes[int(ps.argmax())]
+
     def best(self, image: np.ndarray, region: np.ndarray) -> str:
         """CLIP's reading of the region, e.g. ``"blue circle"`` (for messages)."""
-        pc, ps = self.attribute_probabilities(image, region)
-        return f"{self.config.colors[int(pc.argmax())]} {self.config.shapes[int(ps.argmax())]}"
+        return " ".join(self.read(image, region))
 
 
 __all__ = ["ReferentVerifier", "VerifierConfig"]
