@@ -55,7 +55,7 @@ DESCRIPTIONS = {
     "initialised from the text-to-image UNet with zero-initialised extra channels (as SD-inpainting); regions "
     "around objects asking for the object ('a red star') or its removal ('background'), half zoomed crops; "
     "from the fine-tune of 2026-11-24 on, one sample in five repaints the whole background around the objects "
-    "('a white background', 'a gray to sky blue background'); from step 2073 of that fine-tune's successor on, "
+    "('a white background', 'a gray to sky blue background'); from step 2073 of that fine-tune on, "
     "three object regions in ten are the object's own footprint grown 0-2 px (the region of a recolour or removal "
     "of a found object, filled edge to edge); loss weighted 5x inside the region.",
     "unet_ip2p": "InstructPix2Pix baseline: diffusers UNet2DConditionModel, 8 input channels (noisy latents + source "
