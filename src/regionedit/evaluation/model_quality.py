@@ -147,11 +147,21 @@ def _inpaint_cases(rng: np.random.Generator, n: int, zoom: bool):
 
 
 @torch.no_grad()
+def _inpaint_chunk(pipe, sources, masks, prompts, steps: int, guidance: float, offset: int) -> list[np.ndarray]:
+    """One batch through the stock inpainting pipeline at 64 px: ``(64, 64, 3)`` uint8 images (whole frame,
+    VAE round trip included); the generator is seeded ``HELD_OUT_SEED + offset``."""
+    from PIL import Image
+
+    out = pipe(prompts, image=[Image.fromarray(x) for x in sources],
+               mask_image=[Image.fromarray((mk * 255).astype(np.uint8)) for mk in masks],
+               num_inference_steps=steps, guidance_scale=guidance, height=64, width=64,
+               generator=torch.Generator().manual_seed(HELD_OUT_SEED + offset), output_type="np").images
+    return [(img * 255).round().astype(np.uint8) for img in out]
+
+
 def eval_inpaint(m, n: int = 100, steps: int = 20, guidance: float = 4.0, zoom: bool = True, batch: int = 25) -> dict:
     """Inpainting inside a given mask: "a red star" -> right colour and shape inside the mask;
     "background" -> L1 (in [0, 1]) inside the mask against the true background."""
-    from PIL import Image
-
     from regionedit.evaluation.measure import find_object
 
     rng = np.random.default_rng(HELD_OUT_SEED + 3 + int(zoom))
@@ -160,12 +170,8 @@ def eval_inpaint(m, n: int = 100, steps: int = 20, guidance: float = 4.0, zoom: 
     obj_ok, obj_n, l1s = 0, 0, []
     for i in range(0, n, batch):
         chunk = cases[i : i + batch]
-        out = pipe([c[2] for c in chunk], image=[Image.fromarray(c[0]) for c in chunk],
-                   mask_image=[Image.fromarray((c[1] * 255).astype(np.uint8)) for c in chunk],
-                   num_inference_steps=steps, guidance_scale=guidance, height=64, width=64,
-                   generator=torch.Generator().manual_seed(HELD_OUT_SEED + i), output_type="np").images
-        for img, (src, mask, prompt, exp) in zip(out, chunk):
-            img8 = (img * 255).round().astype(np.uint8)
+        out = _inpaint_chunk(pipe, [c[0] for c in chunk], [c[1] for c in chunk], [c[2] for c in chunk], steps, guidance, i)
+        for img8, (src, mask, prompt, exp) in zip(out, chunk):
             img8 = np.where(mask[..., None], img8, src)  # judge only the region
             if exp[0] == "object":
                 obj_n += 1
@@ -183,8 +189,6 @@ def eval_inpaint_background(m, n: int = 100, steps: int = 20, guidance: float = 
     the prompt names a new background ("a gray background", "a white to sky blue background"). Reports
     the mean L1 (in [0, 1]) inside the mask against the true new background and the share of cases with
     L1 <= ``tol`` (the measure of a background edit's success, given its region)."""
-    from PIL import Image
-
     from regionedit.training.world_data import background_sample
 
     rng = np.random.default_rng(HELD_OUT_SEED + 5)
@@ -198,12 +202,8 @@ def eval_inpaint_background(m, n: int = 100, steps: int = 20, guidance: float = 
     l1s = []
     for i in range(0, n, batch):
         chunk = cases[i : i + batch]
-        out = pipe([c[3] for c in chunk], image=[Image.fromarray(c[0]) for c in chunk],
-                   mask_image=[Image.fromarray((c[2] * 255).astype(np.uint8)) for c in chunk],
-                   num_inference_steps=steps, guidance_scale=guidance, height=64, width=64,
-                   generator=torch.Generator().manual_seed(HELD_OUT_SEED + i), output_type="np").images
-        for img, (_, target, mask, _) in zip(out, chunk):
-            img8 = (img * 255).round().astype(np.uint8)
+        out = _inpaint_chunk(pipe, [c[0] for c in chunk], [c[2] for c in chunk], [c[3] for c in chunk], steps, guidance, i)
+        for img8, (_, target, mask, _) in zip(out, chunk):
             l1s.append(float(np.abs(img8.astype(float) - target.astype(float))[mask].mean() / 255))
     l1 = np.array(l1s)
     return {"background_repaint_l1": float(l1.mean()), "background_repaint_right": float((l1 <= tol).mean()),
