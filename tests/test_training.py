@@ -10,6 +10,8 @@ import torch
 from regionedit import models
 from regionedit.models.bundled import bundled_dir
 from regionedit.training import world_models
+from regionedit.training.model_cards import write_card
+from regionedit.world import Background, Scene, WorldObject, render
 
 
 @pytest.fixture(scope="module")
@@ -270,7 +272,30 @@ def test_vae_decoder_only_finetune_keeps_the_latent_space(export, tmp_path):
     assert all(torch.equal(sb[k], sa[k]) for k in sb if k.startswith(("encoder.", "quant_conv.")))
     assert any(not torch.equal(sb[k], sa[k]) for k in sb if k.startswith("decoder."))
     state = json.loads((export / "vae" / "training_state.json").read_text())
-    assert state["decoder_finetune"]["steps"] == 3
+    assert state["decoder_finetune"]["steps"] == 3 and "earlier" not in state["decoder_finetune"]
+    # a second decoder fine-tune (fresh --out) keeps the first one's record, also across its resume
+    assert world_models.main(args + ["--out", str(tmp_path / "c"), "--max-steps", "1", "--vae-decoder-only"]) == 0
+    assert world_models.main(args + ["--out", str(tmp_path / "c"), "--max-steps", "2", "--vae-decoder-only"]) == 0
+    ft = json.loads((export / "vae" / "training_state.json").read_text())["decoder_finetune"]
+    assert ft["steps"] == 2 and ft["earlier"]["steps"] == 3 and "weighted" in ft["loss"]
+    card = write_card(export / "vae", "vae", {}, "cmd")
+    assert card.count("decoder-only fine-tune") == 2
+
+
+def test_edge_weight_marks_only_pixels_near_edges():
+    from regionedit.training.world_models import edge_weight
+
+    img = render(Scene(Background("white"), (WorldObject("star", "red", 0.5, 0.5, 0.3),)))
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 127.5 - 1
+    w = edge_weight(x, 9.0)[0, 0]
+    assert w.shape == (64, 64) and set(w.unique().tolist()) == {1.0, 10.0}
+    assert w[0, 0] == 1 and w[32, 32] == 1  # far from the star / deep inside it
+    inside = torch.from_numpy(img[..., 1] < 128)  # red on white: the star's pixels
+    boundary = (inside[:, 1:] != inside[:, :-1])
+    assert (w[:, 1:][boundary] == 10).all() and (w[:, :-1][boundary] == 10).all()
+    assert (edge_weight(x, 0.0) == 1).all()
+    flat = torch.full((1, 3, 8, 8), 0.3)
+    assert (edge_weight(flat, 9.0) == 1).all()
 
 
 def test_clip_finetune_from_shipped_keeps_record_and_learns_dense_shape(export, tmp_path):

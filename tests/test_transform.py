@@ -100,3 +100,12 @@ def test_a_replace_without_a_colour_keeps_the_colour_clip_reads(editor):
     assert editor.verifier.read(img, object_coverage(scene.objects[1], 64) > 0.5) == ("red", "circle")
     plain = Editor(editor.models, editor.region_predictor, config=EditorConfig(steps=2, complete_prompt=False))
     assert plain(img, "replace the square with a triangle", seed=0).local_prompt == "a triangle"
+
+
+def test_a_recolour_without_a_shape_keeps_the_shape_clip_reads(editor):
+    scene = Scene(Background("white"), (WorldObject("star", "red", 0.35, 0.4, 0.15), WorldObject("square", "green", 0.75, 0.75, 0.1)))
+    img = render(scene)
+    r = editor(img, "make the red one blue", seed=0)  # the instruction names no shape
+    assert r.status == "edited" and r.local_prompt == "a blue star"
+    plain = Editor(editor.models, editor.region_predictor, config=EditorConfig(steps=2, complete_prompt=False))
+    assert plain(img, "make the red one blue", seed=0).local_prompt != "a blue star"

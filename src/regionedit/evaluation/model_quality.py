@@ -77,11 +77,14 @@ def eval_vae(m, n: int = 256) -> dict:
     solid background colour (mean signed error of background pixels, in levels)."""
     from regionedit.world.windows import zoom_window
 
+    from regionedit.evaluation.measure import find_object
+
     rng = np.random.default_rng(HELD_OUT_SEED + 1)
-    imgs = []
+    imgs, scenes = [], []
     for i in range(n):
         s = sample_scene(rng)
         imgs.append(render(s, 64, zoom_window(rng, s) if i % 2 else (0, 0, 1, 1)))
+        scenes.append(s)
     x = _pixels(imgs)
     vae = m.vae
     y = torch.cat([vae.decode(vae.encode(x[i : i + 64]).latent_dist.mode()).sample for i in range(0, n, 64)])
@@ -89,6 +92,14 @@ def eval_vae(m, n: int = 256) -> dict:
     x8 = (x + 1) * 127.5
     mse = (y8 - x8).pow(2).mean(dim=(1, 2, 3))
     psnr = (10 * torch.log10(255.0**2 / mse.clamp(min=1e-8))).mean().item()
+    # objects kept: in the full-frame scenes, each object's colour and shape measured after the round trip
+    # (what any latent model can at best draw: the text-to-image measurement is bounded by it)
+    kept = {"small": [0, 0], "large": [0, 0]}
+    for i in range(0, n, 2):
+        out = y8[i].permute(1, 2, 0).to(torch.uint8).numpy()
+        for o in scenes[i].objects:
+            kept[o.size][0] += bool(find_object(out, o.color, o.shape).found)
+            kept[o.size][1] += 1
     shifts = {}
     for b in spec.BACKGROUND_COLORS:
         s = Scene(Background(b), ())
@@ -97,6 +108,9 @@ def eval_vae(m, n: int = 256) -> dict:
         yb = ((vae.decode(vae.encode(xb).latent_dist.mode()).sample.clamp(-1, 1) + 1) * 127.5)
         shifts[b] = float((yb - (xb + 1) * 127.5).mean(dim=(2, 3)).abs().max())
     return {"psnr_db": psnr, "max_background_shift_levels": max(shifts.values()),
+            "objects_kept": (kept["small"][0] + kept["large"][0]) / max(1, kept["small"][1] + kept["large"][1]),
+            "objects_kept_small": kept["small"][0] / max(1, kept["small"][1]),
+            "objects_kept_large": kept["large"][0] / max(1, kept["large"][1]),
             **{f"shift_{k.replace(' ', '_')}": v for k, v in shifts.items()}, "n": n}
 
 

@@ -123,11 +123,14 @@ def write_card(folder: Path, component: str, metrics: dict, command: str) -> str
               f"- config: `{cfg_p.name if cfg_p else 'n/a'}` in this folder",
               "- data: rendered on the fly by `regionedit.world` (training seed); held-out evaluation seeds >= 10000",
               "- reproduce / continue: " + train_commands(component)]
-    ft = state.get("decoder_finetune")
-    if ft:  # SD's ft-MSE recipe: the encoder (the latent space every UNet was trained on) stays as it was
+    ft, fts = state.get("decoder_finetune"), []
+    while ft and len(fts) < 5:  # a later decoder fine-tune keeps the earlier one's record under "earlier"
+        fts.insert(0, ft)
+        ft = ft.get("earlier")
+    for ft in fts:  # SD's ft-MSE recipe: the encoder (the latent space every UNet was trained on) stays as it was
         lines += [f"- then a decoder-only fine-tune (encoder frozen, latents unchanged): {ft.get('steps', '?')} steps, "
                   f"{ft.get('cpu_minutes', '?')} CPU minutes, lr {ft.get('lr', '?')}, {ft.get('loss', '')}: "
-                  f"`regionedit train world-models --only {component} --vae-decoder-only --minutes M --out runs/wm_vaedec`"]
+                  f"`regionedit train world-models --only {component} --vae-decoder-only --minutes M --out <a fresh folder>`"]
     cf = state.get("finetune") if component == "clip" else None
     if cf:  # continued from the weights above with the dense shape loss on the patch features
         lines += [f"- then a fine-tune of both towers with the auxiliary dense shape loss (weight {cf.get('shape_aux_weight', '?')}): "
