@@ -273,9 +273,11 @@ def test_vae_decoder_only_finetune_keeps_the_latent_space(export, tmp_path):
     assert any(not torch.equal(sb[k], sa[k]) for k in sb if k.startswith("decoder."))
     state = json.loads((export / "vae" / "training_state.json").read_text())
     assert state["decoder_finetune"]["steps"] == 3 and "earlier" not in state["decoder_finetune"]
-    # a second decoder fine-tune (fresh --out) keeps the first one's record, also across its resume
-    assert world_models.main(args + ["--out", str(tmp_path / "c"), "--max-steps", "1", "--vae-decoder-only"]) == 0
-    assert world_models.main(args + ["--out", str(tmp_path / "c"), "--max-steps", "2", "--vae-decoder-only"]) == 0
+    # a second decoder fine-tune (fresh --out; the stage's own name) keeps the first one's record, also across its resume
+    stage2 = ["--only", "vae_decoder", "--export", str(export), "--batch", "2", "--threads", "1", "--out", str(tmp_path / "c")]
+    assert world_models.main(stage2 + ["--max-steps", "1"]) == 0
+    assert world_models.main(stage2 + ["--max-steps", "2"]) == 0
+    assert (tmp_path / "c" / "vae_decoder" / "state.pt").exists()
     ft = json.loads((export / "vae" / "training_state.json").read_text())["decoder_finetune"]
     assert ft["steps"] == 2 and ft["earlier"]["steps"] == 3 and "weighted" in ft["loss"]
     card = write_card(export / "vae", "vae", {}, "cmd")

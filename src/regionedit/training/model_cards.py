@@ -130,7 +130,7 @@ def write_card(folder: Path, component: str, metrics: dict, command: str) -> str
     for ft in fts:  # SD's ft-MSE recipe: the encoder (the latent space every UNet was trained on) stays as it was
         lines += [f"- then a decoder-only fine-tune (encoder frozen, latents unchanged): {ft.get('steps', '?')} steps, "
                   f"{ft.get('cpu_minutes', '?')} CPU minutes, lr {ft.get('lr', '?')}, {ft.get('loss', '')}: "
-                  f"`regionedit train world-models --only {component} --vae-decoder-only --minutes M --out <a fresh folder>`"]
+                  f"`regionedit train world-models --only vae_decoder --minutes M --out runs/wm` (stage 2 of the VAE)"]
     cf = state.get("finetune") if component == "clip" else None
     if cf:  # continued from the weights above with the dense shape loss on the patch features
         lines += [f"- then a fine-tune of both towers with the auxiliary dense shape loss (weight {cf.get('shape_aux_weight', '?')}): "

@@ -8,6 +8,7 @@ name                   class                                        objective
 tokenizer              transformers.CLIPTokenizer (BPE)             BPE on world text
 clip                   transformers.CLIPModel (+ text_encoder)      contrastive image-caption
 vae                    diffusers.AutoencoderKL                      L1 + MSE + 1e-6 KL
+vae_decoder            the same VAE, decoder only (stage 2)         L1 + MSE, x10 near edges
 instruction_encoder    transformers.T5EncoderModel                  seq2seq instruction -> edit
 unet                   diffusers.UNet2DConditionModel (4 ch)        v-prediction, min-SNR, CFG drop
 unet_inpaint           diffusers.UNet2DConditionModel (9 ch)        as SD-inpainting, init from unet
@@ -40,7 +41,9 @@ from regionedit.training.common import EMA, Run, earlier_record, train_loop
 from regionedit.training.model_cards import write_text_atomic
 from regionedit.world import spec
 
-ORDER = ("tokenizer", "clip", "vae", "instruction_encoder", "unet", "unet_inpaint", "unet_ip2p")
+# "vae_decoder" is the VAE's second stage (SD's ft-MSE recipe): the decoder alone, edge-weighted, the latent space
+# unchanged; it writes the same vae/ folder and may run before or after the UNets
+ORDER = ("tokenizer", "clip", "vae", "vae_decoder", "instruction_encoder", "unet", "unet_inpaint", "unet_ip2p")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -279,18 +282,21 @@ def _read_state(folder: Path) -> dict:
     return json.loads(p.read_text()) if p.exists() else {}
 
 
-def train_vae(args) -> dict:
+def train_vae(args, decoder_only: bool | None = None) -> dict:
+    """The VAE (``decoder_only=False``: stage 1, encoder and decoder) or its decoder fine-tune (stage 2, run
+    folder ``--out/vae_decoder``); both write ``--export/vae``. ``--vae-decoder-only`` selects stage 2 too."""
     from diffusers import AutoencoderKL
 
+    if decoder_only is None:
+        decoder_only = getattr(args, "vae_decoder_only", False)
     folder = args.export / "vae"
-    run = Run(args.out / "vae")
+    run = Run(args.out / ("vae_decoder" if decoder_only else "vae"))
     model = AutoencoderKL.from_pretrained(folder, torch_dtype=torch.float32) if (folder / "config.json").exists() and not run.exists() else C.build_vae()
-    decoder_only = getattr(args, "vae_decoder_only", False)
     if decoder_only:
         # Stable Diffusion's ft-MSE recipe: only the decoder learns, so the latent space (and every UNet trained
         # on it) is unchanged; start it from the shipped VAE in a fresh --out folder
         if not (folder / "config.json").exists():
-            raise SystemExit(f"--vae-decoder-only fine-tunes an existing VAE, but {folder} has none: train the VAE first")
+            raise SystemExit(f"the VAE decoder stage (--only vae_decoder) fine-tunes an existing VAE, but {folder} has none: train the VAE first (--only vae)")
         for mod in (model.encoder, model.quant_conv):
             if mod is not None:
                 mod.requires_grad_(False)
@@ -624,6 +630,7 @@ COMPONENTS = {
     "tokenizer": train_tokenizer,
     "clip": train_clip,
     "vae": train_vae,
+    "vae_decoder": lambda args: train_vae(args, decoder_only=True),
     "instruction_encoder": train_instruction_encoder,
     "unet": train_unet,
     "unet_inpaint": train_unet_inpaint,
@@ -651,7 +658,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--replace-text-encoder", action="store_true",
                    help="with --only clip: export CLIP's text tower as text_encoder even though UNets exist (then retrain every UNet on it)")
     p.add_argument("--vae-decoder-only", action="store_true",
-                   help="fine-tune only the VAE decoder from the shipped VAE (latents, hence the UNets, unchanged); use a fresh --out")
+                   help="with --only vae: the same as --only vae_decoder (fine-tune only the VAE decoder; latents, hence the UNets, unchanged)")
 
 
 def run(args) -> int:
