@@ -277,11 +277,6 @@ def edge_weight(x: torch.Tensor, extra: float) -> torch.Tensor:
     return 1.0 + extra * e
 
 
-def _read_state(folder: Path) -> dict:
-    p = Path(folder) / "training_state.json"
-    return json.loads(p.read_text()) if p.exists() else {}
-
-
 def train_vae(args, decoder_only: bool | None = None) -> dict:
     """The VAE (``decoder_only=False``: stage 1, encoder and decoder) or its decoder fine-tune (stage 2, run
     folder ``--out/vae_decoder``); both write ``--export/vae``. ``--vae-decoder-only`` selects stage 2 too."""
@@ -307,8 +302,8 @@ def train_vae(args, decoder_only: bool | None = None) -> dict:
     total = args.max_steps or (2000 if decoder_only else 6000)
     edge_w = VAE_EDGE_WEIGHT if decoder_only else 0.0
     # a decoder fine-tune on top of an earlier one keeps the earlier one's record (it travels in the run state)
-    earlier_ft = (run.load().get("earlier_decoder_finetune") if run.exists()
-                  else _read_state(folder).get("decoder_finetune")) if decoder_only else None
+    earlier = earlier_record(run, folder) if decoder_only else None
+    earlier_ft = (earlier or {}).get("decoder_finetune")
 
     def step_fn(step, gen):
         x = D.vae_batch(rng, args.batch or 32)
@@ -327,7 +322,7 @@ def train_vae(args, decoder_only: bool | None = None) -> dict:
 
     res = train_loop(run, model, opt, step_fn, args.minutes, args.max_steps, args.seed, ema=ema,
                      lr_at=_cosine(lr, 50 if decoder_only else 200, total),
-                     extra_state=(lambda: {"earlier_decoder_finetune": earlier_ft}) if decoder_only else None)
+                     extra_state=(lambda: {"earlier_training": earlier}) if decoder_only else None)
     export_vae(ema.model, args.export)
     if decoder_only:  # the encoder's training record stays; this decoder fine-tune is added
         loss = f"L1 + MSE, weighted x{1 + edge_w:g} within 1 px of an edge" if edge_w else "L1 + MSE"
