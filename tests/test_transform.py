@@ -5,9 +5,10 @@ completing a prompt the instruction leaves short from CLIP's reading of the refe
 import numpy as np
 import pytest
 
-from regionedit.compose.transform import composite, relay_objects, rescale_object
+from regionedit.compose.transform import circumradius, composite, fit_object_size, new_object_footprint, relay_objects, rescale_object
 from regionedit.pipeline import Editor, EditorConfig
 from regionedit.region.refine import grow_region
+from regionedit.world import spec
 from regionedit.world.rendering import object_coverage, render
 from regionedit.world.scene import Background, Scene, WorldObject
 
@@ -35,6 +36,46 @@ def test_rescale_object_keeps_colour_and_shape_and_scales_the_area(size):
         rescale_object(img, footprint, 0)
     with pytest.raises(ValueError, match="image's size"):
         rescale_object(img, footprint[:-1], 1.5)
+
+
+@pytest.mark.parametrize("shape", ["circle", "square", "triangle", "star", "diamond"])
+def test_circumradius_of_rendered_shapes(shape):
+    obj = WorldObject(shape, "red", 0.5, 0.5, 0.15)
+    got = circumradius(object_coverage(obj, 128) > 0.5)
+    assert got == pytest.approx(0.15 * 128, abs=1.5)
+
+
+@pytest.mark.parametrize("size", [64, 192])
+def test_fit_object_size_shrinks_a_new_object_into_the_range_and_drops_the_rest(size):
+    bg = Scene(Background("beige"), (WorldObject("circle", "blue", 0.2, 0.2, 0.1),))
+    source = render(bg, size)
+    region = np.zeros((size, size), bool)
+    yy, xx = np.mgrid[:size, :size]
+    region[(yy - 0.65 * size) ** 2 + (xx - 0.65 * size) ** 2 <= (0.28 * size) ** 2] = True
+    too_big = WorldObject("star", "red", 0.65, 0.65, 0.19)  # drawn "large" for "add a small red star"
+    generated = render(Scene(bg.background, bg.objects + (too_big,)), size)
+    speck = (int(0.9 * size), int(0.65 * size))  # a generator speck inside the region, off the object
+    assert region[speck]
+    generated[speck] = (0, 0, 0)
+    found = new_object_footprint(source, generated, region)
+    assert circumradius(found) == pytest.approx(0.19 * size, abs=1.5)
+    lo, hi = 0.09 * size, 0.12 * size
+    out, edited = fit_object_size(source, generated, region, (lo, hi))
+    assert lo <= circumradius(new_object_footprint(source, out, region)) <= hi
+    assert (out[~edited] == source[~edited]).all()  # outside the new object: the input, bit-identical
+    assert (out[speck] == source[speck]).all()
+    assert edited.sum() < (object_coverage(too_big, size) > 0).sum()
+    want = render(Scene(bg.background, bg.objects + (WorldObject("star", "red", 0.65, 0.65, 0.12),)), size)
+    assert _red(out) == pytest.approx(_red(want), rel=0.3)
+    # already the right size, or nothing drawn: returned as generated
+    ok = render(Scene(bg.background, bg.objects + (WorldObject("star", "red", 0.65, 0.65, 0.105),)), size)
+    same, same_region = fit_object_size(source, ok, region, (lo, hi))
+    assert same is ok and same_region is region
+    assert fit_object_size(source, source, region, (lo, hi))[0] is source
+    # growing that would leave the region (free space) is not done
+    tiny_region = object_coverage(WorldObject("circle", "red", 0.65, 0.65, 0.06), size) > 0
+    tiny = render(Scene(bg.background, bg.objects + (WorldObject("circle", "red", 0.65, 0.65, 0.05),)), size)
+    assert fit_object_size(source, tiny, tiny_region, (lo, hi))[0] is tiny
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +119,18 @@ def test_relay_objects_rematts_the_edge_against_the_new_background(size):
     with pytest.raises(ValueError, match="match in size"):
         relay_objects(old, new_bg[:-1], core)
     assert (relay_objects(old, new_bg, np.zeros_like(core)) == new_bg).all()
+
+
+@pytest.mark.parametrize("size", ["small", "large"])
+def test_added_objects_get_the_size_the_instruction_names(editor, size):
+    scene = Scene(Background("white"), (WorldObject("circle", "blue", 0.25, 0.25, 0.1),))
+    img = render(scene)
+    r = editor(img, f"add a {size} red star in the bottom right", seed=0, steps=20)
+    assert r.status == "edited"
+    drawn = new_object_footprint(img, r.image, np.ones(img.shape[:2], bool))
+    lo, hi = spec.SIZE_RANGES[size]
+    assert lo * 64 <= circumradius(drawn) <= hi * 64
+    assert (r.image[~r.mask] == img[~r.mask]).all()
 
 
 def test_background_edits_keep_every_object(editor):

@@ -151,3 +151,68 @@ def relay_objects(source: np.ndarray, generated: np.ndarray, objects: np.ndarray
         out[ys, xs] = np.round(alpha * o + (1 - alpha) * g).clip(0, 255).astype(np.uint8)
     out[objects] = source[objects]
     return out
+
+
+def new_object_footprint(source: np.ndarray, generated: np.ndarray, region: np.ndarray,
+                         min_diff: float = 40.0) -> np.ndarray:
+    """The object a generator drew into ``region`` of a free-space ``source``: ``(H, W)`` bool.
+
+    The pixels of ``region`` whose colour moved by more than ``min_diff`` (L2 over RGB, 0-255 levels) from
+    ``source``, the largest 4-connected piece of them, holes filled. Empty when nothing moved that much.
+    ``source`` / ``generated`` ``(H, W, 3)`` uint8, ``region`` ``(H, W)`` bool, all in the image frame.
+    """
+    from regionedit.region.refine import connected_regions
+
+    if not region.any():
+        return np.zeros(region.shape, bool)
+    rows, cols = np.flatnonzero(region.any(1)), np.flatnonzero(region.any(0))
+    sl = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))  # work in the region's box
+    diff = np.sqrt(((generated[sl].astype(np.float32) - source[sl].astype(np.float32)) ** 2).sum(-1))
+    moved = (diff > min_diff) & region[sl]
+    out = np.zeros(region.shape, bool)
+    pieces = connected_regions(moved, max_side=max(moved.shape))
+    if not pieces:
+        return out
+    piece = pieces[0]
+    holes = [p for p in connected_regions(~piece, max_side=max(moved.shape))
+             if not (p[0].any() or p[-1].any() or p[:, 0].any() or p[:, -1].any())]
+    for p in holes:
+        piece |= p
+    out[sl] = piece
+    return out
+
+
+def circumradius(footprint: np.ndarray) -> float:
+    """Circumscribed radius of the shape under ``footprint`` ((H, W) bool), in pixels: the largest distance
+    from its centroid to a footprint pixel's centre, plus half a pixel. The centroid is the circumcentre of
+    every shapes-world shape (circle, square, upright equilateral triangle, star, diamond)."""
+    ys, xs = np.nonzero(footprint)
+    if not len(ys):
+        return 0.0
+    return float(np.sqrt((ys - ys.mean()) ** 2 + (xs - xs.mean()) ** 2).max()) + 0.5
+
+
+def fit_object_size(source: np.ndarray, generated: np.ndarray, region: np.ndarray, radius_range: tuple[float, float],
+                    min_diff: float = 40.0) -> tuple[np.ndarray, np.ndarray]:
+    """A generated new object brought to the size an instruction asks for ("add a *small* star").
+
+    The object the generator drew into ``region`` (:func:`new_object_footprint`) is measured
+    (:func:`circumradius`); when its radius lies outside ``radius_range`` (pixels, ``(lo, hi)``) it is resampled
+    about its centroid to the nearest end of the range, pulled 10% into it, and laid over ``source``, whose
+    pixels it does not cover stay bit-identical (so is the generated background around it, and any speck the
+    generator left); only shrinking, or growing that stays inside ``region`` (free space by construction), is
+    done. Returns ``(image (H, W, 3) uint8, edited region (H, W) bool)``:
+    ``generated`` and ``region`` unchanged when the size is already right or no object is found.
+    """
+    lo, hi = radius_range
+    obj = new_object_footprint(source, generated, region, min_diff)
+    r = circumradius(obj)
+    if r <= 0 or lo <= r <= hi:
+        return generated, region
+    target = hi - 0.1 * (hi - lo) if r > hi else lo + 0.1 * (hi - lo)
+    factor = target / r
+    layer, alpha = rescale_object(generated, dilate(obj, 1), factor)
+    if factor > 1 and ((alpha > 0) & ~region).any():
+        return generated, region
+    out = composite(source, layer, alpha)
+    return out, alpha > 0

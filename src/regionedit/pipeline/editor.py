@@ -33,13 +33,14 @@ import torch
 import torch.nn.functional as F
 
 from regionedit.compose import crop_resize, crop_resize_mask, paste_back, region_crop
-from regionedit.compose.transform import composite, relay_objects, rescale_object
+from regionedit.compose.transform import composite, fit_object_size, relay_objects, rescale_object
 from regionedit.describe import REFERENT_OPS, Describer, Referent, WorldDescriber, local_prompt_for
 from regionedit.generation import InpaintConfig, InpaintGenerator
 from regionedit.io import load_image, validate_instruction
 from regionedit.region.placement import place_region
 from regionedit.region.refine import snap_region
 from regionedit.region.shaping import ShapingConfig, shape_region
+from regionedit.world import spec
 
 METHODS = ("region", "mask")
 
@@ -66,6 +67,8 @@ class EditorConfig:
     snap_grow: int = 1  # px the snapped region grows by (the anti-aliased edge), at <= 256 px working scale
     presence_threshold: float | None = None  # referent edits: "no edit" below this presence probability
     # (None: the predictor's calibrated one; predictors without a presence head skip the check)
+    fit_new_size: bool = True  # "add a small/large ...": the object the generator drew is resampled into the
+    # size class's circumscribed-radius range when it came out outside it (compose/transform.fit_object_size)
     add_placement: str = "rule"  # "add" edits: "rule" places a disc in free space (region/placement.py),
     # "predictor" thresholds the learned map like every other edit (the shipped map for add is empty)
     verify_referent: bool = True  # referent edits: CLIP checks the found region looks like the referent (region/verify.py)
@@ -379,6 +382,11 @@ class Editor:
             region = region | ((out != image).any(-1) & ((alpha > 0) | footprint))
             return edited(out, desc.local_prompt if bigger else "background")
         out = self._inpaint(image, region, desc.local_prompt, seed, steps, guidance)
+        if desc.intent.op == "add" and desc.intent.new_size in spec.SIZE_RANGES and cfg.fit_new_size:
+            # the generator sizes what it draws by the region, loosely: the size word is the instruction's
+            lo, hi = spec.SIZE_RANGES[desc.intent.new_size]
+            side = min(image.shape[:2])
+            out, region = fit_object_size(image, out, region, (lo * side, hi * side))
         if desc.intent.op == "background" and cfg.keep_objects:
             # what the region leaves out are the objects: they are laid back over the new background (the
             # blend margin around the region must not spill into them: at 64 px a 4 px margin eats a small
