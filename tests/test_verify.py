@@ -128,3 +128,23 @@ def test_a_map_on_two_objects_keeps_the_one_clip_reads_as_the_referent(editor, s
     blind = Editor(editor.models, editor.region_predictor, config=EditorConfig(steps=1, verify_referent=False))
     region = blind.region_from(prob, 1.0, img, intent, threshold=0.5, presence_threshold=0.0)
     assert (region & circle).sum() >= 0.95 * circle.sum() and not (region & star).any()
+
+
+def test_slivers_are_not_objects_and_score_zero(editor):
+    from regionedit.region.refine import grow_region
+
+    v = editor.verifier
+    rng = np.random.default_rng(0)
+    for shape in ("circle", "square", "triangle", "star", "diamond"):  # the smallest objects, grown by their edge
+        for _ in range(20):
+            o = WorldObject(shape, "red", rng.uniform(0.2, 0.8), rng.uniform(0.2, 0.8), 0.09)
+            assert v.is_object(grow_region(_mask(o), 1)), (shape, o)
+    img = render(SCENE)
+    star = _mask(SCENE.objects[0])
+    edge = grow_region(star, 1) & ~star  # the star's anti-aliased rim alone: a 1-2 px ring
+    for sliver in (edge, np.pad(np.ones((3, 30), bool), ((40, 21), (10, 24)))):
+        assert not v.is_object(sliver)
+        assert v.score(img, sliver, Referent("red", "star")) == 0.0
+    assert v.score(img, star, Referent("red", "star")) > 0.5
+    big = np.kron(np.pad(np.ones((3, 30), bool), ((40, 21), (10, 24))), np.ones((4, 4), bool))
+    assert not v.is_object(v.clip_region(big))  # the same line at 256 px, in CLIP's frame

@@ -37,6 +37,10 @@ class VerifierConfig:
     contexts: tuple[str, ...] = tuple(spec.BACKGROUND_COLORS)  # prompt ensembling: "a red star on a white background"
     ring: tuple[int, int] = (1, 3)  # the canvas colour is the median of the ring between these dilations (px, CLIP frame)
     cache_size: int = 8192  # scores kept per (image, region) in the CLIP frame (a threshold sweep revisits each)
+    core_erode: float = 2.0  # a region is an object only if eroding it by this many px (per 64 px of CLIP's frame) ...
+    min_core_px: float = 10.0  # ... leaves at least this many pixels (per 64x64 of it); thinner regions (a lone anti-aliased edge, a
+    # stray line of the map: CLIP reads such slivers as anything, often a star) score 0. The smallest shapes-world
+    # object, grown by its 1 px edge, keeps >= 19 px at 64 (tests/test_verify.py)
 
 
 class ReferentVerifier:
@@ -142,7 +146,7 @@ class ReferentVerifier:
 
     def score(self, image: np.ndarray, region: np.ndarray, referent, clip_image: np.ndarray | None = None) -> float | None:
         """The smaller of CLIP's probabilities for the referent's named colour and shape on the region, in
-        [0, 1]; None when the referent names neither (or only words outside the vocabulary) or the region is
+        [0, 1] (0 for a sliver, :meth:`is_object`); None when the referent names neither (or only words outside the vocabulary) or the region is
         empty. ``referent``: a :class:`regionedit.describe.Referent`; ``clip_image``: :meth:`clip_image` of
         ``image`` when already computed."""
         cfg = self.config
@@ -155,8 +159,18 @@ class ReferentVerifier:
         r = self.clip_region(region)
         if not r.any():
             return None
+        if not self.is_object(r):
+            return 0.0
         probs = self.attribute_probabilities(img, r)
         return float(min(probs[which][i] for i, which in named))
+
+    def is_object(self, region: np.ndarray) -> bool:
+        """Whether a region ``(S, S)`` bool in CLIP's frame is thick enough to be an object rather than a
+        sliver (see ``VerifierConfig.core_erode`` / ``min_core_px``)."""
+        from regionedit.compose import erode
+
+        px = max(1, round(self.config.core_erode * region.shape[0] / 64))
+        return int(erode(region, px).sum()) >= self.config.min_core_px * region.size / 64 ** 2
 
     def relocate(self, image: np.ndarray, referent, threshold: float, min_frac: float = 0.002,
                  max_frac: float = 0.4, snap_grow: int | None = None,
