@@ -148,3 +148,24 @@ def test_slivers_are_not_objects_and_score_zero(editor):
     assert v.score(img, star, Referent("red", "star")) > 0.5
     big = np.kron(np.pad(np.ones((3, 30), bool), ((40, 21), (10, 24))), np.ones((4, 4), bool))
     assert not v.is_object(v.clip_region(big))  # the same line at 256 px, in CLIP's frame
+
+
+@pytest.mark.parametrize("instruction", ["remove the blue circle", "make the red star green"])
+def test_large_images_are_localised_at_the_working_size_and_agree_with_64_px(editor, instruction, monkeypatch):
+    import torch.nn.functional as F
+    import torch
+
+    seen = []
+    region_from = editor.region_from
+
+    def spy(prob, presence, image, *a, **k):
+        seen.append(image.shape[:2])
+        return region_from(prob, presence, image, *a, **k)
+
+    monkeypatch.setattr(editor, "region_from", spy)
+    small, _ = editor.find_region(render(SCENE, 64), instruction)
+    big, prob = editor.find_region(render(SCENE, 1024), instruction)
+    assert seen == [(64, 64), (256, 256)]  # 1024 px: decided at config.work_side
+    assert big.shape == prob.shape == (1024, 1024) and big.dtype == bool
+    back = F.adaptive_avg_pool2d(torch.from_numpy(big.astype(np.float32))[None], (64, 64))[0].numpy() >= 0.5
+    assert small.any() and (back & small).sum() / (back | small).sum() > 0.75

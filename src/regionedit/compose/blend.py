@@ -672,5 +672,15 @@ def paste_back(
         support[:, -1] = False
     up = uncrop_resize(p, box, resample=resample)
     ed = up if up.dtype == np.uint8 else up * np.float32(255.0)  # uint8 stays uint8: no full-box float copy
+    if method in ("feather", "hard"):
+        # these blends see only the support: work on its box grown by 1 px (non-support beyond it, so
+        # the sides it does not share with the window are closed), not on the whole crop
+        sy, sx = _bbox(support, 1)
+        bh, bw = support.shape
+        closed = (closed[0] if sy.start == 0 else True, closed[1] if sy.stop == bh else True,
+                  closed[2] if sx.start == 0 else True, closed[3] if sx.stop == bw else True)
+        y0, x0 = box.y0 + sy.start, box.x0 + sx.start
+        win = (slice(y0, y0 + sy.stop - sy.start), slice(x0, x0 + sx.stop - sx.start))
+        ed, support = ed[sy, sx], support[sy, sx]
     out[win] = _blend_window(src[win], ed, support, method, feather_px, closed)
     return out

@@ -138,7 +138,8 @@ def region_crop(
         raise ValueError(f"context must be >= 0, got {context}")
     if min_size < 1:
         raise ValueError(f"min_size must be >= 1, got {min_size}")
-    mask = binary_region(region, threshold)
+    r = np.asarray(region)
+    mask = r if (r.ndim == 2 and r.dtype == np.bool_) else binary_region(r, threshold)  # read only: no copy
     h, w = mask.shape
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))
@@ -208,7 +209,7 @@ def crop_resize(
     if crop.shape[:2] == (size, size):
         return crop.copy()
     out = Image.fromarray(np.ascontiguousarray(crop)).resize(
-        (size, size), _resample(resample), reducing_gap=None
+        (size, size), _resample(resample), reducing_gap=3.0
     )
     return np.asarray(out).copy()
 

@@ -38,7 +38,7 @@ from regionedit.describe import REFERENT_OPS, Describer, Referent, WorldDescribe
 from regionedit.generation import InpaintConfig, InpaintGenerator
 from regionedit.io import load_image, validate_instruction
 from regionedit.region.placement import place_region
-from regionedit.region.refine import snap_region
+from regionedit.region.refine import downscale_nearest, snap_region, upscale_nearest
 from regionedit.region.shaping import ShapingConfig, shape_region
 from regionedit.world import spec
 
@@ -65,6 +65,8 @@ class EditorConfig:
     # (compose/transform.py; the generator fills the background it leaves) or "generate" it in the region
     snap: bool = True  # snap predicted regions to the image's colour segments, +snap_grow px (region/refine.py)
     snap_grow: int = 1  # px the snapped region grows by (the anti-aliased edge), at <= 256 px working scale
+    work_side: int = 256  # larger images are localised at this long side (nearest neighbour), the found
+    # footprint brought back once: the colour segments it snaps to are taken at this scale anyway
     presence_threshold: float | None = None  # referent edits: "no edit" below this presence probability
     # (None: the predictor's calibrated one; predictors without a presence head skip the check)
     fit_new_size: bool = True  # "add a small/large ...": the object the generator drew is resampled into the
@@ -149,7 +151,9 @@ class Editor:
         """CLIP patch features of an image (cached by content: a second instruction is cheap)."""
         from regionedit.region.features import clip_pixels, image_features
 
-        key = hashlib.sha1(repr(image.shape).encode() + np.ascontiguousarray(image).tobytes()).digest()
+        h = hashlib.sha1(repr(image.shape).encode())
+        h.update(memoryview(np.ascontiguousarray(image)).cast("B"))  # no copy of the pixels
+        key = h.digest()
         if key in self._cache:
             return self._cache[key]
         proc = self.models.clip_processor
@@ -163,9 +167,10 @@ class Editor:
         return self._cache[key]
 
     @torch.no_grad()
-    def localize(self, image: np.ndarray, instruction: str) -> tuple[np.ndarray, float | None]:
+    def localize(self, image: np.ndarray, instruction: str, size: tuple[int, int] | None = None) -> tuple[np.ndarray, float | None]:
         """``(region probability (H, W) float32 in [0, 1], presence probability or None)`` for an
-        instruction on an image; presence is None for predictors without a presence head."""
+        instruction on an image; presence is None for predictors without a presence head. ``size``: the
+        ``(h, w)`` the map is interpolated to (default: the image's)."""
         from regionedit.region.features import instruction_inputs
 
         if self.region_predictor is None:
@@ -175,7 +180,7 @@ class Editor:
             )
         f_img, small = self.embed_image(image)
         out = self.region_predictor(f_img, pixels=small, **instruction_inputs(self.models, self.region_predictor, [instruction]))
-        prob = F.interpolate(out["region_logits"], size=image.shape[:2], mode="bilinear", align_corners=False).sigmoid()
+        prob = F.interpolate(out["region_logits"], size=size or image.shape[:2], mode="bilinear", align_corners=False).sigmoid()
         presence = float(out["presence"][0]) if "presence" in out else None
         return prob[0, 0].numpy().astype(np.float32), presence
 
@@ -236,10 +241,19 @@ class Editor:
         reads as the referent: then the region moves there. ``shape=False`` returns the referent's footprint
         (the region before shaping).
         """
-        prob, presence = self.localize(image, instruction)
         if intent is None:
             intent = self.describer(instruction).intent
-        return self.region_from(prob, presence, image, intent, shape=shape), prob
+        small, up = downscale_nearest(image, self.config.work_side)
+        if up is None or (intent is not None and intent.op == "add" and self.config.add_placement == "rule"):
+            prob, presence = self.localize(image, instruction)
+            return self.region_from(prob, presence, image, intent, shape=shape), prob
+        # a large image: the decision runs at the working size (its colour segments are taken there anyway),
+        # the footprint comes back once by nearest neighbour and is shaped at full size
+        prob_small, presence = self.localize(image, instruction, size=small.shape[:2])
+        footprint = upscale_nearest(self.region_from(prob_small, presence, small, intent, shape=False), up)
+        prob = F.interpolate(torch.from_numpy(prob_small)[None, None], size=image.shape[:2], mode="bilinear",
+                             align_corners=False)[0, 0].numpy()
+        return (self.shape(footprint, intent) if shape else footprint), prob
 
     def region_from(self, prob: np.ndarray, presence: float | None, image: np.ndarray, intent,
                     threshold: float | None = None, presence_threshold: float | None = None,
@@ -257,13 +271,13 @@ class Editor:
         if intent is not None and intent.op == "add" and cfg.add_placement == "rule":
             return place_region(image, intent.area, intent.new_size)
         region = prob >= th
-        if cfg.snap and region.mean() >= cfg.min_region_frac:
+        if cfg.snap and _frac(region) >= cfg.min_region_frac:
             # a background region stops at the objects' edge: grown into them, it eats small objects away
             region = snap_region(region, image, grow=0 if intent is not None and intent.op == "background" else cfg.snap_grow)
         clip_image = functools.cache(lambda: self.verifier.clip_image(image))  # resized once, for every CLIP check below
-        if cfg.single_object and referent_edit and region.mean() >= cfg.min_region_frac:
+        if cfg.single_object and referent_edit and _frac(region) >= cfg.min_region_frac:
             region = self._one_object(region, prob, image, intent, clip_image)
-        if cfg.verify_referent and vth > 0 and referent_edit and intent.target is not None and region.mean() >= cfg.min_region_frac:
+        if cfg.verify_referent and vth > 0 and referent_edit and intent.target is not None and _frac(region) >= cfg.min_region_frac:
             region = self._check_referent(region, image, intent.target, vth, clip_image)
         return self.shape(region, intent) if shape else region
 
@@ -287,7 +301,7 @@ class Editor:
         """The region an edit changes from the referent's footprint (:mod:`regionedit.region.shaping`), when
         ``config.shape_regions``; ``(H, W)`` bool -> ``(H, W)`` bool."""
         cfg = self.config
-        if cfg.shape_regions and footprint.mean() >= cfg.min_region_frac and intent is not None:
+        if cfg.shape_regions and _frac(footprint) >= cfg.min_region_frac and intent is not None:
             return shape_region(footprint, intent, cfg.shaping)
         return footprint
 
@@ -299,7 +313,7 @@ class Editor:
         from regionedit.region.refine import connected_regions
 
         cfg = self.config
-        pieces = [p for p in connected_regions(region) if p.mean() >= cfg.min_region_frac]
+        pieces = [p for p in connected_regions(region) if _frac(p) >= cfg.min_region_frac]
         if len(pieces) <= 1:
             return pieces[0] if pieces else region
         check = cfg.verify_referent and intent.target is not None
@@ -359,7 +373,7 @@ class Editor:
         else:
             footprint, prob = self.find_region(image, instruction, desc.intent, shape=False)
             region = self.shape(footprint, desc.intent)
-        if region.mean() < cfg.min_region_frac:
+        if _frac(region) < cfg.min_region_frac:
             r = no_edit(self.no_region_reason(desc, user_mask is not None), desc.target_description, desc.local_prompt)
             r.region_probability = prob
             return r
@@ -429,6 +443,11 @@ class Editor:
 
         # 5. compose: bit-identical outside the dilated region
         return paste_back(image, patch8, box, region, method=cfg.blend)
+
+
+def _frac(region: np.ndarray) -> float:
+    """Share of an ``(H, W)`` bool region that is True (``region.mean()``, 10x faster on large images)."""
+    return np.count_nonzero(region) / region.size
 
 
 def _as_mask(mask: Any, hw: tuple[int, int]) -> np.ndarray:

@@ -67,7 +67,7 @@ def connected_regions(region: np.ndarray, max_side: int = 256) -> list[np.ndarra
     """
     h, w = region.shape
     scale = _working_scale(h, w, max_side)
-    small = region if scale is None else region[np.ix_(*scale[0])]
+    small = region if scale is None else _take(region, scale[0])
     if not small.any():
         return []
     lab = _label(small[:, 1:] & small[:, :-1], small[1:] & small[:-1])
@@ -77,11 +77,32 @@ def connected_regions(region: np.ndarray, max_side: int = 256) -> list[np.ndarra
         taken = np.zeros_like(region)
         full = []
         for p in pieces:  # grown by a pixel at the small scale so that edge pixels lost to rounding come back
-            q = grow_region(p, 1)[np.ix_(*scale[1])] & region & ~taken
+            q = _take(grow_region(p, 1), scale[1]) & region & ~taken
             taken |= q
             full.append(q)
         pieces = full
     return [p for p in pieces if p.any()]
+
+
+def _take(a: np.ndarray, rows_cols) -> np.ndarray:
+    """``a[np.ix_(rows, cols)]``, in two gathers (4x faster on a 2048 px image)."""
+    rows, cols = rows_cols
+    return a[rows][:, cols]
+
+
+def downscale_nearest(a: np.ndarray, max_side: int = 256):
+    """``a`` ((H, W) or (H, W, C)) at ``max_side`` px on the long side by nearest neighbour (exact colours, no
+    new edge pixels), and what brings a map of that size back: ``(small, up)``; ``up`` is None (and ``small``
+    is ``a``) when ``a`` is already that small. :func:`upscale_nearest` ``(m, up)`` returns an ``(H, W)`` map."""
+    scale = _working_scale(a.shape[0], a.shape[1], max_side)
+    if scale is None:
+        return a, None
+    return _take(a, scale[0]), scale[1]
+
+
+def upscale_nearest(small: np.ndarray, up) -> np.ndarray:
+    """A map of :func:`downscale_nearest`'s working size back at the full size (``small`` when ``up`` is None)."""
+    return small if up is None else _take(small, up)
 
 
 def _working_scale(h: int, w: int, max_side: int):
@@ -142,8 +163,8 @@ def _snap(region, image, tol, vote, grow, max_side):
     scale = _working_scale(h, w, max_side)
     if scale is not None:
         down, up = scale
-        small = _snap(region[np.ix_(*down)], image[np.ix_(*down)], tol, vote, grow, max_side)
-        return None if small is None else small[np.ix_(*up)]
+        small = _snap(_take(region, down), _take(image, down), tol, vote, grow, max_side)
+        return None if small is None else _take(small, up)
     lab = color_segments(image, tol)
     _, inv = np.unique(lab, return_inverse=True)
     inv = inv.reshape(h, w)

@@ -201,7 +201,7 @@ class ReferentVerifier:
             return best, best_score
         yi = np.minimum((np.arange(h) + 0.5) * s / h, s - 1).astype(int)
         xi = np.minimum((np.arange(w) + 0.5) * s / w, s - 1).astype(int)
-        region = best[np.ix_(yi, xi)]
+        region = best[yi][:, xi]
         return (region if snap_grow is None else snap_region(region, image, grow=snap_grow)), best_score
 
     def read(self, image: np.ndarray, region: np.ndarray) -> tuple[str, str]:
