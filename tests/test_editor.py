@@ -147,6 +147,12 @@ def test_image_embedding_is_cached_by_content(editor):
     fa = editor.embed_image(a)
     assert editor.embed_image(a.copy()) is fa
     assert editor.embed_image(b) is not fa
+    editor.clear_cache()
+    fa2 = editor.embed_image(a)
+    assert fa2 is not fa and torch.equal(fa2[0], fa[0])  # recomputed, the same features
+    big = np.kron(b, np.ones((16, 16, 1), np.uint8))  # 1024 px: resized on the bytes, in [-1, 1]
+    small = editor.embed_image(big)[1]
+    assert small.shape == (1, 3, 64, 64) and small.dtype == torch.float32 and -1 <= small.min() and small.max() <= 1
 
 
 def test_calibrated_threshold_comes_from_the_predictor_folder_unless_configured(tmp_path):

@@ -145,11 +145,15 @@ class Editor:
         pred = load_region_predictor(folder) if (folder / "config.json").exists() else None
         return cls(m, pred, config=config)
 
+    def clear_cache(self) -> None:
+        """Forget the cached CLIP features of earlier images (timing runs that edit one image repeatedly)."""
+        self._cache.clear()
+
     # -- localisation ------------------------------------------------------------------------------
     @torch.no_grad()
     def embed_image(self, image: np.ndarray):
         """CLIP patch features of an image (cached by content: a second instruction is cheap)."""
-        from regionedit.region.features import clip_pixels, image_features
+        from regionedit.region.features import clip_pixels, image_features, resize_image
 
         h = hashlib.sha1(repr(image.shape).encode())
         h.update(memoryview(np.ascontiguousarray(image)).cast("B"))  # no copy of the pixels
@@ -158,8 +162,7 @@ class Editor:
             return self._cache[key]
         proc = self.models.clip_processor
         size = proc.crop_size["height"]
-        x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 127.5 - 1
-        small = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        small = resize_image(image, size).float() / 127.5 - 1  # (1, 3, S, S) in [-1, 1]
         f_img, _ = image_features(self.models.clip, clip_pixels(small, size, proc.image_mean, proc.image_std))
         if len(self._cache) > 16:
             self._cache.clear()

@@ -84,9 +84,9 @@ class ReferentVerifier:
         s = self.size
         if image.shape[:2] == (s, s):
             return image
-        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float()
-        small = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False, antialias=True)
-        return small[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+        from regionedit.region.features import resize_image
+
+        return np.ascontiguousarray(resize_image(image, s)[0].permute(1, 2, 0).numpy())
 
     def clip_region(self, region: np.ndarray) -> np.ndarray:
         """``region`` (H, W) bool in CLIP's frame: (S, S) bool, a pixel in when at least half its area is."""
