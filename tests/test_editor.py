@@ -152,7 +152,8 @@ def test_image_embedding_is_cached_by_content(editor):
     assert fa2 is not fa and torch.equal(fa2[0], fa[0])  # recomputed, the same features
     big = np.kron(b, np.ones((16, 16, 1), np.uint8))  # 1024 px: resized on the bytes, in [-1, 1]
     small = editor.embed_image(big)[1]
-    assert small.shape == (1, 3, 64, 64) and small.dtype == torch.float32 and -1 <= small.min() and small.max() <= 1
+    size = editor.models.clip_processor.crop_size["height"]
+    assert small.shape == (1, 3, size, size) and small.dtype == torch.float32 and -1 <= small.min() and small.max() <= 1
 
 
 def test_calibrated_threshold_comes_from_the_predictor_folder_unless_configured(tmp_path):
