@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from regionedit.region.refine import color_segments, connected_regions, grow_region, object_segments, snap_region
+from regionedit.region.refine import color_segments, connected_regions, enclosed_objects, grow_region, object_segments, snap_region
 
 
 def _scene(n=64):
@@ -92,3 +92,27 @@ def test_snap_keeps_the_predicted_region_when_its_object_lost_the_vote():
     assert (out & disc == pred & disc).all() and (out & ~disc == grow_region(sq, 1)).all()  # each object on its own
     shrunk = snap_region(pred, leaky, min_keep=0.0)  # what the fallback prevents: only the small object
     assert (shrunk & disc).sum() == 0 and shrunk[sq].all()
+
+
+def test_enclosed_objects_are_the_islands_of_a_background_region():
+    from regionedit.world.rendering import object_coverage, render
+    from regionedit.world.scene import Background, Scene, WorldObject
+
+    objs = (WorldObject("star", "red", 0.35, 0.4, 0.18), WorldObject("square", "green", 0.75, 0.75, 0.1),
+            WorldObject("circle", "blue", 0.9, 0.2, 0.1))  # the circle crosses the frame
+    img = render(Scene(Background("gray", "sky blue"), objs), 64)
+    everything = np.ones((64, 64), bool)
+    got = enclosed_objects(img, everything, tol=12)
+    star, square, circle = (object_coverage(o, 64) > 0 for o in objs)
+    for o in objs[:2]:
+        cov = object_coverage(o, 64)
+        assert got[cov > 0.6].all() and got[cov > 0.1].mean() > 0.95  # whole, nearly all its anti-aliased edge
+    assert not got[circle & ~grow_region(star | square, 2)].any()  # touches the frame: not an island
+    assert got.sum() < 1.6 * (star | square).sum()  # the background is not
+    half = np.zeros((64, 64), bool)
+    half[:, 48:] = True  # a region that leaves the star out does not surround it
+    assert not enclosed_objects(img, half, tol=12)[star].any()
+    flat = render(Scene(Background("gray"), ()), 64)
+    cut = flat.copy()
+    cut[20:30, 20:30] = cut[20:30, 20:30] + 5  # a piece of background of (nearly) its own colour
+    assert not enclosed_objects(cut, everything, tol=3).any()

@@ -38,7 +38,7 @@ from regionedit.describe import REFERENT_OPS, Describer, Referent, WorldDescribe
 from regionedit.generation import InpaintConfig, InpaintGenerator
 from regionedit.io import load_image, validate_instruction
 from regionedit.region.placement import place_region
-from regionedit.region.refine import downscale_nearest, snap_region, upscale_nearest
+from regionedit.region.refine import downscale_nearest, enclosed_objects, snap_region, upscale_nearest
 from regionedit.region.shaping import ShapingConfig, shape_region
 from regionedit.world import spec
 
@@ -56,6 +56,11 @@ class EditorConfig:
     keep_objects: bool = True  # background edits: the objects the region leaves out are laid back over the new
     # background, bit-identical, their anti-aliased edge re-matted over ring_px px (compose/transform.py)
     ring_px: int = 2
+    keep_islands: bool = True  # background edits: object proposals the region surrounds (colour segments of object
+    # size, off the frame; region/refine.enclosed_objects) are taken out of it, lit by the map or not. The map's
+    # 8 px patches miss small objects on the background; a photo's textured background would lose patches too
+    island_tol: float = 12.0  # ... the segments' colour tolerance (0-255): at 24 a star's anti-aliased tips chain
+    # it to the background in steps below the tolerance
     complete_prompt: bool = True  # fill the new object's colour (replace) or shape (recolour) the instruction
     # leaves unsaid from CLIP's reading of the referent (ReferentVerifier.read)
     shape_regions: bool = True  # turn the referent's footprint into the pixels the edit changes (bigger,
@@ -277,6 +282,8 @@ class Editor:
         if cfg.snap and _frac(region) >= cfg.min_region_frac:
             # a background region stops at the objects' edge: grown into them, it eats small objects away
             region = snap_region(region, image, grow=0 if intent is not None and intent.op == "background" else cfg.snap_grow)
+        if cfg.keep_islands and intent is not None and intent.op == "background" and _frac(region) >= cfg.min_region_frac:
+            region = region & ~enclosed_objects(image, region, tol=cfg.island_tol)
         clip_image = functools.cache(lambda: self.verifier.clip_image(image))  # resized once, for every CLIP check below
         if cfg.single_object and referent_edit and _frac(region) >= cfg.min_region_frac:
             region = self._one_object(region, prob, image, intent, clip_image)

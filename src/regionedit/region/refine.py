@@ -59,6 +59,29 @@ def object_segments(image: np.ndarray, min_frac: float = 0.002, max_frac: float 
     return [grow_region(inv == k, 1) for k in keep]
 
 
+def enclosed_objects(image: np.ndarray, region: np.ndarray, min_frac: float = 0.002, max_frac: float = 0.4,
+                     tol: float = 24.0, min_contrast: float = 30.0) -> np.ndarray:
+    """The object proposals (:func:`object_segments`, each grown by its 1 px edge) that ``region`` surrounds:
+    at least half inside it, not touching the image's frame, and of another colour than the ring around them
+    (median, max over channels >= ``min_contrast`` levels). ``image`` (H, W, 3) uint8, ``region`` (H, W)
+    bool -> (H, W) bool, their union (what a background edit must leave: islands in the background).
+    """
+    out = np.zeros(region.shape, bool)
+    for seg in object_segments(image, min_frac, max_frac, tol):
+        if seg[0].any() or seg[-1].any() or seg[:, 0].any() or seg[:, -1].any():
+            continue
+        if np.count_nonzero(seg & region) < 0.5 * np.count_nonzero(seg):
+            continue
+        ring = grow_region(seg, 2) & ~seg
+        core = seg & ~grow_region(~seg, 1)  # without the edge it was grown by
+        if not core.any() or not ring.any():
+            continue
+        # a piece of background cut off by its neighbours has the colour around it; an object does not
+        if np.abs(np.median(image[core], 0) - np.median(image[ring], 0)).max() >= min_contrast:
+            out |= seg
+    return out
+
+
 def connected_regions(region: np.ndarray, max_side: int = 256) -> list[np.ndarray]:
     """The 4-connected pieces of a binary region, largest first: ``(H, W)`` bool -> list of ``(H, W)`` bool.
 
