@@ -525,3 +525,26 @@ def test_fid_clear_failure():
         assert "FID" in msg and "torch-fidelity" in msg and "weights-inception-2015-12-05" in msg
         return
     pytest.skip(f"FID weights are available here (fid = {value:.4f})")
+
+
+def test_add_iou_ceiling_bounds_every_region_that_does_not_see_the_placement():
+    from regionedit.evaluation.metrics import add_iou_ceiling
+    from regionedit.region.placement import place_region
+    from regionedit.world.rendering import render
+    from regionedit.world.scene import Background, Scene, WorldObject
+
+    scene = Scene(Background("white"), (WorldObject("circle", "blue", 0.7, 0.7, 0.15),))
+    edit = {"color": "red", "shape": "star", "size": "small", "area": "top left"}
+    bound, masks = add_iou_ceiling(scene, edit, k=120, seed=1, return_samples=True)
+    assert 0.0 < bound < 0.6 and masks.shape == (120, 64, 64)
+    yy, xx = np.mgrid[:64, :64] + 0.5
+    candidates = [(yy - 16) ** 2 + (xx - 16) ** 2 <= r * r for r in (4, 7, 10, 16)]
+    candidates += [place_region(render(scene), "top left", "small"), masks.mean(0) >= 0.3, masks.any(0)]
+    for region in candidates:  # the bound holds for every region, exactly, on the placements it was estimated from
+        expected = float(np.mean([region_iou(region, m) for m in masks]))
+        assert expected <= bound + 1e-9
+    anywhere = add_iou_ceiling(scene, dict(edit, area=None), k=120, seed=1)
+    assert anywhere < bound  # no area named: the placement is even less determined
+    full = Scene(Background("white"), tuple(WorldObject("square", c, x, y, 0.2) for c, x, y in
+                                             (("blue", 0.25, 0.25), ("green", 0.75, 0.25), ("black", 0.25, 0.75))))
+    assert np.isnan(add_iou_ceiling(full, {"color": "red", "shape": "star", "size": "large", "area": "top left"}, k=20))

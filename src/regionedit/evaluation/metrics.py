@@ -75,6 +75,7 @@ __all__ = [
     "dino_sim",
     "frechet_distance",
     "region_iou",
+    "add_iou_ceiling",
     "leakage",
     "preservation",
     "edit_success",
@@ -751,6 +752,45 @@ def frechet_distance(feats_a, feats_b) -> float:
 
 # ------------------------------------------------------------------------------------------------
 # ground-truth metrics (shapes world)
+
+
+def add_iou_ceiling(source_scene: Scene, edit: Mapping[str, Any], size: int = 64, k: int = 200, seed: int = 0,
+                    return_samples: bool = False):
+    """An upper bound on the expected region IoU any method can reach on an ``add`` edit without seeing where
+    the ground truth put the new object.
+
+    WORLD.md places an added object uniformly in the free space (of the named area, when one is named), so
+    its mask ``M`` is random given the image and the instruction. For any region ``R`` chosen from those,
+    ``IoU(R, M) <= |R & M| / max(|R|, m)`` with ``m`` the smallest mask, so ``E[IoU] <= mean of the m
+    largest values of q``, where ``q(p) = P(p in M)``. ``q`` and ``m`` are estimated from ``k`` placements
+    drawn as the world draws them (:func:`regionedit.world.scene.place`; the size class from the instruction,
+    else either; masks as the ground truth's: coverage > 0 dilated by 1 px).
+
+    Args:
+        source_scene: the scene before the edit; ``edit``: the sample's edit record (``color``, ``shape``,
+            ``size`` or None, ``area`` or None).
+    Returns:
+        the bound in [0, 1] (NaN when no placement fits); with ``return_samples``, also the ``(k', H, W)``
+        bool placement masks.
+    """
+    from ..world.scene import place, sample_radius
+
+    rng = np.random.default_rng(seed)
+    masks = []
+    for _ in range(k):
+        cls = edit.get("size") or ("small" if rng.random() < 0.5 else "large")
+        new = place(rng, source_scene.objects, edit["shape"], edit["color"], sample_radius(rng, cls), edit.get("area"))
+        if new is None:
+            continue
+        cov = torch.from_numpy((object_coverage(new, size) > 0).astype(np.float32))[None, None]
+        masks.append((F.max_pool2d(cov, 3, 1, 1)[0, 0] > 0).numpy())
+    if not masks:
+        return (float("nan"), np.zeros((0, size, size), bool)) if return_samples else float("nan")
+    stack = np.stack(masks)
+    q = stack.mean(0).ravel()
+    m = int(stack.sum((1, 2)).min())
+    bound = float(np.sort(q)[::-1][:m].mean())
+    return (bound, stack) if return_samples else bound
 
 
 def region_iou(pred_mask, gt_mask, reduce: bool = True):
