@@ -150,8 +150,8 @@ def test_slivers_are_not_objects_and_score_zero(editor):
     assert not v.is_object(v.clip_region(big))  # the same line at 256 px, in CLIP's frame
 
 
-@pytest.mark.parametrize("instruction", ["remove the blue circle", "make the red star green"])
-def test_large_images_are_localised_at_the_working_size_and_agree_with_64_px(editor, instruction, monkeypatch):
+@pytest.mark.parametrize("instruction,which", [("remove the blue circle", 1), ("make the red star green", 0)])
+def test_large_images_are_localised_at_the_working_size_and_agree_with_64_px(editor, instruction, which, monkeypatch):
     import torch.nn.functional as F
     import torch
 
@@ -163,9 +163,11 @@ def test_large_images_are_localised_at_the_working_size_and_agree_with_64_px(edi
         return region_from(prob, presence, image, *a, **k)
 
     monkeypatch.setattr(editor, "region_from", spy)
-    small, _ = editor.find_region(render(SCENE, 64), instruction)
-    big, prob = editor.find_region(render(SCENE, 1024), instruction)
+    small, _ = editor.find_region(render(SCENE, 64), instruction, shape=False)
+    big, prob = editor.find_region(render(SCENE, 1024), instruction, shape=False)
     assert seen == [(64, 64), (256, 256)]  # 1024 px: decided at config.work_side
     assert big.shape == prob.shape == (1024, 1024) and big.dtype == bool
     back = F.adaptive_avg_pool2d(torch.from_numpy(big.astype(np.float32))[None], (64, 64))[0].numpy() >= 0.5
-    assert small.any() and (back & small).sum() / (back | small).sum() > 0.75
+    obj, other = _mask(SCENE.objects[which]), _mask(SCENE.objects[1 - which])
+    for found in (small, back):  # both sizes find the referent (the 1 px edge grown at 256 px is thinner at 64)
+        assert (found & obj).sum() / (found | obj).sum() > 0.55 and not (found & other).any()
