@@ -421,3 +421,31 @@ def test_tight_inpainting_regions_are_the_objects_footprint():
     tight = inpaint_batch(np.random.default_rng(0), 24, tight_prob=1.0, zoom_prob=0.0).mask
     loose = inpaint_batch(np.random.default_rng(0), 24, tight_prob=0.0, zoom_prob=0.0).mask
     assert tight.mean() < loose.mean() * 0.7  # footprints are smaller than regions with a margin
+
+
+def test_recipe_runs_its_phases_once_each_into_a_new_folder(tmp_path, monkeypatch, capsys):
+    from regionedit.training import recipe
+
+    phases = (recipe.Phase("vae", "world-models", 200, ("--only", "vae", "--batch", "2")),
+              recipe.Phase("instruction_encoder", "world-models", 300, ("--only", "instruction_encoder", "--batch", "2")))
+    monkeypatch.setattr(recipe, "PHASES", phases)
+    out, export = tmp_path / "repro", tmp_path / "repro" / "export"
+    shutil.copytree(bundled_dir() / "tokenizer", export / "tokenizer")  # the tokenizer phase is not under test
+    args = ["--out", str(out), "--scale", "0.01", "--threads", "1"]
+    assert recipe.main(args + ["--minutes", "0"]) == 0  # no time: nothing trained, nothing marked done
+    assert "out of time before vae" in capsys.readouterr().out and not (out / "vae" / "DONE").exists()
+    assert recipe.main(args + ["--minutes", "30"]) == 0
+    for ph, budget in (("vae", 2), ("instruction_encoder", 3)):  # steps x scale, from scratch (a new folder)
+        assert json.loads((out / ph / "DONE").read_text())["steps"] == budget
+        assert _steps(out / ph / ph) == budget
+        assert json.loads((export / ph / "training_state.json").read_text())["steps"] == budget
+    assert "every phase done" in capsys.readouterr().out
+    assert recipe.main(args + ["--minutes", "30"]) == 0  # done phases are skipped
+    assert "[recipe] vae:" not in capsys.readouterr().out and _steps(out / "vae" / "vae") == 2
+    assert recipe.main(args + ["--list"]) == 0
+    assert capsys.readouterr().out.count("done") == 2
+    assert models.load(export).vae.config.latent_channels == 4
+    with pytest.raises(SystemExit, match="bundled folder"):
+        recipe.main(["--out", str(out), "--export", str(bundled_dir())])
+    argv = recipe.phase_argv(recipe.Phase("region", "region", 100, ("--batch", "16")), out, export, 5.0, 0.5, 0, 2)
+    assert argv[argv.index("--max-steps") + 1] == "50" and argv[argv.index("--model") + 1] == str(export)

@@ -27,4 +27,14 @@ def add_parser(sub) -> None:
     )
     region.add_arguments(rp)
     rp.set_defaults(func=region.run)
+    from regionedit.training import recipe
+
+    rc = tsub.add_parser(
+        "recipe",
+        help="every bundled model from scratch, with the shipped step budgets, into a new folder (resumable)",
+        description=recipe.__doc__,
+        formatter_class=__import__("argparse").RawDescriptionHelpFormatter,
+    )
+    recipe.add_arguments(rc)
+    rc.set_defaults(func=recipe.run)
     p.set_defaults(func=lambda args: (p.print_help(), 0)[1])

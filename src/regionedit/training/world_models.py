@@ -657,12 +657,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    run_components(args)
+    return 0
+
+
+def run_components(args) -> dict[str, dict]:
+    """Train the components ``args.only`` (default: all, in order): ``{name: train_loop result}``
+    (``step``, ``seconds``, ``interrupted``; components that return none map to ``{}``)."""
     torch.set_num_threads(args.threads)
     args.export = Path(args.export or bundled_dir("shapes-64"))
     args.export.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "config.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items() if k != "func"}, indent=2))
     _write_model_index(args.export)
+    results = {}
     for name in args.only or ORDER:
         if name not in COMPONENTS:
             print(f"[{name}] not implemented yet, skipped", flush=True)
@@ -670,8 +678,9 @@ def run(args) -> int:
         t = time.time()
         print(f"[{name}] training for up to {args.minutes} min", flush=True)
         res = COMPONENTS[name](args)
+        results[name] = res if isinstance(res, dict) else {}
         print(f"[{name}] done in {(time.time() - t) / 60:.1f} min: {res}", flush=True)
-    return 0
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,144 @@
+"""``regionedit train recipe``: every bundled shapes-64 model from scratch, in one resumable command.
+
+    regionedit train recipe --out runs/repro --minutes 120     # rerun the same command to continue
+
+The shipped weights grew over many sessions (a component continued from its own earlier weights, some on
+frozen models that were later replaced; see each model card). This is the clean reproduction: the
+phases below, in dependency order, each with the step budget of the shipped component (the sum of its
+recorded trainings) and today's code for its objective, all on freshly generated world data, into a new
+model folder (``--export``, default ``<out>/export``; never the package's). Every phase is a run of
+``regionedit train world-models`` or ``regionedit train region`` in ``<out>/<phase>``, so a killed run
+resumes where it stopped; a phase that reached its steps is marked done (``<out>/<phase>/DONE``) and
+skipped. ``--minutes`` is the wall-clock budget of this invocation, shared by the phases it reaches.
+``--scale`` multiplies every step budget (0.01 for a smoke test). When all phases are done, compare the
+folder with the shipped cards:
+
+    python benchmarks/world_models.py --model runs/repro/export --n 100
+    python benchmarks/region.py --model runs/repro/export --n-per-category 40 --calibration-n 60
+
+At the CPU speeds of the shipped runs (2 cores) the whole recipe is about 10 CPU-hours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+    name: str  # run folder under --out, and the DONE marker's place
+    trainer: str  # "world-models" or "region"
+    steps: int | None  # step budget (None: a phase without steps, the tokenizer)
+    argv: tuple[str, ...] = ()  # the trainer's other arguments
+    note: str = ""
+
+
+# step budgets: the shipped components' recorded trainings (training_state.json in each model folder), summed
+PHASES: tuple[Phase, ...] = (
+    Phase("tokenizer", "world-models", None, ("--only", "tokenizer"), "BPE on world text"),
+    Phase("clip", "world-models", 707, ("--only", "clip", "--clip-shape-aux", "0", "--batch", "128"),
+          "contrastive image-caption, captions only"),
+    Phase("clip_shape", "world-models", 1724, ("--only", "clip", "--batch", "64"),
+          "fine-tune of both towers with the dense shape loss; exports CLIP's text tower as text_encoder"),
+    Phase("vae", "world-models", 2174, ("--only", "vae", "--batch", "32")),
+    Phase("vae_decoder", "world-models", 2419 + 8875, ("--only", "vae_decoder"), "decoder only, edge-weighted"),
+    Phase("instruction_encoder", "world-models", 233, ("--only", "instruction_encoder", "--batch", "64")),
+    Phase("unet", "world-models", 132 + 200 + 3901 + 3396, ("--only", "unet", "--batch", "64")),
+    Phase("unet_inpaint", "world-models", 499 + 1141 + 81 + 3023 + 2926, ("--only", "unet_inpaint", "--batch", "64"),
+          "initialised from the text-to-image UNet"),
+    Phase("unet_ip2p", "world-models", 208 + 169, ("--only", "unet_ip2p", "--batch", "64")),
+    Phase("region", "region", 2101 + 1341, ("--batch", "16"), "seed 001 region predictor, text-image pairs only"),
+    Phase("region_presence", "region", 713,
+          ("--presence-only", "--absent-prob", "0.35", "--batch", "64", "--lr", "1e-3"), "the presence head alone"),
+)
+
+
+def phase_argv(phase: Phase, out: Path, export: Path, minutes: float, scale: float, seed: int, threads: int) -> list[str]:
+    """The trainer's command line for one phase (without the trainer's name)."""
+    argv = list(phase.argv) + ["--out", str(out / phase.name), "--export", str(export), "--minutes", f"{minutes:.2f}",
+                               "--seed", str(seed), "--threads", str(threads)]
+    if phase.steps is not None:
+        argv += ["--max-steps", str(max(1, math.ceil(phase.steps * scale)))]
+    if phase.trainer == "region":
+        argv += ["--model", str(export)]
+    return argv
+
+
+def _steps_done(phase: Phase, out: Path, result: dict | None) -> int | None:
+    """Steps a phase has taken (from its trainer's result, else its checkpoint)."""
+    if result and "step" in result:
+        return int(result["step"])
+    state = out / phase.name / ("region" if phase.trainer == "region" else phase.argv[1]) / "state.pt"
+    if state.exists():
+        import torch
+
+        return int(torch.load(state, map_location="cpu", weights_only=False)["step"])
+    return None
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, required=True, help="run folder: one sub-folder per phase (keep it out of git)")
+    p.add_argument("--export", type=Path, default=None, help="the model folder it builds (default: <out>/export)")
+    p.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget of this invocation")
+    p.add_argument("--scale", type=float, default=1.0, help="multiply every step budget (e.g. 0.01: a smoke test)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--list", action="store_true", help="print the phases and their state, train nothing")
+
+
+def run(args) -> int:
+    from regionedit.models.bundled import bundled_dir
+    from regionedit.training import region as region_trainer
+    from regionedit.training import world_models
+
+    out = Path(args.out)
+    export = Path(args.export or out / "export")
+    if export.resolve() == Path(bundled_dir("shapes-64")).resolve():
+        raise SystemExit("--export is the package's bundled folder: the recipe builds a new one; give another folder")
+    out.mkdir(parents=True, exist_ok=True)
+    deadline = time.time() + args.minutes * 60
+    for ph in PHASES:
+        done = out / ph.name / "DONE"
+        budget = None if ph.steps is None else max(1, math.ceil(ph.steps * args.scale))
+        if args.list:
+            state = "done" if done.exists() else f"{_steps_done(ph, out, None) or 0} steps"
+            print(f"{ph.name:20s} {ph.trainer:13s} {budget if budget else '-':>6} steps  {state:12s} {ph.note}")
+            continue
+        if done.exists():
+            continue
+        left = (deadline - time.time()) / 60
+        if left <= 0.05:
+            print(f"[recipe] out of time before {ph.name}: rerun the same command to continue", flush=True)
+            return 0
+        argv = phase_argv(ph, out, export, left, args.scale, args.seed, args.threads)
+        print(f"[recipe] {ph.name}: regionedit train {ph.trainer} {' '.join(argv)}", flush=True)
+        if ph.trainer == "world-models":
+            results = world_models.run_components(world_models.build_parser().parse_args(argv))
+            result = results.get(ph.argv[1], {})
+        else:
+            p = argparse.ArgumentParser()
+            region_trainer.add_arguments(p)
+            region_trainer.run(p.parse_args(argv))
+            result = None
+        steps = _steps_done(ph, out, result)
+        if budget is None or (steps is not None and steps >= budget):
+            done.parent.mkdir(parents=True, exist_ok=True)
+            done.write_text(json.dumps({"steps": steps, "budget": budget, "finished": time.strftime("%Y-%m-%d %H:%M:%S")}) + "\n")
+            print(f"[recipe] {ph.name} done ({steps} steps)", flush=True)
+        else:
+            print(f"[recipe] {ph.name} stopped at {steps} of {budget} steps: rerun the same command to continue", flush=True)
+            return 0
+    if not args.list:
+        print(f"[recipe] every phase done: the models are in {export}", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="regionedit train recipe", description=__doc__.split("\n\n")[0])
+    add_arguments(p)
+    return run(p.parse_args(argv))
