@@ -171,3 +171,18 @@ def test_large_images_are_localised_at_the_working_size_and_agree_with_64_px(edi
     obj, other = _mask(SCENE.objects[which]), _mask(SCENE.objects[1 - which])
     for found in (small, back):  # both sizes find the referent (the 1 px edge grown at 256 px is thinner at 64)
         assert (found & obj).sum() / (found | obj).sum() > 0.55 and not (found & other).any()
+
+
+def test_relocation_proposes_a_star_whose_tips_chain_to_the_background(editor):
+    import dataclasses
+
+    from regionedit.region.verify import VerifierConfig
+
+    star = WorldObject("star", "purple", 0.45, 0.55, 0.11)
+    img = render(Scene(Background("gray"), (star, WorldObject("circle", "yellow", 0.8, 0.2, 0.1))))
+    want = _mask(star)
+    region, score = editor.verifier.relocate(img, Referent("purple", "star"), 0.05)
+    assert region is not None and (region & want).sum() / (region | want).sum() > 0.6 and score >= 0.05
+    coarse = ReferentVerifier(editor.models, dataclasses.replace(VerifierConfig(), proposal_tol=24.0))
+    region24, _ = coarse.relocate(img, Referent("purple", "star"), 0.05)  # at 24 the star is part of the background
+    assert region24 is None or (region24 & want).sum() < 0.5 * want.sum()

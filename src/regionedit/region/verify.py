@@ -37,6 +37,8 @@ class VerifierConfig:
     contexts: tuple[str, ...] = tuple(spec.BACKGROUND_COLORS)  # prompt ensembling: "a red star on a white background"
     ring: tuple[int, int] = (1, 3)  # the canvas colour is the median of the ring between these dilations (px, CLIP frame)
     cache_size: int = 8192  # scores kept per (image, region) in the CLIP frame (a threshold sweep revisits each)
+    proposal_tol: float = 12.0  # colour tolerance (0-255) of the object proposals relocation scores: at 24 a
+    # star's anti-aliased tips chain it to the background, so it is no proposal at all
     core_erode: float = 2.0  # a region is an object only if eroding it by this many px (per 64 px of CLIP's frame) ...
     min_core_px: float = 10.0  # ... leaves at least this many pixels (per 64x64 of it); thinner regions (a lone anti-aliased edge, a
     # stray line of the map: CLIP reads such slivers as anything, often a star) score 0. The smallest shapes-world
@@ -190,7 +192,7 @@ class ReferentVerifier:
         h, w = image.shape[:2]
         img = self.clip_image(image) if clip_image is None else clip_image
         best, best_score = None, 0.0
-        for seg in object_segments(img, min_frac, max_frac):
+        for seg in object_segments(img, min_frac, max_frac, tol=self.config.proposal_tol):
             sc = self.score(img, seg, referent)
             if sc is not None and sc > best_score:
                 best, best_score = seg, sc
