@@ -9,12 +9,16 @@ Stages (numbered as in ``__call__``):
 2. **describe**: instruction (+ source caption, when known) -> target description t_e and the local prompt;
 3. **localize**: the learned region predictor on CLIP patch features + instruction features (or a user
    mask, ``mask=``), then the decision rule of :meth:`Editor.region_from` (threshold, snap to colour
-   segments, one object per referent, CLIP referent check with relocation, shaping by edit type); no
-   region -> ``status="no_edit"`` with a reason (absent referents);
+   segments, one object per referent, CLIP referent check with relocation, background regions without the
+   objects they surround, shaping by edit type; on images larger than ``EditorConfig.work_side`` the decision
+   runs at that size and the footprint comes back once); no region -> ``status="no_edit"`` with a reason
+   (absent referents); "add" edits are placed by rule in free space (:mod:`regionedit.region.placement`);
 4. **generate**: the frozen inpainting model fills the region on a crop around it, resized to the
    model's native size (latent blending, Appendix A);
 5. **compose**: the patch is pasted back with a feathered (or Laplacian / Poisson) blend; every pixel
-   outside the dilated region is bit-identical to the input.
+   outside the dilated region is bit-identical to the input. A new object the generator drew outside the size
+   class the instruction names is resampled into it; a resize resamples the object found; a background
+   edit lays the objects back over the new background.
 
 Images are ``(H, W, 3)`` uint8 RGB (row 0 at the top); masks ``(H, W)`` bool in the same frame.
 """
