@@ -1,9 +1,11 @@
 """Quality of the bundled shapes-64 models against the bars of the models issue.
 
     python benchmarks/world_models.py [--only clip,vae,unet,unet_inpaint,unet_ip2p] [--n 100] [--write-cards]
+    python benchmarks/world_models.py --model runs/repro/export --compare shapes-64   # a retrained folder vs the shipped cards
 
-Prints one row per figure (value, bar, met). With --write-cards, rewrites each component's model card
-(README.md in its folder) with these numbers and this command.
+Prints one row per figure (value, bar, met; with --compare, also the value on that folder's model card).
+With --write-cards, rewrites each component's model card (README.md in its folder) with these numbers and
+this command.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch
 
 from regionedit import models
 from regionedit.evaluation import model_quality as Q
-from regionedit.training.model_cards import BARS, passes, write_card
+from regionedit.training.model_cards import BARS, card_metrics, passes, write_card
 
 
 def main(argv=None) -> int:
@@ -27,7 +29,11 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=100, help="cases for generation checks (100+ recommended)")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--write-cards", action="store_true")
+    p.add_argument("--compare", default=None, help="a model (bundled name or folder) whose cards' values to print beside")
     args = p.parse_args(argv)
+    if args.compare and args.write_cards:
+        p.error("--compare reads cards, --write-cards writes them: one at a time")
+    ref = models.load(args.compare).location if args.compare else None
     torch.set_num_threads(2)
     m = models.load(args.model)
     command = "python benchmarks/world_models.py " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -57,12 +63,14 @@ def main(argv=None) -> int:
         st = m.training_state(comp)
         print(f"\n== {comp} (steps {st.get('steps', '?')}, {st.get('cpu_minutes', '?')} CPU min)")
         bars = {k: (op, b) for k, op, b, _ in BARS.get(comp, [])}
+        shipped = card_metrics(f"{ref}/{comp}") if ref else {}
         for k, v in r.items():
+            beside = f"   card {shipped[k]:.4g}" if k in shipped else ""
             if k in bars:
                 op, b = bars[k]
-                print(f"  {k:32s} {v:10.4f}   bar {op} {b:<6} {'MET' if passes(v, op, b) else 'NOT MET'}")
+                print(f"  {k:32s} {v:10.4f}   bar {op} {b:<6} {'MET' if passes(v, op, b) else 'NOT MET'}{beside}")
             else:
-                print(f"  {k:32s} {v}")
+                print(f"  {k:32s} {v}{beside}")
         if args.write_cards:
             write_card(m.location + "/" + comp, comp, r, command)
     print("\n" + json.dumps(results))

@@ -449,3 +449,15 @@ def test_recipe_runs_its_phases_once_each_into_a_new_folder(tmp_path, monkeypatc
         recipe.main(["--out", str(out), "--export", str(bundled_dir())])
     argv = recipe.phase_argv(recipe.Phase("region", "region", 100, ("--batch", "16")), out, export, 5.0, 0.5, 0, 2)
     assert argv[argv.index("--max-steps") + 1] == "50" and argv[argv.index("--model") + 1] == str(export)
+
+
+def test_card_metrics_reads_back_what_write_card_wrote(tmp_path):
+    from regionedit.training.model_cards import card_metrics
+
+    metrics = {"iou_remove": 0.8775, "add_iou_ceiling": 0.426, "n_per_category": 40, "false_no_edit": 0.008333}
+    write_card(tmp_path, "region_predictor", metrics, "python benchmarks/region.py --write-card")
+    got = card_metrics(tmp_path)
+    assert got == pytest.approx({k: float(f"{v:.4g}") for k, v in metrics.items()})
+    assert card_metrics(tmp_path / "missing") == {}
+    shipped = card_metrics(bundled_dir() / "unet")
+    assert 0.85 <= shipped["objects_right"] <= 1.0  # the shipped card: its bar, met

@@ -160,3 +160,21 @@ def write_card(folder: Path, component: str, metrics: dict, command: str) -> str
     text = "\n".join(lines)
     write_text_atomic(folder / "README.md", text)
     return text
+
+
+def card_metrics(folder: Path) -> dict[str, float]:
+    """The numeric metrics of a model card written by :func:`write_card` (``folder/README.md``): ``{key: value}``
+    from its "Measured quality" table (``{}`` when there is no card), e.g. to set a retrained folder beside
+    the shipped one (``benchmarks/world_models.py --compare shapes-64``)."""
+    import re
+
+    card = Path(folder) / "README.md"
+    if not card.exists():
+        return {}
+    out = {}
+    for line in card.read_text().splitlines():
+        m = re.match(r"^\|.*?`([A-Za-z0-9_]+)`\)?\s*\|\s*([-+0-9.eE]+|nan|inf)\s*\|", line)
+        if m:
+            out[m.group(1)] = float(m.group(2))
+    return out
+
