@@ -13,7 +13,7 @@ skipped. ``--minutes`` is the wall-clock budget of this invocation, shared by th
 ``--scale`` multiplies every step budget (0.01 for a smoke test). When all phases are done, compare the
 folder with the shipped cards:
 
-    python benchmarks/world_models.py --model runs/repro/export --n 100
+    python benchmarks/world_models.py --model runs/repro/export --n 100 --compare shapes-64
     python benchmarks/region.py --model runs/repro/export --n-per-category 40 --calibration-n 60
 
 At the CPU speeds of the shipped runs (2 cores) the whole recipe is about 10 CPU-hours.
