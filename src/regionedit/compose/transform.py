@@ -161,7 +161,7 @@ def new_object_footprint(source: np.ndarray, generated: np.ndarray, region: np.n
     ``source``, the largest 4-connected piece of them, holes filled. Empty when nothing moved that much.
     ``source`` / ``generated`` ``(H, W, 3)`` uint8, ``region`` ``(H, W)`` bool, all in the image frame.
     """
-    from regionedit.region.refine import connected_regions
+    from regionedit.region.refine import connected_regions, touches_frame
 
     if not region.any():
         return np.zeros(region.shape, bool)
@@ -174,10 +174,9 @@ def new_object_footprint(source: np.ndarray, generated: np.ndarray, region: np.n
     if not pieces:
         return out
     piece = pieces[0]
-    holes = [p for p in connected_regions(~piece, max_side=max(moved.shape))
-             if not (p[0].any() or p[-1].any() or p[:, 0].any() or p[:, -1].any())]
-    for p in holes:
-        piece |= p
+    for p in connected_regions(~piece, max_side=max(moved.shape)):
+        if not touches_frame(p):  # a hole: the rest of the box surrounds it
+            piece |= p
     out[sl] = piece
     return out
 

@@ -59,6 +59,11 @@ def object_segments(image: np.ndarray, min_frac: float = 0.002, max_frac: float 
     return [grow_region(inv == k, 1) for k in keep]
 
 
+def touches_frame(mask: np.ndarray) -> bool:
+    """Whether an ``(H, W)`` bool mask has a pixel on the array's border."""
+    return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
+
+
 def enclosed_objects(image: np.ndarray, region: np.ndarray, min_frac: float = 0.002, max_frac: float = 0.4,
                      tol: float = 24.0, min_contrast: float = 30.0) -> np.ndarray:
     """The object proposals (:func:`object_segments`, each grown by its 1 px edge) that ``region`` surrounds:
@@ -68,7 +73,7 @@ def enclosed_objects(image: np.ndarray, region: np.ndarray, min_frac: float = 0.
     """
     out = np.zeros(region.shape, bool)
     for seg in object_segments(image, min_frac, max_frac, tol):
-        if seg[0].any() or seg[-1].any() or seg[:, 0].any() or seg[:, -1].any():
+        if touches_frame(seg):
             continue
         if np.count_nonzero(seg & region) < 0.5 * np.count_nonzero(seg):
             continue

@@ -121,9 +121,7 @@ def run(args) -> int:
             results = world_models.run_components(world_models.build_parser().parse_args(argv))
             result = results.get(ph.argv[1], {})
         else:
-            p = argparse.ArgumentParser()
-            region_trainer.add_arguments(p)
-            region_trainer.run(p.parse_args(argv))
+            region_trainer.run(region_trainer.build_parser().parse_args(argv))
             result = None
         steps = _steps_done(ph, out, result)
         if budget is None or (steps is not None and steps >= budget):
