@@ -116,3 +116,38 @@ def test_enclosed_objects_are_the_islands_of_a_background_region():
     cut = flat.copy()
     cut[20:30, 20:30] = cut[20:30, 20:30] + 5  # a piece of background of (nearly) its own colour
     assert not enclosed_objects(cut, everything, tol=3).any()
+
+
+def test_flat_segments_propose_an_object_whose_edge_chains_it_to_the_background():
+    """A white star on beige: its tips fade into the background in steps below the tolerance, so it is no
+    colour segment at all; the flat-pixel segments still propose it, tips included."""
+    from regionedit.region.refine import flat_segments
+    from regionedit.world.rendering import object_coverage, render
+    from regionedit.world.scene import Background, Scene, WorldObject
+
+    star = WorldObject("star", "white", 0.6115359464549076, 0.6354099517446612, 0.1948851443990266)  # chains here
+    img = render(Scene(Background("beige"), (star,)), 64)
+    cov = object_coverage(star, 64)
+    assert object_segments(img, tol=12) == []  # chained: no proposal (what flat_segments is for)
+    props = flat_segments(img, tol=12)
+    assert len(props) == 1
+    got = props[0]
+    assert got[cov > 0.5].all()  # the whole star, tips included
+    assert not got[~grow_region(cov > 0, 1)].any()  # and nothing of the background beyond its edge
+    both = object_segments(img, tol=12, flat=True)
+    assert len(both) == 1 and (both[0] == got).all()
+    img2, disc, sq = _scene()  # flat objects are proposed once (the colour segment and its flat twin agree)
+    assert len(object_segments(img2, flat=True)) == len(object_segments(img2)) == 2
+
+
+def test_enclosed_objects_with_flat_segments_keep_a_chained_star():
+    from regionedit.world.rendering import object_coverage, render
+    from regionedit.world.scene import Background, Scene, WorldObject
+
+    star = WorldObject("star", "white", 0.6115359464549076, 0.6354099517446612, 0.1948851443990266)
+    img = render(Scene(Background("beige"), (star,)), 64)
+    cov = object_coverage(star, 64)
+    everything = np.ones((64, 64), bool)
+    assert not enclosed_objects(img, everything, tol=12)[cov > 0.5].any()  # chained: repainted as background
+    got = enclosed_objects(img, everything, tol=12, flat=True)
+    assert got[cov > 0.5].all() and not got[~grow_region(cov > 0, 1)].any()

@@ -5,6 +5,7 @@ import pytest
 
 from regionedit.describe import Referent
 from regionedit.pipeline import Editor, EditorConfig
+from regionedit.region.refine import grow_region
 from regionedit.region.verify import ReferentVerifier
 from regionedit.world.rendering import object_coverage, render
 from regionedit.world.scene import Background, Scene, WorldObject
@@ -183,6 +184,25 @@ def test_relocation_proposes_a_star_whose_tips_chain_to_the_background(editor):
     want = _mask(star)
     region, score = editor.verifier.relocate(img, Referent("purple", "star"), 0.05)
     assert region is not None and (region & want).sum() / (region | want).sum() > 0.6 and score >= 0.05
-    coarse = ReferentVerifier(editor.models, dataclasses.replace(VerifierConfig(), proposal_tol=24.0))
+    coarse = ReferentVerifier(editor.models, dataclasses.replace(VerifierConfig(), proposal_tol=24.0, flat_proposals=False))
     region24, _ = coarse.relocate(img, Referent("purple", "star"), 0.05)  # at 24 the star is part of the background
     assert region24 is None or (region24 & want).sum() < 0.5 * want.sum()
+    flat24 = ReferentVerifier(editor.models, dataclasses.replace(VerifierConfig(), proposal_tol=24.0))
+    region24, _ = flat24.relocate(img, Referent("purple", "star"), 0.05)  # its flat-pixel segment is a proposal:
+    edged = grow_region(want, 1)  # the star with its 1 px anti-aliased edge, tips included
+    assert region24 is not None and (region24 & edged).sum() / (region24 | edged).sum() > 0.9
+
+
+def test_background_edit_keeps_a_star_chained_to_the_background(editor):
+    """A white star on beige is no colour segment (its tips fade into the beige in small steps): without
+    the flat-pixel proposals the background region swallows it and the edit repaints it."""
+    import dataclasses
+
+    star = WorldObject("star", "white", 0.6115359464549076, 0.6354099517446612, 0.1948851443990266)
+    img = render(Scene(Background("beige"), (star,)))
+    on_star = object_coverage(star, 64) > 0.5
+    out = editor(img, "make the background sky blue", seed=0)
+    assert out.status == "edited" and not out.mask[on_star].any() and (out.image[on_star] == img[on_star]).all()
+    assert out.mask[~grow_region(on_star, 3)].mean() > 0.95  # the background itself is edited
+    old = Editor(editor.models, editor.region_predictor, config=dataclasses.replace(editor.config, flat_islands=False))
+    assert old(img, "make the background sky blue", seed=0).mask[on_star].mean() > 0.5  # what it prevents

@@ -65,6 +65,8 @@ class EditorConfig:
     # 8 px patches miss small objects on the background; a photo's textured background would lose patches too
     island_tol: float = 12.0  # ... the segments' colour tolerance (0-255): at 24 a star's anti-aliased tips chain
     # it to the background in steps below the tolerance
+    flat_islands: bool = True  # ... and the flat-pixel segments (refine.flat_segments) count as proposals: between
+    # close colours (a white star on beige) the edge chains even at tolerance 12
     complete_prompt: bool = True  # fill the new object's colour (replace) or shape (recolour) the instruction
     # leaves unsaid from CLIP's reading of the referent (ReferentVerifier.read)
     shape_regions: bool = True  # turn the referent's footprint into the pixels the edit changes (bigger,
@@ -287,7 +289,7 @@ class Editor:
             # a background region stops at the objects' edge: grown into them, it eats small objects away
             region = snap_region(region, image, grow=0 if intent is not None and intent.op == "background" else cfg.snap_grow)
         if cfg.keep_islands and intent is not None and intent.op == "background" and _frac(region) >= cfg.min_region_frac:
-            region = region & ~enclosed_objects(image, region, tol=cfg.island_tol)
+            region = region & ~enclosed_objects(image, region, tol=cfg.island_tol, flat=cfg.flat_islands)
         clip_image = functools.cache(lambda: self.verifier.clip_image(image))  # resized once, for every CLIP check below
         if cfg.single_object and referent_edit and _frac(region) >= cfg.min_region_frac:
             region = self._one_object(region, prob, image, intent, clip_image)

@@ -44,9 +44,13 @@ def _label(join_x: np.ndarray, join_y: np.ndarray) -> np.ndarray:
     return lab.reshape(h, w)
 
 
-def object_segments(image: np.ndarray, min_frac: float = 0.002, max_frac: float = 0.4, tol: float = 24.0) -> list[np.ndarray]:
+def object_segments(image: np.ndarray, min_frac: float = 0.002, max_frac: float = 0.4, tol: float = 24.0,
+                    flat: bool = False) -> list[np.ndarray]:
     """Class-agnostic object proposals: the colour segments (:func:`color_segments`) covering between
     ``min_frac`` and ``max_frac`` of the image, each grown by 1 px (its anti-aliased edge), largest first.
+    With ``flat``, the segments of :func:`flat_segments` follow, those half of which no colour segment
+    already proposes: objects whose anti-aliased edge chains them to their surroundings (a white star on
+    beige), which are no colour segment of object size.
 
     ``image`` (H, W, 3) uint8 -> list of (H, W) bool. Which proposal (if any) is the referent is decided by a
     learned model (:meth:`regionedit.region.verify.ReferentVerifier.relocate`), not here.
@@ -56,7 +60,55 @@ def object_segments(image: np.ndarray, min_frac: float = 0.002, max_frac: float 
     inv = inv.reshape(h, w)
     keep = np.nonzero((counts >= min_frac * h * w) & (counts <= max_frac * h * w))[0]
     keep = keep[np.argsort(-counts[keep], kind="stable")]
-    return [grow_region(inv == k, 1) for k in keep]
+    out = [grow_region(inv == k, 1) for k in keep]
+    if flat:
+        for seg in flat_segments(image, min_frac, max_frac, tol):
+            if all(np.count_nonzero(seg & o) < 0.5 * np.count_nonzero(seg) for o in out):
+                out.append(seg)
+    return out
+
+
+def flat_segments(image: np.ndarray, min_frac: float = 0.002, max_frac: float = 0.4, tol: float = 12.0,
+                  reach: int = 3) -> list[np.ndarray]:
+    """Object proposals that survive a chaining edge: ``(H, W, 3)`` uint8 -> list of ``(H, W)`` bool, largest first.
+
+    Between two close colours an anti-aliased edge can change by less than ``tol`` per pixel (along a
+    star's tips it fades over several pixels), so :func:`color_segments` joins the object to what surrounds
+    it. Here only *flat* pixels join (every 4-neighbour within ``tol``): the edge band separates the pieces.
+    Each flat piece covering ``min_frac``..``max_frac`` of the image then takes in the edge pixels within ``reach`` px (through the band) whose colour is
+    nearer its own median than the median of the flat pixels around it (max over channels), which brings
+    back the tips, and grows by 1 px like :func:`object_segments`.
+    """
+    x = image.astype(np.int16)
+    h, w = x.shape[:2]
+    jx = np.abs(x[:, 1:] - x[:, :-1]).max(-1) < tol
+    jy = np.abs(x[1:] - x[:-1]).max(-1) < tol
+    flat = np.ones((h, w), bool)
+    flat[:, 1:] &= jx
+    flat[:, :-1] &= jx
+    flat[1:] &= jy
+    flat[:-1] &= jy
+    lab = _label(jx & flat[:, 1:] & flat[:, :-1], jy & flat[1:] & flat[:-1])
+    _, inv, counts = np.unique(lab, return_inverse=True, return_counts=True)
+    inv = inv.reshape(h, w)
+    xf = image.astype(np.float32)
+    out = []
+    for k in np.argsort(-counts, kind="stable"):
+        if counts[k] < min_frac * h * w:
+            break
+        piece = inv == k
+        if counts[k] > max_frac * h * w or not flat[piece].all():  # too large, or a lone edge pixel's label
+            continue
+        around = grow_region(piece, reach + 2) & ~piece & flat
+        if not around.any():
+            continue
+        own, other = np.median(xf[piece], 0), np.median(xf[around], 0)
+        nearer = ~flat & (np.abs(xf - own).max(-1) < np.abs(xf - other).max(-1))
+        seg = piece
+        for _ in range(reach):
+            seg = seg | (grow_region(seg, 1) & nearer)
+        out.append(grow_region(seg, 1))
+    return out
 
 
 def touches_frame(mask: np.ndarray) -> bool:
@@ -65,14 +117,15 @@ def touches_frame(mask: np.ndarray) -> bool:
 
 
 def enclosed_objects(image: np.ndarray, region: np.ndarray, min_frac: float = 0.002, max_frac: float = 0.4,
-                     tol: float = 24.0, min_contrast: float = 30.0) -> np.ndarray:
+                     tol: float = 24.0, min_contrast: float = 30.0, flat: bool = False) -> np.ndarray:
     """The object proposals (:func:`object_segments`, each grown by its 1 px edge) that ``region`` surrounds:
     at least half inside it, not touching the image's frame, and of another colour than the ring around them
     (median, max over channels >= ``min_contrast`` levels). ``image`` (H, W, 3) uint8, ``region`` (H, W)
     bool -> (H, W) bool, their union (what a background edit must leave: islands in the background).
+    ``flat``: the proposals include :func:`flat_segments` (objects chained to the background by their edge).
     """
     out = np.zeros(region.shape, bool)
-    for seg in object_segments(image, min_frac, max_frac, tol):
+    for seg in object_segments(image, min_frac, max_frac, tol, flat=flat):
         if touches_frame(seg):
             continue
         if np.count_nonzero(seg & region) < 0.5 * np.count_nonzero(seg):

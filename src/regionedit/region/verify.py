@@ -39,6 +39,8 @@ class VerifierConfig:
     cache_size: int = 8192  # scores kept per (image, region) in the CLIP frame (a threshold sweep revisits each)
     proposal_tol: float = 12.0  # colour tolerance (0-255) of the object proposals relocation scores: at 24 a
     # star's anti-aliased tips chain it to the background, so it is no proposal at all
+    flat_proposals: bool = True  # also propose the flat-pixel segments (refine.flat_segments): between close colours
+    # (a white star on beige) an edge fading over several pixels chains even at tolerance 12
     core_erode: float = 2.0  # a region is an object only if eroding it by this many px (per 64 px of CLIP's frame) ...
     min_core_px: float = 10.0  # ... leaves at least this many pixels (per 64x64 of it); thinner regions (a lone anti-aliased edge, a
     # stray line of the map: CLIP reads such slivers as anything, often a star) score 0. The smallest shapes-world
@@ -192,7 +194,8 @@ class ReferentVerifier:
         h, w = image.shape[:2]
         img = self.clip_image(image) if clip_image is None else clip_image
         best, best_score = None, 0.0
-        for seg in object_segments(img, min_frac, max_frac, tol=self.config.proposal_tol):
+        for seg in object_segments(img, min_frac, max_frac, tol=self.config.proposal_tol,
+                                   flat=self.config.flat_proposals):
             sc = self.score(img, seg, referent)
             if sc is not None and sc > best_score:
                 best, best_score = seg, sc
