@@ -5,7 +5,7 @@ completing a prompt the instruction leaves short from CLIP's reading of the refe
 import numpy as np
 import pytest
 
-from regionedit.compose.transform import circumradius, composite, fit_object_size, new_object_footprint, relay_objects, rescale_object
+from regionedit.compose.transform import blended_edge, circumradius, composite, fit_object_size, new_object_footprint, relay_objects, rescale_object
 from regionedit.pipeline import Editor, EditorConfig
 from regionedit.region.refine import grow_region
 from regionedit.world import spec
@@ -119,6 +119,33 @@ def test_relay_objects_rematts_the_edge_against_the_new_background(size):
     with pytest.raises(ValueError, match="match in size"):
         relay_objects(old, new_bg[:-1], core)
     assert (relay_objects(old, new_bg, np.zeros_like(core)) == new_bg).all()
+
+
+@pytest.mark.parametrize("size", [64, 200])
+def test_blended_edge_finds_the_pixels_that_carry_the_old_background(size):
+    """A background region that stops at the objects' edge keeps their anti-aliased pixels; laid back
+    as kept, they draw a rim of the old background. blended_edge takes them out of the kept set."""
+    objs = (WorldObject("star", "red", 0.3, 0.35, 0.12), WorldObject("triangle", "purple", 0.7, 0.65, 0.18),
+            WorldObject("circle", "blue", 0.95, 0.1, 0.12))  # the circle crosses the frame
+    old = render(Scene(Background("beige"), objs), size)
+    want = render(Scene(Background("black"), objs), size)
+    new_bg = render(Scene(Background("black"), ()), size)
+    cov = np.max([object_coverage(o, size) for o in objs], 0)
+    kept = grow_region(cov > 0, 1)  # every pixel an object touches, and 1 px more (as islands are kept)
+    edge = blended_edge(old, kept, px=2)
+    assert not (edge & ~kept).any() and not edge[cov > 0.97].any()  # pure object pixels stay kept
+    mixed = (cov > 0.05) & (cov < 0.85)
+    assert edge[mixed].mean() > 0.95
+    rim = (cov > 0) & (cov < 0.97)
+    naive = relay_objects(old, new_bg, kept)  # the edge kept: the beige rim
+    fixed = relay_objects(old, new_bg, kept & ~edge)
+    err = np.abs(fixed[rim].astype(int) - want[rim]).mean()
+    assert err < 10 and err < np.abs(naive[rim].astype(int) - want[rim]).mean() / 3
+    bg_piece = np.zeros_like(kept)
+    bg_piece[size // 2:, : size // 4] = True  # a kept piece of the old background has no edge
+    assert not blended_edge(old, bg_piece & (cov == 0)).any()
+    with pytest.raises(ValueError, match="match in size"):
+        blended_edge(old, kept[:-1])
 
 
 @pytest.mark.parametrize("size", ["small", "large"])

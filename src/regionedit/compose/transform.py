@@ -115,6 +115,45 @@ def _nearest(values: np.ndarray, known: np.ndarray, ys: np.ndarray, xs: np.ndarr
     return out
 
 
+def blended_edge(source: np.ndarray, objects: np.ndarray, px: int = 1, max_alpha: float = 0.9) -> np.ndarray:
+    """The anti-aliased edge of ``objects``: their pixels near the border (``px`` deep) whose colour is a blend
+    of the object's and the old background's (``alpha < max_alpha``, read as in :func:`relay_objects`).
+
+    Those pixels carry the old background in them, so a background edit must repaint them (re-matted by
+    :func:`relay_objects`) rather than keep them: kept bit-identically they draw a rim of the old background
+    around every object. Pure object pixels on the border (``alpha`` ~ 1; a 1 px star tip of the object's
+    colour) stay in ``objects``, as do kept pieces of the old background (no contrast with it: ``alpha``
+    is not defined, read as 1).
+
+    Args:
+        source: ``(H, W, 3)`` uint8 RGB, the input image.
+        objects: ``(H, W)`` bool, what a background edit keeps (the complement of its region).
+        px: how deep into ``objects`` the edge reaches (the renderer's is 1 px; the editor passes 2: islands are kept grown by 1 px).
+        max_alpha: border pixels with less of the object's colour than this are edge.
+
+    Returns:
+        ``(H, W)`` bool, a subset of ``objects``.
+    """
+    if source.shape[:2] != objects.shape:
+        raise ValueError(f"source {source.shape} and objects {objects.shape} must match in size")
+    out = np.zeros(objects.shape, bool)
+    # candidates: the border next to the region (not the frame), a pixel deeper than ``px`` (a diagonal edge
+    # is sqrt(2) x deeper in Euclidean distance); the object's own colour is read deeper still
+    ys, xs = np.nonzero(objects & dilate(~objects, px + 1))
+    core = erode(objects, px + 1)
+    if not len(ys) or not core.any() or objects.all():
+        return out
+    s = source[ys, xs].astype(np.float32)
+    o = _nearest(source, core, ys, xs, px + 3)
+    b = _nearest(source, ~objects, ys, xs, px + 1)
+    d = o - b
+    dd = (d * d).sum(-1)
+    alpha = np.where(dd > 300.0, ((s - b) * d).sum(-1) / np.maximum(dd, 1e-6), 1.0)
+    edge = alpha < max_alpha
+    out[ys[edge], xs[edge]] = True
+    return out
+
+
 def relay_objects(source: np.ndarray, generated: np.ndarray, objects: np.ndarray, ring_px: int = 2) -> np.ndarray:
     """The objects of ``source`` laid back over a new ``generated`` background, their anti-aliased edge
     re-matted against it (a background edit: the objects stay, only what is around them changes).

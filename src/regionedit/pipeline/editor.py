@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from regionedit.compose import crop_resize, crop_resize_mask, paste_back, region_crop
-from regionedit.compose.transform import composite, fit_object_size, relay_objects, rescale_object
+from regionedit.compose.transform import blended_edge, composite, fit_object_size, relay_objects, rescale_object
 from regionedit.describe import REFERENT_OPS, Describer, Referent, WorldDescriber, local_prompt_for
 from regionedit.generation import InpaintConfig, InpaintGenerator
 from regionedit.io import load_image, validate_instruction
@@ -60,6 +60,8 @@ class EditorConfig:
     keep_objects: bool = True  # background edits: the objects the region leaves out are laid back over the new
     # background, bit-identical, their anti-aliased edge re-matted over ring_px px (compose/transform.py)
     ring_px: int = 2
+    repaint_edge: bool = True  # ... and a predicted region takes in the objects' blended edge pixels (the region
+    # stops at their edge; compose/transform.blended_edge), so the old background leaves no rim around them
     keep_islands: bool = True  # background edits: object proposals the region surrounds (colour segments of object
     # size, off the frame; region/refine.enclosed_objects) are taken out of it, lit by the map or not. The map's
     # 8 px patches miss small objects on the background; a photo's textured background would lose patches too
@@ -411,6 +413,10 @@ class Editor:
             out = composite(base, layer, alpha)
             region = region | ((out != image).any(-1) & ((alpha > 0) | footprint))
             return edited(out, desc.local_prompt if bigger else "background")
+        if desc.intent.op == "background" and cfg.keep_objects and cfg.repaint_edge and user_mask is None:
+            # the objects' anti-aliased edge is a blend with the old background: repainted (re-matted below),
+            # not kept, or a rim of the old colour stays around every object (a user's mask is kept as drawn)
+            region = region | blended_edge(image, ~region, px=cfg.ring_px)
         out = self._inpaint(image, region, desc.local_prompt, seed, steps, guidance)
         if desc.intent.op == "add" and desc.intent.new_size in spec.SIZE_RANGES and cfg.fit_new_size:
             # the generator sizes what it draws by the region, loosely: the size word is the instruction's
