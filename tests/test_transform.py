@@ -146,6 +146,10 @@ def test_blended_edge_finds_the_pixels_that_carry_the_old_background(size):
     assert not blended_edge(old, bg_piece & (cov == 0)).any()
     with pytest.raises(ValueError, match="match in size"):
         blended_edge(old, kept[:-1])
+    from regionedit.compose.transform import _square_dilate
+
+    specks = np.random.default_rng(size).random((size, size + 7)) > 0.99
+    assert (_square_dilate(specks, 2) == grow_region(specks, 2)).all()
 
 
 @pytest.mark.parametrize("size", ["small", "large"])
