@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from regionedit.compose import crop_resize, crop_resize_mask, paste_back, region_crop
-from regionedit.compose.transform import blended_edge, composite, fit_object_size, relay_objects, rescale_object
+from regionedit.compose.transform import matte_kept, composite, fit_object_size, relay_objects, rescale_object
 from regionedit.describe import REFERENT_OPS, Describer, Referent, WorldDescriber, local_prompt_for
 from regionedit.generation import InpaintConfig, InpaintGenerator
 from regionedit.io import load_image, validate_instruction
@@ -61,7 +61,7 @@ class EditorConfig:
     # background, bit-identical, their anti-aliased edge re-matted over ring_px px (compose/transform.py)
     ring_px: int = 2
     repaint_edge: bool = True  # ... and a predicted region takes in the objects' blended edge pixels (the region
-    # stops at their edge; compose/transform.blended_edge), so the old background leaves no rim around them
+    # stops at their edge; compose/transform.matte_kept), so the old background leaves no rim around them
     keep_islands: bool = True  # background edits: object proposals the region surrounds (colour segments of object
     # size, off the frame; region/refine.enclosed_objects) are taken out of it, lit by the map or not. The map's
     # 8 px patches miss small objects on the background; a photo's textured background would lose patches too
@@ -415,8 +415,10 @@ class Editor:
             return edited(out, desc.local_prompt if bigger else "background")
         if desc.intent.op == "background" and cfg.keep_objects and cfg.repaint_edge and user_mask is None:
             # the objects' anti-aliased edge is a blend with the old background: repainted (re-matted below),
-            # not kept, or a rim of the old colour stays around every object (a user's mask is kept as drawn)
-            region = region | blended_edge(image, ~region, px=cfg.ring_px)
+            # not kept, or a rim of the old colour stays around every object; on large images the border,
+            # decided in blocks, is put right pixel by pixel (a user's mask is kept as drawn)
+            block = max(1, -(-max(image.shape[:2]) // cfg.work_side))  # the decision's pixel size here
+            region = ~matte_kept(image, ~region, px=cfg.ring_px * block, step=block)
         out = self._inpaint(image, region, desc.local_prompt, seed, steps, guidance)
         if desc.intent.op == "add" and desc.intent.new_size in spec.SIZE_RANGES and cfg.fit_new_size:
             # the generator sizes what it draws by the region, loosely: the size word is the instruction's
