@@ -208,3 +208,18 @@ def test_background_edit_keeps_a_star_chained_to_the_background(editor):
     assert out.mask[~grow_region(on_star, 3)].mean() > 0.95  # the background itself is edited
     old = Editor(editor.models, editor.region_predictor, config=dataclasses.replace(editor.config, flat_islands=False))
     assert old(img, "make the background sky blue", seed=0).mask[on_star].mean() > 0.5  # what it prevents
+
+
+def test_large_background_edit_border_is_decided_per_pixel(editor):
+    """At 512 px the background region is decided at 256 px and comes back in 2 px blocks; the border is
+    then put right pixel by pixel: every pure object pixel kept bit-identical, no old-background pixel
+    next to an object kept, and the blended edge repainted."""
+    objs = (WorldObject("star", "red", 0.3, 0.35, 0.15), WorldObject("triangle", "purple", 0.7, 0.65, 0.18))
+    img = render(Scene(Background("beige"), objs), 512)
+    cov = np.max([object_coverage(o, 512) for o in objs], 0)
+    out = editor(img, "make the background black", seed=0)
+    assert out.status == "edited"
+    assert not out.mask[cov == 1].any() and (out.image[cov == 1] == img[cov == 1]).all()
+    band = grow_region(cov > 0, 6)
+    assert out.mask[band & (cov == 0)].all()
+    assert out.mask[(cov > 0.05) & (cov < 0.8)].mean() > 0.98
