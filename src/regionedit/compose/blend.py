@@ -159,6 +159,27 @@ def dilate(mask: np.ndarray, px: int) -> np.ndarray:
     return out
 
 
+def dilate_square(mask: np.ndarray, r: int) -> np.ndarray:
+    """Binary dilation by a (2 r + 1)-square: ``(H, W)`` bool -> ``(H, W)`` bool. Separable, each axis by
+    doubling radii (1 + 1 + 2 + 4 ...): ~2 log2(r) shifted ORs of bool arrays per axis (a max-pool in float
+    is ~10x slower at 2048 px)."""
+    out = mask.copy()
+    for axis in (0, 1):
+        done, k = 0, 1
+        while done < r:
+            k = min(k, r - done)
+            t = out.copy()
+            if axis == 0:
+                out[k:] |= t[:-k]
+                out[:-k] |= t[k:]
+            else:
+                out[:, k:] |= t[:, :-k]
+                out[:, :-k] |= t[:, k:]
+            done += k
+            k *= 2
+    return out
+
+
 def erode(region: np.ndarray, px: int) -> np.ndarray:
     """Binary erosion by a Euclidean disk of radius ``px``: pixels whose whole disk lies in ``region``
     (outside the image counts as outside the region)."""

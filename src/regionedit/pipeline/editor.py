@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from regionedit.compose import crop_resize, crop_resize_mask, paste_back, region_crop
-from regionedit.compose.transform import matte_kept, composite, fit_object_size, relay_objects, rescale_object
+from regionedit.compose.transform import composite, fit_object_size, matte_kept, relay_objects, rescale_object
 from regionedit.describe import REFERENT_OPS, Describer, Referent, WorldDescriber, local_prompt_for
 from regionedit.generation import InpaintConfig, InpaintGenerator
 from regionedit.io import load_image, validate_instruction

@@ -19,8 +19,14 @@ def color_segments(image: np.ndarray, tol: float = 24.0) -> np.ndarray:
     ``image`` is ``(H, W, 3)`` uint8; two 4-neighbours are joined when the max over channels of their
     absolute difference is below ``tol`` (0-255 levels).
     """
+    return _label(*_joins(image, tol))
+
+
+def _joins(image: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Which 4-neighbours of ``image`` (H, W, 3) uint8 differ by less than ``tol`` (max over channels):
+    ``(join_x (H, W-1), join_y (H-1, W))`` bool, as :func:`_label` takes them."""
     x = image.astype(np.int16)
-    return _label(np.abs(x[:, 1:] - x[:, :-1]).max(-1) < tol, np.abs(x[1:] - x[:-1]).max(-1) < tol)
+    return np.abs(x[:, 1:] - x[:, :-1]).max(-1) < tol, np.abs(x[1:] - x[:-1]).max(-1) < tol
 
 
 def _label(join_x: np.ndarray, join_y: np.ndarray) -> np.ndarray:
@@ -75,14 +81,13 @@ def flat_segments(image: np.ndarray, min_frac: float = 0.002, max_frac: float = 
     Between two close colours an anti-aliased edge can change by less than ``tol`` per pixel (along a
     star's tips it fades over several pixels), so :func:`color_segments` joins the object to what surrounds
     it. Here only *flat* pixels join (every 4-neighbour within ``tol``): the edge band separates the pieces.
-    Each flat piece covering ``min_frac``..``max_frac`` of the image then takes in the edge pixels within ``reach`` px (through the band) whose colour is
-    nearer its own median than the median of the flat pixels around it (max over channels), which brings
-    back the tips, and grows by 1 px like :func:`object_segments`.
+    Each flat piece covering ``min_frac``..``max_frac`` of the image then takes in the edge pixels within
+    ``reach`` px (through the band) whose colour is nearer its own median than the median of the flat
+    pixels around it (max over channels), which brings back the tips, and grows by 1 px like
+    :func:`object_segments`.
     """
-    x = image.astype(np.int16)
-    h, w = x.shape[:2]
-    jx = np.abs(x[:, 1:] - x[:, :-1]).max(-1) < tol
-    jy = np.abs(x[1:] - x[:-1]).max(-1) < tol
+    h, w = image.shape[:2]
+    jx, jy = _joins(image, tol)
     flat = np.ones((h, w), bool)
     flat[:, 1:] &= jx
     flat[:, :-1] &= jx
@@ -203,11 +208,9 @@ def grow_region(region: np.ndarray, px: int) -> np.ndarray:
     """Binary dilation by a (2 px + 1)-square: ``(H, W)`` bool -> ``(H, W)`` bool."""
     if px <= 0:
         return region
-    import torch
-    import torch.nn.functional as F
+    from regionedit.compose.blend import dilate_square
 
-    t = torch.from_numpy(region.astype(np.float32))[None, None]
-    return (F.max_pool2d(t, 2 * px + 1, 1, px)[0, 0] > 0).numpy()
+    return dilate_square(region.astype(bool), px)
 
 
 def snap_region(region: np.ndarray, image: np.ndarray, tol: float = 24.0, vote: float = 0.5, grow: int = 1,

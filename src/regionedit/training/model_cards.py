@@ -177,4 +177,3 @@ def card_metrics(folder: Path) -> dict[str, float]:
         if m:
             out[m.group(1)] = float(m.group(2))
     return out
-
