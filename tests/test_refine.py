@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from regionedit.region.refine import color_segments, connected_regions, enclosed_objects, grow_region, object_segments, snap_region
+from regionedit.region.refine import (color_segments, connected_regions, downscale_nearest, enclosed_objects, grow_region,
+                                      object_segments, snap_region, upscale_nearest, working_block)
 
 
 def _scene(n=64):
@@ -151,3 +152,18 @@ def test_enclosed_objects_with_flat_segments_keep_a_chained_star():
     assert not enclosed_objects(img, everything, tol=12)[cov > 0.5].any()  # chained: repainted as background
     got = enclosed_objects(img, everything, tol=12, flat=True)
     assert got[cov > 0.5].all() and not got[~grow_region(cov > 0, 1)].any()
+
+
+@pytest.mark.parametrize("hw", [(64, 64), (256, 256), (257, 100), (512, 512), (300, 1000), (1024, 768), (2048, 2048)])
+def test_working_block_is_the_downscale_pixel_size(hw):
+    # one working pixel comes back as a run of at most `working_block` full-size pixels (and, when the image is
+    # shrunk at all, some run is that long: the block is not an overestimate)
+    h, w = hw
+    small, up = downscale_nearest(np.zeros((h, w), np.uint8), 256)
+    block = working_block(h, w, 256)
+    if up is None:
+        assert block == 1 and small.shape == (h, w)
+        return
+    ids = upscale_nearest(np.arange(small.size).reshape(small.shape), up)
+    runs = [np.bincount(ids[:, 0]).max(), np.bincount(ids[0]).max()]
+    assert max(runs) == block

@@ -42,7 +42,8 @@ from regionedit.describe import REFERENT_OPS, Describer, Referent, WorldDescribe
 from regionedit.generation import InpaintConfig, InpaintGenerator
 from regionedit.io import load_image, validate_instruction
 from regionedit.region.placement import place_region
-from regionedit.region.refine import downscale_nearest, enclosed_objects, snap_region, upscale_nearest
+from regionedit.region.refine import (downscale_nearest, enclosed_objects, snap_region, upscale_nearest,
+                                      working_block)
 from regionedit.region.shaping import ShapingConfig, shape_region
 from regionedit.world import spec
 
@@ -417,7 +418,7 @@ class Editor:
             # the objects' anti-aliased edge is a blend with the old background: repainted (re-matted below),
             # not kept, or a rim of the old colour stays around every object; on large images the border,
             # decided in blocks, is put right pixel by pixel (a user's mask is kept as drawn)
-            block = max(1, -(-max(image.shape[:2]) // cfg.work_side))  # the decision's pixel size here
+            block = working_block(*image.shape[:2], cfg.work_side)  # the decision's pixel size here
             region = ~matte_kept(image, ~region, px=cfg.ring_px * block, step=block)
         out = self._inpaint(image, region, desc.local_prompt, seed, steps, guidance)
         if desc.intent.op == "add" and desc.intent.new_size in spec.SIZE_RANGES and cfg.fit_new_size:

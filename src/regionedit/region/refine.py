@@ -10,6 +10,8 @@ edited still comes from the learned predictor (the vote needs the region to cove
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -189,6 +191,12 @@ def downscale_nearest(a: np.ndarray, max_side: int = 256):
 def upscale_nearest(small: np.ndarray, up) -> np.ndarray:
     """A map of :func:`downscale_nearest`'s working size back at the full size (``small`` when ``up`` is None)."""
     return small if up is None else _take(small, up)
+
+
+def working_block(h: int, w: int, max_side: int = 256) -> int:
+    """How many full-size pixels one pixel of :func:`downscale_nearest`'s working size spans (rounded up):
+    ``ceil(max(h, w) / max_side)``, 1 when the image is already that small."""
+    return max(1, math.ceil(max(h, w) / max_side))
 
 
 def _working_scale(h: int, w: int, max_side: int):
