@@ -605,3 +605,21 @@ def test_docstring_examples():
     import regionedit.describe.parser as parser
 
     assert doctest.testmod(parser).failed == 0
+
+
+@pytest.mark.parametrize(
+    "text, exp",
+    [
+        ("remove the circle that is red", dict(op="remove", ref=("red", "circle"))),
+        ("delete the star which is blue", dict(op="remove", ref=("blue", "star"))),
+        ("make the triangle that is green red", dict(op="color", ref=("green", "triangle"), new_color="red")),
+        ("make the box which is small and white bigger", dict(op="size", ref=("white", "square"), bigger=True)),
+        ("turn the dot that is purple into an orange star",
+         dict(op="local", ref=("purple", "circle"), new_color="orange", new_shape="star")),
+        ("change the square so that it is red", dict(op="color", ref=(None, "square"), new_color="red")),
+    ],
+)
+def test_relative_clause_names_the_referent(describer, text, exp):
+    # "the circle that is red" is "the red circle": one colour (and one size) in the clause; a colour after it
+    # is the new one
+    assert _handwritten_mismatch(describer, text, exp) is None, _handwritten_mismatch(describer, text, exp)

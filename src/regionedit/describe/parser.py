@@ -202,7 +202,36 @@ def _normalise(text: str) -> list[str]:
     words: list[str] = []
     for w in t.split():
         words.extend(_SPELLING.get(w, w).split())
-    return words
+    return _fold_relative(words)
+
+
+def _fold_relative(words: list[str]) -> list[str]:
+    """A relative clause's colour and size move before the noun: "the circle that is red" -> "the red circle",
+    "make the triangle which is small and green red" -> "make the small green triangle red"."""
+    out = list(words)
+    i = 0
+    while i + 3 < len(out):
+        if out[i] in _SHAPES and out[i + 1] in ("that", "which", "who") and out[i + 2] in ("is", "are"):
+            j, mods = i + 3, []
+            while j < len(out):
+                two = " ".join(out[j:j + 2])
+                kinds = ["color" if m in _COLORS else "size" for m in mods]
+                if two in _COLORS and "color" not in kinds:
+                    mods.append(two)
+                    j += 2
+                elif (out[j] in _COLORS and "color" not in kinds) or (out[j] in _SIZES and "size" not in kinds):
+                    mods.append(out[j])  # one colour and one size: a colour after that is the new one
+                    j += 1
+                elif out[j] == "and" and mods:
+                    j += 1
+                else:
+                    break
+            if mods:
+                mods = " ".join(mods).split()
+                out[i:j] = mods + [out[i]]
+                i += len(mods)
+        i += 1
+    return out
 
 
 def _lex(words: list[str]) -> list[_Tok]:
