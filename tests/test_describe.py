@@ -617,9 +617,22 @@ def test_docstring_examples():
         ("turn the dot that is purple into an orange star",
          dict(op="local", ref=("purple", "circle"), new_color="orange", new_shape="star")),
         ("change the square so that it is red", dict(op="color", ref=(None, "square"), new_color="red")),
+        # after the noun: the referent's colour, or the new one when the instruction names no other
+        ("remove the circle colored red", dict(op="remove", ref=("red", "circle"))),
+        ("erase the ball in red", dict(op="remove", ref=("red", "circle"))),
+        ("change the star in red to blue", dict(op="color", ref=("red", "star"), new_color="blue")),
+        ("paint the star in red", dict(op="color", ref=(None, "star"), new_color="red")),
+        ("make the box coloured white", dict(op="color", ref=(None, "square"), new_color="white")),
+        ("add a star colored blue in the top left", dict(op="add", new_color="blue", new_shape="star", area="top left")),
+        # "the shape of", a trailing particle
+        ("change the shape of the red circle to a star", dict(op="local", ref=("red", "circle"), new_shape="star")),
+        ("change the red circle shape to a star", dict(op="local", ref=("red", "circle"), new_shape="star")),
+        ("scale the blue square up", dict(op="size", ref=("blue", "square"), bigger=True)),
+        ("blow the red ball up", dict(op="size", ref=("red", "circle"), bigger=True)),
+        ("scale the big green star down", dict(op="size", ref=("green", "star"), bigger=False)),
     ],
 )
-def test_relative_clause_names_the_referent(describer, text, exp):
+def test_qualifiers_after_the_noun(describer, text, exp):
     # "the circle that is red" is "the red circle": one colour (and one size) in the clause; a colour after it
     # is the new one
     assert _handwritten_mismatch(describer, text, exp) is None, _handwritten_mismatch(describer, text, exp)

@@ -193,7 +193,7 @@ _CONTRACTIONS = [
 ]  # fmt: skip
 
 
-def _normalise(text: str) -> list[str]:
+def _normalise(text: str, postnominal: bool = False) -> list[str]:
     t = text.lower().replace("\u2019", "'").replace("\u2018", "'")
     for pat, rep in _CONTRACTIONS:
         t = re.sub(pat, rep, t)
@@ -202,17 +202,30 @@ def _normalise(text: str) -> list[str]:
     words: list[str] = []
     for w in t.split():
         words.extend(_SPELLING.get(w, w).split())
-    return _fold_relative(words)
+    words = _fold_relative(words, postnominal)
+    t = " ".join(words)
+    t = re.sub(r"\b(?:the )?shape of\b", "", t)  # "change the shape of the circle to a star"
+    t = re.sub(rf"\b({'|'.join(_SHAPES)}) shape\b", r"\1", t)  # "change the circle shape to a star"
+    t = re.sub(r"\b(scale|blow) ((?:the |that |this )?(?:\w+ ){0,2}?\w+) (up|down)$", r"\1 \3 \2", t)  # "scale the square up"
+    return t.split()
 
 
-def _fold_relative(words: list[str]) -> list[str]:
+def _fold_relative(words: list[str], postnominal: bool = False) -> list[str]:
     """A relative clause's colour and size move before the noun: "the circle that is red" -> "the red circle",
-    "make the triangle which is small and green red" -> "make the small green triangle red"."""
+    "make the triangle which is small and green red" -> "make the small green triangle red". With
+    ``postnominal`` also "the circle colored red" and "the ball in red" (which can instead say the new colour:
+    "paint the star in red"; :func:`parse_intent` tries the fold first and reads the words as written when the
+    folded instruction does not parse)."""
     out = list(words)
     i = 0
-    while i + 3 < len(out):
-        if out[i] in _SHAPES and out[i + 1] in ("that", "which", "who") and out[i + 2] in ("is", "are"):
-            j, mods = i + 3, []
+    while i + 2 < len(out):
+        start = None
+        if out[i] in _SHAPES and out[i + 1] in ("that", "which", "who") and i + 3 < len(out) and out[i + 2] in ("is", "are"):
+            start = i + 3
+        elif postnominal and out[i] in _SHAPES and out[i + 1] in ("colored", "in"):
+            start = i + 2
+        if start is not None:
+            j, mods = start, []
             while j < len(out):
                 two = " ".join(out[j:j + 2])
                 kinds = ["color" if m in _COLORS else "size" for m in mods]
@@ -463,13 +476,17 @@ def parse_intent(instruction: str) -> tuple[EditIntent | None, str | None]:
     """
     raw = check_instruction(instruction)
     try:
+        return _parse(raw, postnominal=True), None
+    except _ParseError:
+        pass
+    try:
         return _parse(raw), None
     except _ParseError as e:
         return None, f"could not understand {raw!r}: {e}"
 
 
-def _parse(raw: str) -> EditIntent:
-    words = _normalise(raw)
+def _parse(raw: str, postnominal: bool = False) -> EditIntent:
+    words = _normalise(raw, postnominal)
     toks = _lex(words)
     kinds = {t.kind for t in toks}
     unsupported = [t.text for t in toks if t.kind in ("UCOLOR", "USHAPE")]
