@@ -630,6 +630,12 @@ def test_docstring_examples():
         ("scale the blue square up", dict(op="size", ref=("blue", "square"), bigger=True)),
         ("blow the red ball up", dict(op="size", ref=("red", "circle"), bigger=True)),
         ("scale the big green star down", dict(op="size", ref=("green", "star"), bigger=False)),
+        # "less big", "get ... out", "everything except the shapes"
+        ("make the red circle less big", dict(op="size", ref=("red", "circle"), bigger=False)),
+        ("make the square less small", dict(op="size", ref=(None, "square"), bigger=True)),
+        ("get the red circle out", dict(op="remove", ref=("red", "circle"))),
+        ("could you get the blue box out of the picture", dict(op="remove", ref=("blue", "square"))),
+        ("make everything except the shapes black", dict(op="background", background=("black", None))),
     ],
 )
 def test_qualifiers_after_the_noun(describer, text, exp):

@@ -174,6 +174,7 @@ def _build_lexicon() -> dict[tuple[str, ...], tuple[str, object]]:
         put(w, "DET", indef)
     put("from", "FROM", None)
     put("take", "TAKE", None)
+    put("get", "TAKE", None)
     put("away", "AWAY", None)
     put("bit", "BIT", None)
     put("and", "AND", None)
@@ -204,6 +205,10 @@ def _normalise(text: str, postnominal: bool = False) -> list[str]:
         words.extend(_SPELLING.get(w, w).split())
     words = _fold_relative(words, postnominal)
     t = " ".join(words)
+    t = re.sub(r"\bless (?:big|large|huge)\b", "smaller", t)  # before "big" reads as a size
+    t = re.sub(r"\bless (?:small|tiny|little)\b", "bigger", t)
+    t = re.sub(r"\b(?:everything|all) (?:except|but|apart from|other than|besides) (?:for )?(?:the )?"
+               r"(?:shapes?|objects?|things?|figures?)\b", "the background", t)  # what is not an object
     t = re.sub(r"\b(?:the )?shape of\b", "", t)  # "change the shape of the circle to a star"
     t = re.sub(rf"\b({'|'.join(_SHAPES)}) shape\b", r"\1", t)  # "change the circle shape to a star"
     t = re.sub(r"\b(scale|blow) ((?:the |that |this )?(?:\w+ ){0,2}?\w+) (up|down)$", r"\1 \3 \2", t)  # "scale the square up"
@@ -504,7 +509,7 @@ def _parse(raw: str, postnominal: bool = False) -> EditIntent:
             cues.setdefault(str(t.value), []).append(t.i)
     take = next((t.i for t in toks if t.kind == "TAKE"), None)
     if take is not None and any(t.kind == "AWAY" or t.text in ("out", "off") for t in toks[take:]):
-        cues.setdefault("remove", []).append(take)  # "take the red circle away / out"
+        cues.setdefault("remove", []).append(take)  # "take / get the red circle away / out"
     if "rather" in words:  # "I'd rather have a black square than the orange diamond"
         for t in toks:
             if t.kind == "WORD" and t.value == "than" and any(u.text == "rather" for u in toks[: t.i]):
