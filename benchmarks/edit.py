@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from regionedit.compose import dilate
+from regionedit.evaluation.alt_render import RENDERERS, drawn_by
 from regionedit.evaluation.metrics import absent_accuracy, add_iou_ceiling, edit_success_sample, region_iou
 from regionedit.pipeline import Editor, EditorConfig
 from regionedit.world import render, sample_edit, spec
@@ -48,6 +49,9 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--seed", type=int, default=20000)
     p.add_argument("--timing-reps", type=int, default=5, help="repetitions per size for the 2048-vs-64 timing (median)")
+    p.add_argument("--renderer", choices=RENDERERS, default="regionedit",
+                   help="who draws the scenes: this package's renderer, or regionedit.evaluation.alt_render "
+                        "(pil: supersampled, pil-aliased: hard edges)")
     p.add_argument("--reasons", action="store_true", help="also print why failed edits failed, counted per category")
     args = p.parse_args(argv)
     torch.set_num_threads(2)
@@ -61,7 +65,7 @@ def main(argv=None) -> int:
     ceilings = []  # add edits: the IoU no method that does not see the ground truth's placement can beat
     for ci, cat in enumerate(spec.CATEGORIES):
         for i in range(args.n_per_category):
-            s = sample_edit(args.seed + ci, i, category=cat)
+            s = drawn_by(sample_edit(args.seed + ci, i, category=cat), args.renderer)
             if cat == "add":
                 ceilings.append(add_iou_ceiling(s.source_scene, s.edit, k=200, seed=i))
             for m in methods:

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from regionedit.evaluation.alt_render import RENDERERS, drawn_by
 from regionedit.evaluation.metrics import add_iou_ceiling, region_iou
 from regionedit.pipeline import Editor, EditorConfig
 from regionedit.world import sample_edit, spec
@@ -45,6 +46,9 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=20000, help="held-out scenes the results are reported on")
     p.add_argument("--calibration-seed", type=int, default=15000, help="scenes the thresholds are chosen on (not reported)")
     p.add_argument("--calibration-n", type=int, default=30, help="calibration edits per category")
+    p.add_argument("--renderer", choices=RENDERERS, default="regionedit",
+                   help="who draws the held-out scenes: this package's renderer, or regionedit.evaluation.alt_render "
+                        "(pil: supersampled, pil-aliased: hard edges); calibration scenes always use ours")
     p.add_argument("--no-shape", dest="shape", action="store_false", help="no shaping by edit type")
     p.add_argument("--no-snap", dest="snap", action="store_false", help="no snapping to colour segments")
     p.add_argument("--write-card", action="store_true",
@@ -83,7 +87,7 @@ def main(argv=None) -> int:
     if editor.region_predictor is None:
         print("no region predictor: train one with `regionedit train region`", file=sys.stderr)
         return 2
-    test = _localize_all(editor, args.seed, args.n_per_category)
+    test = _localize_all(editor, args.seed, args.n_per_category, args.renderer)
     calib = _localize_all(editor, args.calibration_seed, args.calibration_n)
     has_presence = test["remove"][0][2] is not None
     grid = [(th, pth, vth) for th in THRESHOLDS for pth in (PRESENCE_THRESHOLDS if has_presence else (None,))
@@ -124,7 +128,7 @@ def main(argv=None) -> int:
     for k, row in table.items():
         if args.all_rows or row["false_no_edit"] <= 0.03 or k == best:
             print(line(k, row))
-    print(f"\nheld-out: {args.n_per_category} edits per category (seeds {args.seed}+), the "
+    print(f"\nheld-out: {args.n_per_category} edits per category (seeds {args.seed}+, drawn by {args.renderer}), the "
           + ("given thresholds" if args.thresholds else "chosen thresholds"))
     print(head)
     print(line(best, held_out))
@@ -136,13 +140,13 @@ def main(argv=None) -> int:
     return 0
 
 
-def _localize_all(editor, seed: int, n: int) -> dict[str, list]:
-    """Per category, ``n`` world edits (seeds ``seed + category index``) with the predictor's outputs:
-    ``[(sample, prob, presence, intent), ...]``."""
+def _localize_all(editor, seed: int, n: int, renderer: str = "regionedit") -> dict[str, list]:
+    """Per category, ``n`` world edits (seeds ``seed + category index``, drawn by ``renderer``) with the
+    predictor's outputs: ``[(sample, prob, presence, intent), ...]``."""
     items: dict[str, list] = {}
     for ci, cat in enumerate(spec.CATEGORIES):
         for i in range(n):
-            s = sample_edit(seed + ci, i, category=cat)
+            s = drawn_by(sample_edit(seed + ci, i, category=cat), renderer)
             intent = editor.describer(s.instruction).intent
             prob, presence = editor.localize(s.source, s.instruction)
             items.setdefault(cat, []).append((s, prob, presence, intent))
