@@ -61,6 +61,16 @@ def test_no_region_means_no_edit(tiny_dir):
     assert np.array_equal(res.image, s.source) and not res.mask.any()
 
 
+def test_unreadable_caption_is_set_aside_not_fatal(editor):
+    # a caption is context: one the parser cannot read must not stop the edit (it did: "no edit"), and the
+    # result says it was set aside; a readable caption that lacks the referent still refuses
+    s = sample_edit(0, 2)
+    res = editor(s.source, "remove the red circle", seed=0, mask=s.mask, source_caption="a photo of some shapes")
+    assert res.status == "edited" and "caption set aside" in res.reason
+    res = editor(s.source, "remove the green star", seed=0, mask=s.mask, source_caption="a red circle on white")
+    assert res.status == "no_edit"
+
+
 def test_unparseable_instruction_is_no_edit(editor):
     res = editor(np.zeros((64, 64, 3), np.uint8), "sing me a song")
     assert res.status == "no_edit" and res.reason

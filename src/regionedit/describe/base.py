@@ -99,6 +99,8 @@ class Description:
             for background edits; None for additions (the region is free space, not an object).
         error: None on success, else a message saying what went wrong (unparseable instruction, the
             referent is not in the source caption, an LLM answer that could not be read...).
+        notes: what was set aside without failing, e.g. a source caption that could not be read (the
+            description is then made as without one).
     """
 
     intent: EditIntent | None
@@ -106,6 +108,7 @@ class Description:
     local_prompt: str
     referent_text: str | None = None
     error: str | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:

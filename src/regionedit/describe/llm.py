@@ -10,6 +10,8 @@ Generation is greedy (``do_sample=False``) under a fixed seed, so the same input
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import os
 import re
@@ -226,11 +228,9 @@ class TransformersDescriber:
             ]
             if missing:
                 problem = f"the answer lacks {', '.join(missing)}"
-        if problem is not None:
-            error = f"the language model's answer could not be used ({problem}); using the rule-based description"
-            if ref.error:
-                error += f"; {ref.error}"
-            return Description(ref.intent, ref.target_description, ref.local_prompt, ref.referent_text, error)
+        if problem is not None:  # the rule-based description stands (its own error, if any, too)
+            note = f"the language model's answer could not be used ({problem}); using the rule-based description"
+            return dataclasses.replace(ref, notes=ref.notes + (note,))
         referent = obj.get("referent")
         referent = referent.strip() if isinstance(referent, str) and referent.strip() and referent != "null" else None
         return Description(

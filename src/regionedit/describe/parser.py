@@ -660,14 +660,19 @@ def parse_caption(caption: str) -> tuple[list[Referent], tuple[str, str | None]]
     """Read a world caption back: ``(objects in caption order, (top, bottom | None))``.
 
     Accepts the WORLD.md format with optional size words (and, leniently, objects without a colour:
-    ``"a star"``), shape synonyms, "grey", any case and a trailing full stop. Raises ``ValueError`` for text that is not a world caption.
+    ``"a star"``), shape synonyms, "grey", any case and a trailing full stop; failing that, other wordings
+    that name a background colour (:func:`_parse_caption_loosely`: "red circle, blue star, white background",
+    "a purple diamond on white"). Raises ``ValueError`` for text that names no world background.
     """
     text = re.sub(r"[^a-z, ]+", " ", caption.lower().replace("-", " "))
     text = " ".join(" ".join(_SPELLING.get(w, w) for w in text.replace(",", " , ").split()).split())
     text = text.replace(" , ", ", ").strip(" ,")
     m = _CAPTION_RE.match(text)
     if m is None:
-        raise ValueError(f"not a shapes-world caption (expected '... on a <colour> background'): {caption!r}")
+        loose = _parse_caption_loosely(text)
+        if loose is None:
+            raise ValueError(f"not a shapes-world caption (expected '... on a <colour> background'): {caption!r}")
+        return loose
     bg_words = m.group("bg").split(" to ")
     bgs = [_COLORS.get(w.strip()) for w in bg_words]
     if not 1 <= len(bgs) <= 2 or any(b is None for b in bgs):
@@ -692,6 +697,40 @@ def parse_caption(caption: str) -> tuple[list[Referent], tuple[str, str | None]]
                 raise ValueError(f"cannot read object {part!r} in caption {caption!r}")
             objects.append(Referent(_COLORS.get(color_words), _SHAPES[ws[-1]], size))
     return objects, background
+
+
+def _alternation(words) -> str:
+    return "|".join(sorted((re.escape(w) for w in words), key=len, reverse=True))
+
+
+_C_ALT = _alternation(_COLORS)
+_LOOSE_BACKGROUND = [  # where another writer may put the background: "white background", "background: beige
+    # to gray", "on white" (at the end), each with an optional gradient end
+    re.compile(rf"\b(?:from )?(?P<top>{_C_ALT})(?: to (?P<bottom>{_C_ALT}))?(?: gradient| colored| color)? background\b"),
+    re.compile(rf"\bbackground(?: is| of| in| that is| color)?(?: an?)?(?: gradient)?(?: from)? (?P<top>{_C_ALT})"
+               rf"(?: to (?P<bottom>{_C_ALT}))?\b"),
+    re.compile(rf"\bon (?:an? )?(?P<top>{_C_ALT})(?: to (?P<bottom>{_C_ALT}))?$"),
+]
+_LOOSE_OBJECT = re.compile(rf"\b(?:(?P<size>{_alternation(_SIZES)}) )?(?:(?P<color>{_C_ALT}) )?(?P<shape>{_alternation(_SHAPES)})\b")
+
+
+def _parse_caption_loosely(text: str) -> tuple[list[Referent], tuple[str, str | None]] | None:
+    """A caption in other words than WORLD.md's ("red circle, blue star, white background", "a purple
+    diamond on white", "a gradient background from beige to black with a red ball"): the background from
+    the first pattern of :data:`_LOOSE_BACKGROUND` that matches, the objects from every
+    "[size] [colour] shape" in order outside it. None when no background is named."""
+    for pat in _LOOSE_BACKGROUND:
+        m = pat.search(text)
+        if m is None:
+            continue
+        top, bottom = _COLORS[m.group("top")], m.group("bottom") and _COLORS[m.group("bottom")]
+        if top not in spec.BACKGROUND_COLORS or (bottom is not None and bottom not in spec.BACKGROUND_COLORS):
+            continue
+        rest = text[: m.start()] + " " + text[m.end():]
+        objects = [Referent(o.group("color") and _COLORS[o.group("color")], _SHAPES[o.group("shape")],
+                            o.group("size") and _SIZES[o.group("size")]) for o in _LOOSE_OBJECT.finditer(rest)]
+        return objects, (str(top), None if bottom is None else str(bottom))
+    return None
 
 
 def _insert_index(area: str | None, n: int) -> int:
@@ -847,11 +886,12 @@ class WorldDescriber:
         # 2. read the source caption and find the edited object in it
         resolved: Referent | None = None
         parsed = None
+        notes: tuple[str, ...] = ()
         if source_caption is not None and source_caption.strip():
             try:
                 parsed = parse_caption(source_caption)
-            except ValueError as e:
-                error = error or f"could not read the source caption: {e}"
+            except ValueError as e:  # the caption is context, not the request: described without it
+                notes = (f"source caption set aside: {e}",)
         if parsed is not None and intent.target is not None:
             idx, err = resolve(intent.target, parsed[0])
             if idx is not None:
@@ -879,4 +919,4 @@ class WorldDescriber:
             objects, background, err = apply_intent(intent, *parsed)
             error = err
             target = format_caption(objects, background) if err is None else source_caption  # type: ignore[assignment]
-        return Description(intent, target, local_prompt, referent_text, error)
+        return Description(intent, target, local_prompt, referent_text, error, notes)

@@ -107,7 +107,7 @@ class EditResult:
     mask: np.ndarray  # (H, W) bool, the region that was edited (empty for "no_edit")
     region_probability: np.ndarray | None  # (H, W) float32 in [0, 1] from the predictor (None for user masks)
     status: str  # "edited" or "no_edit"
-    reason: str | None  # why nothing was edited
+    reason: str | None  # why nothing was edited; for an edit, what was set aside (an unreadable caption...) or None
     instruction: str
     target_description: str
     local_prompt: str
@@ -401,8 +401,9 @@ class Editor:
             desc = self._complete(desc, image, footprint)
 
         def edited(out: np.ndarray, local: str) -> EditResult:
-            return EditResult(out, region, prob, "edited", None, instruction, desc.target_description,
-                              local, seed, method, self.models.model_id, time.perf_counter() - t0)
+            return EditResult(out, region, prob, "edited", "; ".join(desc.notes) or None, instruction,
+                              desc.target_description, local, seed, method, self.models.model_id,
+                              time.perf_counter() - t0)
 
         if footprint is not None and desc.intent.op == "size" and cfg.size_edit == "resample":
             # the object found keeps its colour and shape and is resampled at its new size; the generator
