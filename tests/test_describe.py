@@ -652,7 +652,7 @@ def test_docstring_examples():
         # "the shape of", a trailing particle
         ("change the shape of the red circle to a star", dict(op="local", ref=("red", "circle"), new_shape="star")),
         ("change the red circle shape to a star", dict(op="local", ref=("red", "circle"), new_shape="star")),
-        ("scale the blue square up", dict(op="size", ref=("blue", "square"), bigger=True)),
+        ("scale the blue square up please", dict(op="size", ref=("blue", "square"), bigger=True)),
         ("blow the red ball up", dict(op="size", ref=("red", "circle"), bigger=True)),
         ("scale the big green star down", dict(op="size", ref=("green", "star"), bigger=False)),
         # "less big", "get ... out", "everything except the shapes"

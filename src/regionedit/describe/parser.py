@@ -211,7 +211,7 @@ def _normalise(text: str, postnominal: bool = False) -> list[str]:
                r"(?:shapes?|objects?|things?|figures?)\b", "the background", t)  # what is not an object
     t = re.sub(r"\b(?:the )?shape of\b", "", t)  # "change the shape of the circle to a star"
     t = re.sub(rf"\b({'|'.join(_SHAPES)}) shape\b", r"\1", t)  # "change the circle shape to a star"
-    t = re.sub(r"\b(scale|blow) ((?:the |that |this )?(?:\w+ ){0,2}?\w+) (up|down)$", r"\1 \3 \2", t)  # "scale the square up"
+    t = re.sub(r"\b(scale|blow) ((?:the |that |this )?(?:\w+ ){0,2}?\w+) (up|down)(?=(?: a bit| a little)?(?: please)?$)", r"\1 \3 \2", t)  # "scale the square up"
     return t.split()
 
 
