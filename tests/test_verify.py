@@ -223,3 +223,23 @@ def test_large_background_edit_border_is_decided_per_pixel(editor):
     band = grow_region(cov > 0, 6)
     assert out.mask[band & (cov == 0)].all()
     assert out.mask[(cov > 0.05) & (cov < 0.8)].mean() > 0.98
+
+
+def test_localisation_holds_on_another_renderers_scenes(editor):
+    # WORLD.md: scenes from other renderers that follow it must work. The same edits drawn by the independent
+    # renderer (evaluation/alt_render.py: supersampled PIL, other gradient ends) localise as well as ours
+    from regionedit.evaluation.alt_render import drawn_by
+    from regionedit.evaluation.metrics import region_iou
+    from regionedit.world import sample_edit
+
+    ious = {"regionedit": [], "pil": []}
+    for cat in ("remove", "color", "size", "local"):
+        for i in range(3):
+            for name in ious:
+                s = drawn_by(sample_edit(21000, i, category=cat), name)
+                ious[name].append(region_iou(editor.find_region(s.source, s.instruction)[0], s.mask))
+    ours, theirs = np.mean(ious["regionedit"]), np.mean(ious["pil"])
+    print(f"\nmean region IoU, ours {ours:.3f}, other renderer {theirs:.3f}")
+    assert theirs > 0.7 and theirs > ours - 0.08, (ours, theirs)
+    s = drawn_by(sample_edit(21000, 0, category="absent"), "pil")
+    assert not editor.find_region(s.source, s.instruction)[0].any()  # an absent referent: still no region
