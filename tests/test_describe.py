@@ -196,7 +196,8 @@ DEV = [
 # First-run scores: HELD_OUT_1 31/36 (misses then fixed: "lose", "no more", "don't want ... remove it",
 # apposition "another star, a green one", "black at the top and white at the bottom"); HELD_OUT_2 34/34
 # (written after those fixes); HELD_OUT_3 33/36 (misses then fixed: "has got to go", "get rid of X and
-# put Y there instead", "I'd rather have X than Y"). Phrasings the generator can produce were dropped
+# put Y there instead", "I'd rather have X than Y"); HELD_OUT_4 29/30 (2026-11-25, after 6 generator
+# phrasings were dropped from its 36; the miss then fixed: "can we drop the green box?"). Phrasings the generator can produce were dropped
 # from all lists (see test_handwritten_not_from_generator).
 HELD_OUT_1 = [
     ("Please could you delete the yellow dot?", dict(op="remove", ref=("yellow", "circle"))),
@@ -313,7 +314,40 @@ HELD_OUT_3 = [
     ("Could the background be white instead?", dict(op="background", background=("white", None))),
 ]
 
-HANDWRITTEN = DEV + HELD_OUT_1 + HELD_OUT_2 + HELD_OUT_3
+HELD_OUT_4 = [
+    ("Please take the orange diamond off the canvas", dict(op="remove", ref=("orange", "diamond"))),
+    ("erase that small white dot", dict(op="remove", ref=("white", "circle"))),
+    ("can we drop the green box?", dict(op="remove", ref=("green", "square"))),
+    ("the purple star must be deleted", dict(op="remove", ref=("purple", "star"))),
+    ("clear out the yellow triangle", dict(op="remove", ref=("yellow", "triangle"))),
+    ("make the blue diamond vanish", dict(op="remove", ref=("blue", "diamond"))),
+    ("add an orange diamond near the lower right corner", dict(op="add", new_color="orange", new_shape="diamond", area="bottom right")),
+    ("could you draw a little black star up in the top-right?", dict(op="add", new_color="black", new_shape="star", area="top right")),
+    ("insert a big purple ball right in the middle", dict(op="add", new_color="purple", new_shape="circle", area="center")),
+    ("there needs to be a white triangle in the upper-left area", dict(op="add", new_color="white", new_shape="triangle", area="top left")),
+    ("Place one yellow square at the bottom left.", dict(op="add", new_color="yellow", new_shape="square", area="bottom left")),
+    ("swap the black circle out for a white diamond", dict(op="local", ref=("black", "circle"), new_color="white", new_shape="diamond")),
+    ("I'd like a purple star in place of the red square", dict(op="local", ref=("red", "square"), new_color="purple", new_shape="star")),
+    ("turn that yellow ball into a black triangle please", dict(op="local", ref=("yellow", "circle"), new_color="black", new_shape="triangle")),
+    ("the white box should be a red circle instead", dict(op="local", ref=("white", "square"), new_color="red", new_shape="circle")),
+    ("recolour the diamond orange", dict(op="color", ref=(None, "diamond"), new_color="orange")),
+    ("the star ought to be green", dict(op="color", ref=(None, "star"), new_color="green")),
+    ("give the red ball a blue colour instead", dict(op="color", ref=("red", "circle"), new_color="blue")),
+    ("change the orange star's colour to purple", dict(op="color", ref=("orange", "star"), new_color="purple")),
+    ("the green triangle is too small, make it bigger", dict(op="size", ref=("green", "triangle"), bigger=True)),
+    ("I want the blue dot to be larger", dict(op="size", ref=("blue", "circle"), bigger=True)),
+    ("reduce the white star in size", dict(op="size", ref=("white", "star"), bigger=False)),
+    ("can you enlarge the box?", dict(op="size", ref=(None, "square"), bigger=True)),
+    ("shrink down the red triangle", dict(op="size", ref=("red", "triangle"), bigger=False)),
+    ("put the whole thing on a black background", dict(op="background", background=("black", None))),
+    ("I'd like the background to be light green", dict(op="background", background=("light green", None))),
+    ("give it a white to beige gradient background", dict(op="background", background=("white", "beige"))),
+    ("swap the background for sky blue", dict(op="background", background=("sky blue", None))),
+    ("the backdrop should be gray", dict(op="background", background=("gray", None))),
+    ("make the background fade from black at the top to gray at the bottom", dict(op="background", background=("black", "gray"))),
+]
+
+HANDWRITTEN = DEV + HELD_OUT_1 + HELD_OUT_2 + HELD_OUT_3 + HELD_OUT_4
 
 
 def _handwritten_mismatch(describer, text: str, exp: dict) -> str | None:
@@ -330,7 +364,7 @@ def _handwritten_mismatch(describer, text: str, exp: dict) -> str | None:
     return None if got == exp else f"got {got}, expected {exp}"
 
 
-@pytest.mark.parametrize("name", ["DEV", "HELD_OUT_1", "HELD_OUT_2", "HELD_OUT_3", "HANDWRITTEN"])
+@pytest.mark.parametrize("name", ["DEV", "HELD_OUT_1", "HELD_OUT_2", "HELD_OUT_3", "HELD_OUT_4", "HANDWRITTEN"])
 def test_handwritten_phrasings(describer, name):
     cases = globals()[name]
     fails = [(t, m) for t, e in cases if (m := _handwritten_mismatch(describer, t, e)) is not None]
@@ -655,6 +689,7 @@ def test_docstring_examples():
         ("scale the blue square up please", dict(op="size", ref=("blue", "square"), bigger=True)),
         ("blow the red ball up", dict(op="size", ref=("red", "circle"), bigger=True)),
         ("scale the big green star down", dict(op="size", ref=("green", "star"), bigger=False)),
+        ("drop a red star in the top left", dict(op="add", new_color="red", new_shape="star", area="top left")),
         # "less big", "get ... out", "everything except the shapes"
         ("make the red circle less big", dict(op="size", ref=("red", "circle"), bigger=False)),
         ("make the square less small", dict(op="size", ref=(None, "square"), bigger=True)),

@@ -83,7 +83,7 @@ _CUES: dict[str, tuple[str, ...]] = {
         "gone", "disappear", "vanish", "without", "no longer", "no more", "discard", "go away", "lose",
         "not want", "not need", "not like", "not wanted", "not needed", "needs to go",
         "need to go", "has to go", "have to go", "must go", "should go", "can go", "out of the picture",
-        "out of the image", "got to go", "gotta go", "to go",
+        "out of the image", "got to go", "gotta go", "to go", "drop",
     ),
     "add": (
         "add", "added", "put", "place", "placed", "insert", "inserted", "draw", "drawn", "include",
@@ -205,6 +205,7 @@ def _normalise(text: str, postnominal: bool = False) -> list[str]:
         words.extend(_SPELLING.get(w, w).split())
     words = _fold_relative(words, postnominal)
     t = " ".join(words)
+    t = re.sub(r"\bdrop (a|an|another|one|some)\b", r"add \1", t)  # "drop a star in ..." adds, "drop the star" removes
     t = re.sub(r"\bless (?:big|large|huge)\b", "smaller", t)  # before "big" reads as a size
     t = re.sub(r"\bless (?:small|tiny|little)\b", "bigger", t)
     t = re.sub(r"\b(?:everything|all) (?:except|but|apart from|other than|besides) (?:for )?(?:the )?"
