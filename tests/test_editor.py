@@ -110,6 +110,21 @@ def test_cli_single_json_and_metadata(tiny_dir, tmp_path, capsys):
     assert rc == 1 and rec["status"] == "error" and src.read_bytes() == before
 
 
+def test_cli_is_quiet_unless_verbose(tiny_dir, tmp_path, capsys):
+    # the model libraries' per-load progress bars stay off stderr (where our errors go) unless --verbose
+    from transformers.utils import logging as tlog
+
+    src, s = _write_sample(tmp_path)
+    args = ["edit", str(src), s.instruction, "-o", str(tmp_path / "o.png"), "--steps", "1", "--model", str(tiny_dir)]
+    tlog.set_verbosity_warning()
+    tlog.enable_progress_bar()
+    assert cli(["--verbose"] + args) == 0
+    loud = capsys.readouterr().err
+    assert cli(args + ["--overwrite"]) == 0
+    quiet = capsys.readouterr().err
+    assert "Loading weights" in loud and "Loading weights" not in quiet, (loud[-300:], quiet[-300:])
+
+
 @pytest.mark.parametrize("blend", ["laplacian", "poisson"])
 def test_cli_blend_methods_keep_outside(tiny_dir, tmp_path, capsys, blend):
     src, s = _write_sample(tmp_path)

@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     from regionedit import __version__
 
     parser.add_argument("--version", action="version", version=f"regionedit {__version__}")
+    parser.add_argument("--verbose", action="store_true",
+                        help="keep transformers' / diffusers' loading progress bars and warnings (quiet by default)")
     sub = parser.add_subparsers(dest="command", metavar="<command>")
     for name, module in COMMANDS.items():
         importlib.import_module(module).add_parser(sub)
@@ -44,7 +46,32 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    if not args.verbose:
+        _quiet_libraries()
     return int(args.func(args) or 0)
+
+
+def _quiet_libraries() -> None:
+    """The app's choice (the library leaves logging alone): no per-load progress bars or notices from the
+    model libraries on stderr, where our own errors and progress go; errors still show."""
+    import logging
+
+    for name in ("transformers", "diffusers", "huggingface_hub"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        from transformers.utils import logging as tlog
+
+        tlog.set_verbosity_error()
+        tlog.disable_progress_bar()
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        pass
+    try:
+        from diffusers.utils import logging as dlog
+
+        dlog.set_verbosity_error()
+        dlog.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
 
 
 if __name__ == "__main__":
