@@ -4,6 +4,7 @@ export, published columns only), the explicit configuration in results.json, res
 skipped methods / unavailable metrics with their reasons."""
 
 import argparse
+import dataclasses
 import io
 import json
 import shutil
@@ -267,6 +268,35 @@ def test_bad_configuration_messages(tiny_dir, tmp_path, capsys):
                "--model", str(tiny_dir), "--no-progress"])
     assert rc == 2 and "does not exist" in capsys.readouterr().err
     emu = export_dataset(tmp_path / "emu", n=1, seed=0, fmt="emu", progress=False)
+    with pytest.raises(ValueError, match="shapes protocol only"):
+        run_evaluation(EvalConfig(protocol="emu", data=emu, out=tmp_path / "v", renderer="pil"), progress=False)
     with pytest.raises(ValueError, match="use --protocol emu"):
         run_evaluation(EvalConfig(protocol="magicbrush", data=emu, out=tmp_path / "w", model=str(tiny_dir), steps=2),
                        progress=False)
+
+
+def test_shapes_protocol_on_another_renderer(tiny_dir, tmp_path):
+    # --renderer pil: the same edits drawn by evaluation/alt_render (its own images and ground-truth masks)
+    from regionedit.evaluation.alt_render import render_pil
+    from regionedit.evaluation.harness import make_protocol
+    from regionedit.world import sample_edit
+
+    out = tmp_path / "pil"
+    cfg = EvalConfig(protocol="shapes", out=out, methods=["oracle"], n=2, steps=2, model=str(tiny_dir),
+                     dino=None, grid_k=1, renderer="pil")
+    res = run_evaluation(cfg, progress=False)
+    assert res["computed"] == 2
+    s = make_protocol(cfg).sample(1)
+    assert np.array_equal(s.source, render_pil(sample_edit(cfg.seed, 1).source_scene, 64))
+    assert not np.array_equal(s.source, sample_edit(cfg.seed, 1).source)
+    saved = json.loads((out / "results.json").read_text())
+    assert "--renderer pil" in saved["command"] and saved["config"]["data"]["renderer"].startswith("pil:")
+    # the folder holds pil results: ours (the default) may not resume into it, nor the reverse
+    with pytest.raises(ValueError, match="renderer"):
+        run_evaluation(dataclasses.replace(cfg, renderer="regionedit"), progress=False)
+    ours = dataclasses.replace(cfg, out=tmp_path / "ours", renderer="regionedit")
+    run_evaluation(ours, progress=False)
+    with pytest.raises(ValueError, match="renderer"):
+        run_evaluation(dataclasses.replace(ours, renderer="pil-aliased"), progress=False)
+    with pytest.raises(ValueError, match="unknown renderer"):
+        run_evaluation(dataclasses.replace(cfg, renderer="blender"), progress=False)

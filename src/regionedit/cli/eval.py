@@ -6,6 +6,7 @@ import sys
 
 
 def add_parser(sub) -> None:
+    from regionedit.evaluation.alt_render import RENDERERS
     from regionedit.evaluation.baselines import METHODS
     from regionedit.evaluation.harness import DEFAULT_SEED, PROTOCOLS
     from regionedit.evaluation.metrics import DEFAULT_DINO
@@ -36,6 +37,9 @@ def add_parser(sub) -> None:
     p.add_argument("--guidance", type=float, default=4.0, help="classifier-free guidance of every method (default 4)")
     p.add_argument("--sdedit-strength", type=float, default=0.6, help="SDEdit img2img strength (default 0.6)")
     p.add_argument("--size", type=int, default=64, help="shapes protocol: image side in pixels (default 64)")
+    p.add_argument("--renderer", default="regionedit", choices=RENDERERS,
+                   help="shapes protocol: who draws the scenes: ours, or the independent renderer of "
+                        "regionedit.evaluation.alt_render (pil: supersampled; pil-aliased: hard edges)")
     p.add_argument("--clip", help="CLIP for the metrics (folder or cached hub id, e.g. openai/clip-vit-base-patch32); "
                                   "default: the model's own CLIP")
     p.add_argument("--dino", default=DEFAULT_DINO,
@@ -58,7 +62,7 @@ def run(args) -> int:
     cfg = EvalConfig(
         protocol=args.protocol, out=args.out, methods=methods, n=args.n, seed=args.seed, data=args.data,
         split=args.split, model=args.model, steps=args.steps, guidance=args.guidance,
-        sdedit_strength=args.sdedit_strength, size=args.size, clip=args.clip,
+        sdedit_strength=args.sdedit_strength, size=args.size, renderer=args.renderer, clip=args.clip,
         dino=None if str(args.dino).lower() == "none" else args.dino, grid_k=args.grid_k,
         save_outputs=args.save_outputs,
     )

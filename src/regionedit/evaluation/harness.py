@@ -132,6 +132,7 @@ class EvalConfig:
     guidance: float = 4.0
     sdedit_strength: float = 0.6
     size: int = 64  # shapes protocol: image side
+    renderer: str = "regionedit"  # shapes protocol: who draws the scenes (evaluation.alt_render.RENDERERS)
     clip: str | Path | None = None  # CLIP for the metrics (folder / hub id); None: the model's own CLIP
     dino: str | Path | None = M.DEFAULT_DINO  # DINO for the metrics (folder / hub id in the local cache); None: skip
     grid_k: int = 8
@@ -146,6 +147,12 @@ class EvalConfig:
                              f"`regionedit world make --format {self.protocol}` makes one)")
         if int(self.n) < 1:
             raise ValueError(f"n must be >= 1, got {self.n}")
+        from regionedit.evaluation.alt_render import RENDERERS
+
+        if self.renderer not in RENDERERS:
+            raise ValueError(f"unknown renderer {self.renderer!r}; choose one of {list(RENDERERS)}")
+        if self.renderer != "regionedit" and self.protocol != "shapes":
+            raise ValueError("--renderer applies to the shapes protocol only (dataset protocols read their images)")
         if int(self.steps) < 2:
             raise ValueError(f"steps must be >= 2 (DiffEdit's mask step needs two), got {self.steps}")
         if not self.methods:
@@ -232,17 +239,22 @@ class ShapesProtocol(_Cached):
     settings: tuple[str, ...] = ("shapes",)
     has_masks = True
 
-    def __init__(self, n: int, seed: int, size: int):
-        self.n, self.seed, self.size = int(n), int(seed), int(size)
+    def __init__(self, n: int, seed: int, size: int, renderer: str = "regionedit"):
+        self.n, self.seed, self.size, self.renderer = int(n), int(seed), int(size), renderer
 
     def describe(self) -> dict[str, Any]:
-        return {"data": f"regionedit.world.sample_edit(seed={self.seed}, i, size={self.size}) for i < {self.n}",
-                "images": f"{self.size}x{self.size}"}
+        out = {"data": f"regionedit.world.sample_edit(seed={self.seed}, i, size={self.size}) for i < {self.n}",
+               "images": f"{self.size}x{self.size}"}
+        if self.renderer != "regionedit":
+            out["renderer"] = (f"{self.renderer}: images and masks redrawn by regionedit.evaluation.alt_render "
+                               "(an independent renderer of WORLD.md)")
+        return out
 
     def _load(self, i: int) -> EvalSample:
+        from regionedit.evaluation.alt_render import drawn_by
         from regionedit.world import sample_edit
 
-        s = sample_edit(self.seed, i, self.size)
+        s = drawn_by(sample_edit(self.seed, i, self.size), self.renderer)
         src, tgt, origin = _prompts(s.instruction, s.source_caption, s.target_caption)
         return EvalSample(i, f"{self.seed}_{i:09d}", s.source, s.target, s.mask, s.instruction, s.category,
                           s.source_caption, s.target_caption, src, tgt, origin, world=s)
@@ -366,7 +378,7 @@ class EmuProtocol(_DatasetProtocol):
 
 def make_protocol(cfg: EvalConfig):
     if cfg.protocol == "shapes":
-        return ShapesProtocol(cfg.n, cfg.seed, cfg.size)
+        return ShapesProtocol(cfg.n, cfg.seed, cfg.size, cfg.renderer)
     if cfg.protocol == "magicbrush":
         return MagicBrushProtocol(cfg.data, cfg.n, cfg.split)
     return EmuProtocol(cfg.data, cfg.n, cfg.split)
@@ -708,6 +720,8 @@ def _identity(cfg: EvalConfig, proto, exts: dict, method_params: dict, models) -
         "sdedit_strength": float(cfg.sdedit_strength),
         "feature_extractors": {k: e.name for k, e in exts.items()},
         "method_params": method_params,
+        # only when not ours, so folders written before the option existed still resume
+        **({"renderer": cfg.renderer} if cfg.renderer != "regionedit" else {}),
     })
 
 
@@ -717,7 +731,8 @@ def _check_identity(out: Path, ident: dict) -> None:
         old = json.loads(path.read_text())
         new_params = ident.get("method_params", {})
         old_params = old.get("method_params", {})
-        diffs = [k for k in ident if k != "method_params" and old.get(k) != ident[k]]
+        keys = list(ident) + [k for k in ("renderer",) if k in old and k not in ident]  # optional keys, either side
+        diffs = [k for k in keys if k != "method_params" and old.get(k) != ident.get(k)]
         diffs += [f"method {m}" for m in new_params if m in old_params and old_params[m] != new_params[m]]
         if diffs:
             raise ValueError(
@@ -741,6 +756,8 @@ def _canonical_command(cfg: EvalConfig) -> str:
     parts += ["--model", str(cfg.model), "--steps", str(cfg.steps), "--guidance", str(cfg.guidance)]
     if cfg.protocol == "shapes":
         parts += ["--size", str(cfg.size)]
+        if cfg.renderer != "regionedit":
+            parts += ["--renderer", cfg.renderer]
     if cfg.clip:
         parts += ["--clip", str(cfg.clip)]
     parts += ["--dino", str(cfg.dino) if cfg.dino else "none"]
