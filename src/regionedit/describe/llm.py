@@ -11,7 +11,6 @@ Generation is greedy (``do_sample=False``) under a fixed seed, so the same input
 from __future__ import annotations
 
 import dataclasses
-
 import json
 import os
 import re
@@ -234,5 +233,5 @@ class TransformersDescriber:
         referent = obj.get("referent")
         referent = referent.strip() if isinstance(referent, str) and referent.strip() and referent != "null" else None
         return Description(
-            ref.intent, obj["target_description"].strip(), obj["local_prompt"].strip(), referent, None
+            ref.intent, obj["target_description"].strip(), obj["local_prompt"].strip(), referent, None, ref.notes
         )
