@@ -5,7 +5,8 @@ completing a prompt the instruction leaves short from CLIP's reading of the refe
 import numpy as np
 import pytest
 
-from regionedit.compose.transform import circumradius, composite, fit_object_size, matte_kept, new_object_footprint, relay_objects, rescale_object
+from regionedit.compose.transform import (circumradius, composite, debleed, fill_nearest, fit_object_size, matte_kept,
+                                         new_object_footprint, relay_objects, rescale_object)
 from regionedit.pipeline import Editor, EditorConfig
 from regionedit.region.refine import grow_region
 from regionedit.world import spec
@@ -215,3 +216,41 @@ def test_a_recolour_without_a_shape_keeps_the_shape_clip_reads(editor):
     assert r.status == "edited" and r.local_prompt == "a blue star"
     plain = Editor(editor.models, editor.region_predictor, config=EditorConfig(steps=2, complete_prompt=False))
     assert plain(img, "make the red one blue", seed=0).local_prompt == "a blue object"
+
+
+def test_debleed_paints_over_what_the_generator_drew_of_a_kept_object():
+    # the generator's new background (black) with a blue blob grown out of the kept square, its edge blended;
+    # debleed paints the blob and its blend over with the new background and touches nothing else
+    scene = Scene(Background("white"), (WorldObject("square", "blue", 0.3, 0.5, 0.12),))
+    source = render(scene)
+    square = object_coverage(scene.objects[0], 64) > 0.5
+    objects = grow_region(square, 1)
+    region = ~objects
+    blob = Scene(Background("black"), (WorldObject("circle", "blue", 0.38, 0.45, 0.1),))
+    generated = render(blob)
+    generated[50:, 50:] = (30, 30, 30)  # something far from the objects that is not background: left alone
+    out = debleed(generated, source, objects, region, px=6)
+    near = region & grow_region(objects, 6)
+    blue = np.array(spec.OBJECT_COLORS["blue"], float)
+    holds_blue = (out.astype(float) @ blue) / (blue @ blue)  # projection on the segment black -> blue
+    assert (holds_blue[near] < 0.25).all()
+    assert ((generated != 0).any(-1) & near).sum() > 20  # there was a blob to remove
+    assert np.array_equal(out[~near], generated[~near])  # beyond px, and the objects: untouched
+    assert np.array_equal(out[50:, 50:], generated[50:, 50:])
+    # nothing to do when the generator kept to the background
+    clean = render(Scene(Background("black"), ()))
+    assert np.array_equal(debleed(clean, source, objects, region, px=6), clean)
+
+
+def test_fill_nearest_copies_the_nearest_known_pixel():
+    img = np.zeros((8, 8, 3), np.uint8)
+    img[:, :4] = (10, 20, 30)
+    img[:, 4:] = (200, 0, 0)
+    known = np.zeros((8, 8), bool)
+    known[:, 0] = known[:, 7] = True
+    fill = np.zeros((8, 8), bool)
+    fill[:, 1] = fill[:, 6] = fill[:, 3] = True
+    out = fill_nearest(img, known, fill, radius=2)
+    assert (out[:, 1] == (10, 20, 30)).all() and (out[:, 6] == (200, 0, 0)).all()
+    assert (out[:, 3] == img[:, 3]).all()  # nothing known within 2 px: unchanged
+    assert out.dtype == np.uint8 and not np.shares_memory(out, img)

@@ -119,6 +119,65 @@ def _nearest(values: np.ndarray, known: np.ndarray, ys: np.ndarray, xs: np.ndarr
     return (out, found) if return_found else out
 
 
+def fill_nearest(image: np.ndarray, known: np.ndarray, fill: np.ndarray, radius: int) -> np.ndarray:
+    """``image`` with each ``fill`` pixel set to the colour of the nearest ``known`` pixel within ``radius`` px
+    (unchanged where there is none): ``(H, W, C)`` -> a new ``(H, W, C)`` array of the same dtype. A background
+    edit extends the generated background under the objects' old edge this way before re-matting it."""
+    out = image.copy()
+    ys, xs = np.nonzero(fill & ~known)
+    if len(ys):
+        vals, found = _nearest(image, known, ys, xs, radius, return_found=True)
+        out[ys[found], xs[found]] = vals[found].astype(image.dtype)  # copies of known pixels: exact
+    return out
+
+
+def debleed(generated: np.ndarray, source: np.ndarray, objects: np.ndarray, region: np.ndarray, px: int,
+            min_alpha: float = 0.25, step: int = 1) -> np.ndarray:
+    """A background edit's new background with what the generator drew of the kept objects removed: a
+    ``region`` pixel within ``px`` of ``objects`` that reads as ``alpha * object + (1 - alpha) * background``
+    with ``alpha >= min_alpha`` gets that background colour (a blob's blended edge goes too). ``object`` is
+    the nearest object's colour (in ``source``), ``background`` the nearest new-background colour (in
+    ``generated``, farther than ``px`` from the objects and not itself holding ``min_alpha`` of its nearest
+    object's colour against the median there: a blob can reach past ``px``). Shown an object beside the hole, the generator tends to
+    extend it into the new background (a square grows a blob); the region of a background edit holds
+    background only. Colours are looked up on every ``step``-th pixel (the editor passes the decision's
+    block). ``(H, W, 3)`` uint8 -> a new ``(H, W, 3)`` uint8."""
+    out = generated.copy()
+    near = region & dilate_square(objects, px)
+    ys, xs = np.nonzero(near)
+    if not len(ys):
+        return out
+    step = max(1, int(step))
+    grid = (slice(None, None, step), slice(None, None, step))
+    src, gen = source[grid], generated[grid]
+    h, w = src.shape[:2]
+    gpx, reach = -(-px // step), -(-(3 * px + 3) // step)
+    core = (objects & ~dilate_square(~objects, 2 * step))[grid]  # 2 px in: past the blended edge
+    obj_g, reg_g = objects[grid], region[grid]
+    far = reg_g & ~dilate_square(obj_g, gpx) & dilate_square(obj_g, reach)  # where the background is read
+    fy, fx = np.nonzero(far)
+    if len(fy):  # ... unless it holds some of its nearest object's colour (a blob reaching past px), read
+        # against the ring's median colour
+        fo, ffound = _nearest(src, core, fy, fx, reach, return_found=True)
+        fg = gen[fy, fx].astype(np.float32)
+        med = np.median(fg, axis=0)
+        fd = fo - med
+        fdd = (fd * fd).sum(-1)
+        like = ffound & (fdd > 300.0) & (((fg - med) * fd).sum(-1) / np.maximum(fdd, 1e-6) >= min_alpha)
+        far[fy[like], fx[like]] = False
+    cy, cx = np.minimum(ys // step, h - 1), np.minimum(xs // step, w - 1)
+    cells, back = np.unique(cy * w + cx, return_inverse=True)  # each grid cell searched once
+    o, found_o = (a[back] for a in _nearest(src, core, cells // w, cells % w, reach, return_found=True))
+    b, found_b = (a[back] for a in _nearest(gen, far, cells // w, cells % w, 2 * reach, return_found=True))
+    g = generated[ys, xs].astype(np.float32)
+    d = o - b
+    dd = (d * d).sum(-1)
+    alpha = ((g - b) * d).sum(-1) / np.maximum(dd, 1e-6)  # how much of the object's colour the pixel holds
+    bleed = found_o & found_b & (dd > 300.0) & (alpha >= min_alpha)
+    out[ys[bleed], xs[bleed]] = b[bleed].astype(np.uint8)
+    return out
+
+
 def matte_kept(source: np.ndarray, objects: np.ndarray, px: int = 1, max_alpha: float = 0.9, step: int = 1) -> np.ndarray:
     """What a background edit keeps, re-decided pixel by pixel within ``px`` (+1) of its border: a pixel
     stays (or becomes) kept when its colour reads as ``alpha * object + (1 - alpha) * old background`` with

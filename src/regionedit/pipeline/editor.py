@@ -37,7 +37,8 @@ import torch
 import torch.nn.functional as F
 
 from regionedit.compose import crop_resize, crop_resize_mask, paste_back, region_crop
-from regionedit.compose.transform import composite, fit_object_size, matte_kept, relay_objects, rescale_object
+from regionedit.compose.transform import (composite, debleed, fill_nearest, fit_object_size, matte_kept, relay_objects,
+                                         rescale_object)
 from regionedit.describe import REFERENT_OPS, Describer, Referent, WorldDescriber, local_prompt_for
 from regionedit.generation import InpaintConfig, InpaintGenerator
 from regionedit.io import load_image, validate_instruction
@@ -61,6 +62,8 @@ class EditorConfig:
     keep_objects: bool = True  # background edits: the objects the region leaves out are laid back over the new
     # background, bit-identical, their anti-aliased edge re-matted over ring_px px (compose/transform.py)
     ring_px: int = 2
+    debleed_px: int = 6  # background edits: what the generator drew of a kept object within this many px of it
+    # (per 256 px of work_side) is painted over with the new background (compose/transform.debleed); 0: off
     repaint_edge: bool = True  # ... and a predicted region takes in the objects' blended edge pixels (the region
     # stops at their edge; compose/transform.matte_kept), so the old background leaves no rim around them
     keep_islands: bool = True  # background edits: object proposals the region surrounds (colour segments of object
@@ -415,13 +418,20 @@ class Editor:
             out = composite(base, layer, alpha)
             region = region | ((out != image).any(-1) & ((alpha > 0) | footprint))
             return edited(out, desc.local_prompt if bigger else "background")
+        edge = None
         if desc.intent.op == "background" and cfg.keep_objects and cfg.repaint_edge and user_mask is None:
-            # the objects' anti-aliased edge is a blend with the old background: repainted (re-matted below),
-            # not kept, or a rim of the old colour stays around every object; on large images the border,
-            # decided in blocks, is put right pixel by pixel (a user's mask is kept as drawn)
+            # the objects' anti-aliased edge is a blend with the old background: it joins the region (re-matted
+            # below), or a rim of the old colour stays around every object; on large images the border, decided
+            # in blocks, is put right pixel by pixel (a user's mask is kept as drawn). The generator is not
+            # shown that edge as a hole: next to an object's own colour it extends the object into the new
+            # background; it paints the region without it and the new background is carried under it
             block = working_block(*image.shape[:2], cfg.work_side)  # the decision's pixel size here
-            region = ~matte_kept(image, ~region, px=cfg.ring_px * block, step=block)
-        out = self._inpaint(image, region, desc.local_prompt, seed, steps, guidance)
+            matted = ~matte_kept(image, ~region, px=cfg.ring_px * block, step=block)
+            edge, region = matted & ~region, matted
+        gen_region = region if edge is None else region & ~edge
+        out = self._inpaint(image, gen_region, desc.local_prompt, seed, steps, guidance)
+        if edge is not None and edge.any():
+            out = fill_nearest(out, gen_region, edge, radius=(cfg.ring_px + 2) * block)
         if desc.intent.op == "add" and desc.intent.new_size in spec.SIZE_RANGES and cfg.fit_new_size:
             # the generator sizes what it draws by the region, loosely: the size word is the instruction's
             lo, hi = spec.SIZE_RANGES[desc.intent.new_size]
@@ -431,6 +441,9 @@ class Editor:
             # what the region leaves out are the objects: they are laid back over the new background (the
             # blend margin around the region must not spill into them: at 64 px a 4 px margin eats a small
             # object whole), their anti-aliased edge re-matted against it
+            if cfg.debleed_px:
+                block = working_block(*image.shape[:2], cfg.work_side)
+                out = debleed(out, image, ~region, region, px=cfg.debleed_px * block, step=block)
             out = relay_objects(image, out, ~region, ring_px=cfg.ring_px)
         return edited(out, desc.local_prompt)
 
