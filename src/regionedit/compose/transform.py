@@ -152,7 +152,9 @@ def debleed(generated: np.ndarray, source: np.ndarray, objects: np.ndarray, regi
     src, gen = source[grid], generated[grid]
     h, w = src.shape[:2]
     gpx, reach = -(-px // step), -(-(3 * px + 3) // step)
-    core = (objects & ~dilate_square(~objects, 2 * step))[grid]  # 2 px in: past the blended edge
+    # the objects' colours 2 px in, past the blended edge; a piece too small for that, 1 px in
+    e2, e1 = objects & ~dilate_square(~objects, 2 * step), objects & ~dilate_square(~objects, step)
+    core = (e2 | (e1 & ~dilate_square(e2, 3 * step)))[grid]
     obj_g, reg_g = objects[grid], region[grid]
     far = reg_g & ~dilate_square(obj_g, gpx) & dilate_square(obj_g, reach)  # where the background is read
     fy, fx = np.nonzero(far)
