@@ -54,24 +54,12 @@ def main(argv: list[str] | None = None) -> int:
 def _quiet_libraries() -> None:
     """The app's choice (the library leaves logging alone): no per-load progress bars or notices from the
     model libraries on stderr, where our own errors and progress go; errors still show."""
-    import logging
+    from diffusers.utils import logging as dlog
+    from transformers.utils import logging as tlog
 
-    for name in ("transformers", "diffusers", "huggingface_hub"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    try:
-        from transformers.utils import logging as tlog
-
-        tlog.set_verbosity_error()
-        tlog.disable_progress_bar()
-    except ImportError:  # pragma: no cover - transformers is a dependency
-        pass
-    try:
-        from diffusers.utils import logging as dlog
-
-        dlog.set_verbosity_error()
-        dlog.disable_progress_bar()
-    except ImportError:  # pragma: no cover
-        pass
+    for lib in (tlog, dlog):
+        lib.set_verbosity_error()
+        lib.disable_progress_bar()
 
 
 if __name__ == "__main__":

@@ -119,6 +119,27 @@ def _nearest(values: np.ndarray, known: np.ndarray, ys: np.ndarray, xs: np.ndarr
     return (out, found) if return_found else out
 
 
+def _nearest_on_grid(values: np.ndarray, known: np.ndarray, ys: np.ndarray, xs: np.ndarray, step: int,
+                     radius: int):
+    """:func:`_nearest` for full-size pixels ``(ys, xs)`` looked up on a grid of every ``step``-th pixel
+    (``values`` and ``known`` already on that grid, ``radius`` in grid cells); each cell is searched once:
+    ``(N, C)`` float32 and ``(N,)`` bool found."""
+    h, w = known.shape
+    cy, cx = np.minimum(ys // step, h - 1), np.minimum(xs // step, w - 1)
+    cells, back = np.unique(cy * w + cx, return_inverse=True)
+    vals, found = _nearest(values, known, cells // w, cells % w, radius, return_found=True)
+    return vals[back], found[back]
+
+
+def _alpha(pixel: np.ndarray, obj: np.ndarray, back: np.ndarray):
+    """How much of ``obj``'s colour ``pixel`` holds, read as ``alpha * obj + (1 - alpha) * back`` (projection
+    on the segment, ``(N, 3)`` float each): ``(alpha (N,), distinct (N,) bool)``, ``distinct`` where the two
+    colours are far enough apart (> ~17 levels) for the reading to mean anything."""
+    d = obj - back
+    dd = (d * d).sum(-1)
+    return ((pixel - back) * d).sum(-1) / np.maximum(dd, 1e-6), dd > 300.0
+
+
 def fill_nearest(image: np.ndarray, known: np.ndarray, fill: np.ndarray, radius: int) -> np.ndarray:
     """``image`` with each ``fill`` pixel set to the colour of the nearest ``known`` pixel within ``radius`` px
     (unchanged where there is none): ``(H, W, C)`` -> a new ``(H, W, C)`` array of the same dtype. A background
@@ -138,9 +159,9 @@ def debleed(generated: np.ndarray, source: np.ndarray, objects: np.ndarray, regi
     with ``alpha >= min_alpha`` gets that background colour (a blob's blended edge goes too). ``object`` is
     the nearest object's colour (in ``source``), ``background`` the nearest new-background colour (in
     ``generated``, farther than ``px`` from the objects and not itself holding ``min_alpha`` of its nearest
-    object's colour against the median there: a blob can reach past ``px``). Shown an object beside the hole, the generator tends to
-    extend it into the new background (a square grows a blob); the region of a background edit holds
-    background only. Colours are looked up on every ``step``-th pixel (the editor passes the decision's
+    object's colour against the median there: a blob can reach past ``px``). Shown an object beside the
+    hole, the generator tends to extend it into the new background (a square grows a blob); the region of a
+    background edit holds background only. Colours are looked up on every ``step``-th pixel (the editor passes the decision's
     block). ``(H, W, 3)`` uint8 -> a new ``(H, W, 3)`` uint8."""
     out = generated.copy()
     near = region & dilate_square(objects, px)
@@ -150,7 +171,6 @@ def debleed(generated: np.ndarray, source: np.ndarray, objects: np.ndarray, regi
     step = max(1, int(step))
     grid = (slice(None, None, step), slice(None, None, step))
     src, gen = source[grid], generated[grid]
-    h, w = src.shape[:2]
     gpx, reach = -(-px // step), -(-(3 * px + 3) // step)
     # the objects' colours 2 px in, past the blended edge; a piece too small for that, 1 px in
     e2, e1 = objects & ~dilate_square(~objects, 2 * step), objects & ~dilate_square(~objects, step)
@@ -162,20 +182,13 @@ def debleed(generated: np.ndarray, source: np.ndarray, objects: np.ndarray, regi
         # against the ring's median colour
         fo, ffound = _nearest(src, core, fy, fx, reach, return_found=True)
         fg = gen[fy, fx].astype(np.float32)
-        med = np.median(fg, axis=0)
-        fd = fo - med
-        fdd = (fd * fd).sum(-1)
-        like = ffound & (fdd > 300.0) & (((fg - med) * fd).sum(-1) / np.maximum(fdd, 1e-6) >= min_alpha)
+        alpha, distinct = _alpha(fg, fo, np.median(fg, axis=0))
+        like = ffound & distinct & (alpha >= min_alpha)
         far[fy[like], fx[like]] = False
-    cy, cx = np.minimum(ys // step, h - 1), np.minimum(xs // step, w - 1)
-    cells, back = np.unique(cy * w + cx, return_inverse=True)  # each grid cell searched once
-    o, found_o = (a[back] for a in _nearest(src, core, cells // w, cells % w, reach, return_found=True))
-    b, found_b = (a[back] for a in _nearest(gen, far, cells // w, cells % w, 2 * reach, return_found=True))
-    g = generated[ys, xs].astype(np.float32)
-    d = o - b
-    dd = (d * d).sum(-1)
-    alpha = ((g - b) * d).sum(-1) / np.maximum(dd, 1e-6)  # how much of the object's colour the pixel holds
-    bleed = found_o & found_b & (dd > 300.0) & (alpha >= min_alpha)
+    o, found_o = _nearest_on_grid(src, core, ys, xs, step, reach)
+    b, found_b = _nearest_on_grid(gen, far, ys, xs, step, 2 * reach)
+    alpha, distinct = _alpha(generated[ys, xs].astype(np.float32), o, b)
+    bleed = found_o & found_b & distinct & (alpha >= min_alpha)
     out[ys[bleed], xs[bleed]] = b[bleed].astype(np.uint8)
     return out
 
@@ -219,19 +232,14 @@ def matte_kept(source: np.ndarray, objects: np.ndarray, px: int = 1, max_alpha: 
     # the colours are looked up on every ``step``-th pixel (the decision's block: cost independent of it)
     step = max(1, int(step))
     grid = (slice(None, None, step), slice(None, None, step))
-    h, w = source[grid].shape[:2]
-    cy, cx = np.minimum(ys // step, h - 1), np.minimum(xs // step, w - 1)
     reach = -(-(3 * px + 3) // step)
     core_o = (objects & ~dilate_square(~objects, px))[grid]
     core_b = (~objects & ~dilate_square(objects, px))[grid]
-    cells, back = np.unique(cy * w + cx, return_inverse=True)  # each grid cell searched once
-    o, found_o = (a[back] for a in _nearest(source[grid], core_o, cells // w, cells % w, reach, return_found=True))
-    b, found_b = (a[back] for a in _nearest(source[grid], core_b, cells // w, cells % w, reach, return_found=True))
+    o, found_o = _nearest_on_grid(source[grid], core_o, ys, xs, step, reach)
+    b, found_b = _nearest_on_grid(source[grid], core_b, ys, xs, step, reach)
     s = source[ys, xs].astype(np.float32)
-    d = o - b
-    dd = (d * d).sum(-1)
-    known = found_o & found_b & (dd > 300.0)
-    alpha = ((s - b) * d).sum(-1) / np.maximum(dd, 1e-6)
+    alpha, distinct = _alpha(s, o, b)
+    known = found_o & found_b & distinct
     out[ys[known], xs[known]] = alpha[known] >= max_alpha
     # far out on a thin part (a star's tip at 1024 px) no kept pixel lies deeper than px: the old
     # background's own colour goes to the region, anything clearly else stays kept
@@ -271,9 +279,8 @@ def relay_objects(source: np.ndarray, generated: np.ndarray, objects: np.ndarray
         s = source[ys, xs].astype(np.float32)
         o = _nearest(source, objects, ys, xs, ring_px + 1)  # the object's colour
         b = _nearest(source, ~(objects | ring), ys, xs, ring_px + 1)  # the old background's
-        d = o - b
-        dd = (d * d).sum(-1)
-        alpha = np.where(dd > 300.0, ((s - b) * d).sum(-1) / np.maximum(dd, 1e-6), 0.0).clip(0, 1)[:, None]
+        alpha, distinct = _alpha(s, o, b)
+        alpha = np.where(distinct, alpha, 0.0).clip(0, 1)[:, None]
         g = generated[ys, xs].astype(np.float32)
         out[ys, xs] = np.round(alpha * o + (1 - alpha) * g).clip(0, 255).astype(np.uint8)
     out[objects] = source[objects]

@@ -419,13 +419,13 @@ class Editor:
             region = region | ((out != image).any(-1) & ((alpha > 0) | footprint))
             return edited(out, desc.local_prompt if bigger else "background")
         edge = None
+        block = working_block(*image.shape[:2], cfg.work_side)  # the localisation decision's pixel size here
         if desc.intent.op == "background" and cfg.keep_objects and cfg.repaint_edge and user_mask is None:
             # the objects' anti-aliased edge is a blend with the old background: it joins the region (re-matted
             # below), or a rim of the old colour stays around every object; on large images the border, decided
             # in blocks, is put right pixel by pixel (a user's mask is kept as drawn). The generator is not
             # shown that edge as a hole: next to an object's own colour it extends the object into the new
             # background; it paints the region without it and the new background is carried under it
-            block = working_block(*image.shape[:2], cfg.work_side)  # the decision's pixel size here
             matted = ~matte_kept(image, ~region, px=cfg.ring_px * block, step=block)
             edge, region = matted & ~region, matted
         gen_region = region if edge is None else region & ~edge
@@ -442,7 +442,6 @@ class Editor:
             # blend margin around the region must not spill into them: at 64 px a 4 px margin eats a small
             # object whole), their anti-aliased edge re-matted against it
             if cfg.debleed_px:
-                block = working_block(*image.shape[:2], cfg.work_side)
                 out = debleed(out, image, ~region, region, px=cfg.debleed_px * block, step=block)
             out = relay_objects(image, out, ~region, ring_px=cfg.ring_px)
         return edited(out, desc.local_prompt)
