@@ -208,6 +208,9 @@ def _normalise(text: str, postnominal: bool = False) -> list[str]:
     t = re.sub(r"\bdrop (a|an|another|one|some)\b", r"add \1", t)  # "drop a star in ..." adds, "drop the star" removes
     t = re.sub(r"\bless (?:big|large|huge)\b", "smaller", t)  # before "big" reads as a size
     t = re.sub(r"\bless (?:small|tiny|little)\b", "bigger", t)
+    # a complaint asks for the opposite: "the circle is too big" -> smaller, "not big enough" -> bigger
+    t = re.sub(r"\b(?:too (?:big|large|huge)|not (?:small|tiny|little) enough)\b", "smaller", t)
+    t = re.sub(r"\b(?:too (?:small|tiny|little)|not (?:big|large|huge) enough)\b", "bigger", t)
     t = re.sub(r"\b(?:everything|all) (?:except|but|apart from|other than|besides) (?:for )?(?:the )?"
                r"(?:shapes?|objects?|things?|figures?)\b", "the background", t)  # what is not an object
     t = re.sub(r"\b(?:the )?shape of\b", "", t)  # "change the shape of the circle to a star"
