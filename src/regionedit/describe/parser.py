@@ -83,7 +83,8 @@ _CUES: dict[str, tuple[str, ...]] = {
         "gone", "disappear", "vanish", "without", "no longer", "no more", "discard", "go away", "lose",
         "not want", "not need", "not like", "not wanted", "not needed", "needs to go",
         "need to go", "has to go", "have to go", "must go", "should go", "can go", "out of the picture",
-        "out of the image", "got to go", "gotta go", "to go", "drop",
+        "out of the image", "got to go", "gotta go", "to go", "drop", "hide", "hidden", "ditch", "scrap",
+        "omit", "cut out",
     ),
     "add": (
         "add", "added", "put", "place", "placed", "insert", "inserted", "draw", "drawn", "include",
@@ -602,6 +603,9 @@ def _parse(raw: str, postnominal: bool = False) -> EditIntent:
             # apposition: "add another star, a green one"
             extra = nps[k + 1]
             new = dataclasses.replace(new, color=new.color or extra.color, size=new.size or extra.size)
+        if new.color is None and new_colors:  # a bare colour beside it: "add star, red, top left"
+            after = [c for i, c in new_colors if i > new.end]
+            new = dataclasses.replace(new, color=(after or [c for _, c in new_colors])[0])
         if not new.indefinite and area is not None and len(shaped) == 1 and "put" in words:
             raise _ParseError("moving objects is not an edit of the shapes world (to add one, say 'add a ...')")
         return EditIntent(
