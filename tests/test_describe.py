@@ -603,6 +603,16 @@ def test_caption_round_trip():
          [("yellow", "star", "small"), ("black", "square", "large")], ("sky blue", None)),
         ("two shapes: a green dot and an orange triangle, background light green",
          [("green", "circle", None), ("orange", "triangle", None)], ("light green", None)),
+        # held-out wordings (2026-11-25; 5 of 15 failed before: an Oxford comma, a word before the colour,
+        # "fading from", a gradient without "background", a preposition other than "on")
+        ("A small red circle, a large blue star, and a green square on a white background.",
+         [("red", "circle", "small"), ("blue", "star", "large"), ("green", "square", None)], ("white", None)),
+        ("a large purple diamond over a beige background", [("purple", "diamond", "large")], ("beige", None)),
+        ("a red triangle on a background fading from sky blue to white", [("red", "triangle", None)],
+         ("sky blue", "white")),
+        ("a green star against a light green to beige gradient", [("green", "star", None)], ("light green", "beige")),
+        ("a red star on a plain beige background", [("red", "star", None)], ("beige", None)),
+        ("a red star in front of a black background", [("red", "star", None)], ("black", None)),
     ],
 )
 def test_captions_in_other_words(caption, objects, background):

@@ -675,12 +675,20 @@ def parse_caption(caption: str) -> tuple[list[Referent], tuple[str, str | None]]
     text = re.sub(r"[^a-z, ]+", " ", caption.lower().replace("-", " "))
     text = " ".join(" ".join(_SPELLING.get(w, w) for w in text.replace(",", " , ").split()).split())
     text = text.replace(" , ", ", ").strip(" ,")
-    m = _CAPTION_RE.match(text)
-    if m is None:
+    try:
+        return _parse_caption_strictly(text, caption)
+    except ValueError:
         loose = _parse_caption_loosely(text)
         if loose is None:
-            raise ValueError(f"not a shapes-world caption (expected '... on a <colour> background'): {caption!r}")
+            raise
         return loose
+
+
+def _parse_caption_strictly(text: str, caption: str) -> tuple[list[Referent], tuple[str, str | None]]:
+    """WORLD.md's caption format (``text`` normalised by :func:`parse_caption`); ``ValueError`` otherwise."""
+    m = _CAPTION_RE.match(text)
+    if m is None:
+        raise ValueError(f"not a shapes-world caption (expected '... on a <colour> background'): {caption!r}")
     bg_words = m.group("bg").split(" to ")
     bgs = [_COLORS.get(w.strip()) for w in bg_words]
     if not 1 <= len(bgs) <= 2 or any(b is None for b in bgs):
@@ -689,7 +697,7 @@ def parse_caption(caption: str) -> tuple[list[Referent], tuple[str, str | None]]
     objects: list[Referent] = []
     objs = m.group("objs")
     if objs:
-        for part in re.split(r"\s+and\s+|\s*,\s*", objs):
+        for part in re.split(r"\s*,\s*and\s+|\s+and\s+|\s*,\s*", objs):
             part = part.strip()
             if not part:
                 continue
@@ -715,8 +723,9 @@ _C_ALT = _alternation(_COLORS)
 _LOOSE_BACKGROUND = [  # where another writer may put the background: "white background", "background: beige
     # to gray", "on white" (at the end), each with an optional gradient end
     re.compile(rf"\b(?:from )?(?P<top>{_C_ALT})(?: to (?P<bottom>{_C_ALT}))?(?: gradient| colored| color)? background\b"),
-    re.compile(rf"\bbackground(?: is| of| in| that is| color)?(?: an?)?(?: gradient)?(?: from)? (?P<top>{_C_ALT})"
-               rf"(?: to (?P<bottom>{_C_ALT}))?\b"),
+    re.compile(rf"\bbackground(?: is| of| in| that is| color)?(?: an?)?(?: gradient)?(?: (?:that )?(?:fading|fades|going"
+               rf"|goes|running|runs|blending|blends))?(?: from)? (?P<top>{_C_ALT})(?: to (?P<bottom>{_C_ALT}))?\b"),
+    re.compile(rf"\b(?:from )?(?P<top>{_C_ALT}) to (?P<bottom>{_C_ALT}) gradient\b"),
     re.compile(rf"\bon (?:an? )?(?P<top>{_C_ALT})(?: to (?P<bottom>{_C_ALT}))?$"),
 ]
 _LOOSE_OBJECT = re.compile(rf"\b(?:(?P<size>{_alternation(_SIZES)}) )?(?:(?P<color>{_C_ALT}) )?(?P<shape>{_alternation(_SHAPES)})\b")
