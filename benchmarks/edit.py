@@ -42,6 +42,17 @@ def _reason_kind(why: str) -> str:
     return re.sub(r"\d+(\.\d+)?", "N", why)
 
 
+def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    """``image`` (H, W, 3) uint8 through a JPEG of ``quality`` and back (what a user's photo library holds)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="JPEG", quality=quality)
+    return np.asarray(Image.open(buf).convert("RGB")).copy()
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="shapes-64")
@@ -52,6 +63,8 @@ def main(argv=None) -> int:
     p.add_argument("--renderer", choices=RENDERERS, default="regionedit",
                    help="who draws the scenes: this package's renderer, or regionedit.evaluation.alt_render "
                         "(pil: supersampled, pil-aliased: hard edges)")
+    p.add_argument("--jpeg", type=int, default=None, metavar="Q",
+                   help="give the editor each source as a JPEG of quality Q (PIL, 4:2:0), not the lossless render")
     p.add_argument("--mask-free-only", action="store_true", help="skip the oracle-mask rows (and the time ratio to them)")
     p.add_argument("--reasons", action="store_true", help="also print why failed edits failed, counted per category")
     args = p.parse_args(argv)
@@ -67,6 +80,7 @@ def main(argv=None) -> int:
     for ci, cat in enumerate(spec.CATEGORIES):
         for i in range(args.n_per_category):
             s = drawn_by(sample_edit(args.seed + ci, i, category=cat), args.renderer)
+            source = s.source if args.jpeg is None else _jpeg(s.source, args.jpeg)
             if cat == "add":
                 ceilings.append(add_iou_ceiling(s.source_scene, s.edit, k=200, seed=i))
             for m in methods:
@@ -74,7 +88,7 @@ def main(argv=None) -> int:
                 if m == "mask" and cat == "absent":
                     continue
                 t = time.perf_counter()
-                res = editor(s.source, s.instruction, seed=i, mask=given)
+                res = editor(source, s.instruction, seed=i, mask=given)
                 times[m].append(time.perf_counter() - t)
                 r = rows[m].setdefault(cat, {"iou": [], "success": [], "outside": [], "why": {}})
                 if cat != "absent":
@@ -84,7 +98,7 @@ def main(argv=None) -> int:
                 if not ok:
                     r["why"][_reason_kind(why)] = r["why"].get(_reason_kind(why), 0) + 1
                 support = dilate(res.mask, 6)
-                r["outside"].append(bool(np.array_equal(res.image[~support], s.source[~support])))
+                r["outside"].append(bool(np.array_equal(res.image[~support], source[~support])))
                 if m == "region":
                     statuses.append(res.status)
                     absent.append(cat == "absent")
