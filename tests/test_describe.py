@@ -21,6 +21,7 @@ from regionedit.describe import (
     intent_to_text,
     parse_caption,
     parse_intent,
+    split_edits,
 )
 from regionedit.world import sample_edit, spec
 from regionedit.world.language import AREA_PHRASES, SHAPE_SYNONYMS, VERBS, caption
@@ -497,7 +498,6 @@ def test_empty_instruction_raises(describer, text):
         "what a lovely day",
         "move the star to the left",  # not an edit of the world
         "make the pink circle blue",  # not a colour of the world
-        "remove the red circle and add a star",  # two edits
         "don't remove the star",
         "make the background a gradient",  # gradient with one colour
         "!!!",
@@ -780,3 +780,45 @@ def test_qualifiers_after_the_noun(describer, text, exp):
     # "the circle that is red" is "the red circle": one colour (and one size) in the clause; a colour after it
     # is the new one
     assert _handwritten_mismatch(describer, text, exp) is None, _handwritten_mismatch(describer, text, exp)
+
+
+@pytest.mark.parametrize(
+    "text, parts",
+    [
+        ("make the star red and the circle blue", ["make the star red", "make the circle blue"]),
+        ("could you please make the star red and the circle blue?",
+         ["could you please make the star red", "could you please make the circle blue"]),
+        ("remove the red circle and the blue star", ["remove the red circle", "remove the blue star"]),
+        ("turn the star red, then remove the circle", ["turn the star red", "remove the circle"]),
+        ("Remove the red circle. Then make the square green.", ["Remove the red circle", "make the square green"]),
+        ("delete the star; add a dot in the center", ["delete the star", "add a dot in the center"]),
+        ("make the star red and bigger", ["make the star red", "make the red star bigger"]),
+        ("turn the square blue and make it bigger", ["turn the square blue", "make the blue square bigger"]),
+        ("add a red star and a blue circle", ["add a red star", "add a blue circle"]),
+        ("remove the red circle and add a star", ["remove the red circle", "add a star"]),
+        ("make the background black and the circle white", ["make the background black", "make the circle white"]),
+        # one edit
+        ("remove the red circle and replace it with a blue star", None),
+        ("get rid of the red circle and put a blue star there instead", None),
+        ("make the box which is small and white bigger", None),
+        ("make the background black at the top and white at the bottom", None),
+        ("make the background a black and white gradient", None),
+        ("remove the red circle and leave the rest alone", None),
+        ("remove the star and make it bigger", None),  # "it" is gone: read whole
+    ],
+)
+def test_split_edits(describer, text, parts):
+    assert split_edits(text) == (parts or [text])
+    d = describer(text)
+    if parts:
+        assert d.intent is None and f"asks for {len(parts)} edits" in d.error
+        assert all(describer(p).intent is not None for p in parts)
+
+
+def test_single_edits_are_not_split(samples):
+    assert [t for t, _ in HANDWRITTEN if split_edits(t) != [t.strip()]] == []
+    assert [s.instruction for s in samples if split_edits(s.instruction) != [s.instruction]] == []
+    assert parse_intent("remove the red circle and replace it with a blue star")[0] == EditIntent(
+        "local", Referent("red", "circle"), new_color="blue", new_shape="star",
+        raw="remove the red circle and replace it with a blue star")
+

@@ -61,6 +61,37 @@ def test_no_region_means_no_edit(tiny_dir):
     assert np.array_equal(res.image, s.source) and not res.mask.any()
 
 
+def test_several_edits_run_in_turn(editor):
+    s = sample_edit(0, 2)
+    res = editor(s.source, "remove the red circle and make the square blue", seed=3)
+    assert res.status == "edited" and [r.instruction for r in res.steps] == ["remove the red circle", "make the square blue"]
+    assert [r.seed for r in res.steps] == [3, 4]  # edit k: seed + k
+    assert np.array_equal(res.image, res.steps[-1].image)  # the second edit ran on the first's result
+    assert np.array_equal(res.mask, res.steps[0].mask | res.steps[1].mask)
+    support = dilate(res.mask, 6)
+    assert np.array_equal(res.image[~support], s.source[~support])
+    assert json.loads(res.metadata()["regionedit:steps"]) == ["remove the red circle", "make the square blue"]
+    assert [st["instruction"] for st in res.to_json()["steps"]] == ["remove the red circle", "make the square blue"]
+    again = editor(s.source, "remove the red circle and make the square blue", seed=3)
+    assert np.array_equal(res.image, again.image)
+    one = Editor(editor.models, editor.region_predictor, config=EditorConfig(steps=2, split_edits=False))
+    assert not one(s.source, "remove the red circle and make the square blue", seed=3).steps
+
+
+def test_several_edits_all_or_nothing(tiny_dir):
+    ed = Editor(models.load(tiny_dir), _predictor(-30.0), config=EditorConfig(steps=2))  # finds no referent
+    s = sample_edit(0, 2)
+    res = ed(s.source, "add a red star in the top left, then remove the green star")
+    assert res.steps[0].status == "edited"  # the add is placed by rule: it edits
+    assert res.status == "no_edit" and np.array_equal(res.image, s.source) and not res.mask.any()
+    assert res.reason.startswith("edit 2 of 2 ('remove the green star'): no region")
+    assert "nothing was changed" in res.reason
+    mask = np.zeros(s.source.shape[:2], bool)
+    mask[10:20, 10:20] = True
+    res = ed(s.source, "remove the red circle and the blue star", mask=mask)
+    assert res.status == "no_edit" and "one edit" in res.reason and np.array_equal(res.image, s.source)
+
+
 def test_unreadable_caption_is_set_aside_not_fatal(editor):
     # a caption is context: one the parser cannot read must not stop the edit (it did: "no edit"), and the
     # result says it was set aside; a readable caption that lacks the referent still refuses

@@ -16,6 +16,7 @@ from .parser import (
     local_prompt_for,
     parse_caption,
     parse_intent,
+    split_edits,
 )
 
 
@@ -38,6 +39,7 @@ __all__ = [
     "WorldDescriber",
     "TransformersDescriber",
     "apply_intent",
+    "split_edits",
     "format_caption",
     "intent_to_text",
     "local_prompt_for",

@@ -495,6 +495,87 @@ def parse_intent(instruction: str) -> tuple[EditIntent | None, str | None]:
         return None, f"could not understand {raw!r}: {e}"
 
 
+# where one edit may end and the next begin: "; ", ". ", "then", "and", "also", "plus"
+_CLAUSE_BREAK = re.compile(r"\s*(?:;|\.\s+|,?\s*\b(?:and\s+)?then\b|,?\s+\band\b(?:\s+also\b)?|,\s*also\b|,?\s+\bplus\b)\s*",
+                           re.IGNORECASE)
+# words that point back at the clause before ("put a star there instead", "replace it with ..."): such a
+# clause is not an edit of its own, and the instruction is read whole
+_BACK_REFERENCES = ("there", "instead", "its", "one", "ones", "same", "them", "that", "this", "those", "these")
+_MAX_EDITS = 5
+
+
+def split_edits(instruction: str) -> list[str]:
+    """The edits one instruction asks for, each an instruction of its own, in order.
+
+    ``"make the star red and the circle blue"`` -> ``["make the star red", "make the circle blue"]``;
+    ``"remove the red circle, then add a blue star in the top left"`` -> both clauses;
+    ``"turn the square blue and make it bigger"`` -> ``["turn the square blue", "make the blue square
+    bigger"]`` ("it" is the object as the first edit leaves it); ``"make the star red and bigger"`` ->
+    ``["make the star red", "make the red star bigger"]``; ``"remove the red circle and the blue star"`` ->
+    two removals. A clause without a verb borrows the first clause's words before its object. The split is
+    taken only when every clause parses as an edit on its own; otherwise (one edit, "get rid of the star
+    and put a ball there", "a black at the top and white at the bottom background", at most
+    ``_MAX_EDITS`` clauses) the result is ``[instruction]`` stripped.
+
+    Raises:
+        ValueError: when the instruction is empty or whitespace only.
+    """
+    raw = check_instruction(instruction)
+    pieces = [p.strip(" ,.!?") for p in _CLAUSE_BREAK.split(raw)]
+    pieces = [p for p in pieces if p]
+    if not 2 <= len(pieces) <= _MAX_EDITS:
+        return [raw]
+    first = _lex(_normalise(pieces[0]))
+    start = next((t.i for t in first if t.kind in ("DET", "COLOR", "SHAPE", "SIZE", "PH", "BG")), None)
+    prefix = " ".join(t.text for t in first[:start]) if start else ""  # "could you make" of "could you make the star red"
+    clauses: list[str] = []
+    prev: EditIntent | None = None
+    for k, piece in enumerate(pieces):
+        toks = _lex(_normalise(piece))
+        if any(t.kind == "WORD" and t.value in _BACK_REFERENCES for t in toks) or any(
+            t.kind == "DET" and t.text in _BACK_REFERENCES for t in toks
+        ):
+            return [raw]
+        clause, pointed = piece, False
+        if k > 0:
+            after = _object_after(prev)
+            if any(t.kind == "PRON" for t in toks):
+                pointed = True  # "... and make it bigger": the object the last edit left
+                if after is None:
+                    return [raw]
+                clause = " ".join(("the " + after) if t.kind == "PRON" else t.text for t in toks)
+            elif not any(t.kind in ("CUE", "SIZEVERB", "TAKE") for t in toks):
+                if toks and all(t.kind in ("COMP", "BIT", "WORD") for t in toks) and any(t.kind == "COMP" for t in toks):
+                    if after is None:  # "... and bigger"
+                        return [raw]
+                    clause = f"make the {after} {' '.join(t.text for t in toks)}"
+                elif toks and toks[0].kind in ("DET", "COLOR", "SIZE", "SHAPE") and any(t.kind == "SHAPE" for t in toks) and prefix:
+                    clause = f"{prefix} {' '.join(t.text for t in toks)}"  # "... and the circle blue"
+                else:
+                    return [raw]
+        intent, _ = parse_intent(clause)
+        if intent is None:
+            return [raw]
+        if pointed and intent.op == prev.op:
+            return [raw]  # the same edit said twice: "the star is too large; please shrink it"
+        clauses.append(clause)
+        prev = intent
+    return clauses
+
+
+def _object_after(intent: EditIntent | None) -> str | None:
+    """The object an edit leaves, as words ("blue square"), for "it" in the next clause; None when the edit
+    leaves no object to point at (a removal, the background) or its shape is unsaid."""
+    if intent is None:
+        return None
+    if intent.op in ("add", "local") and intent.new_shape:
+        return Referent(intent.new_color, intent.new_shape).text()
+    if intent.op in ("color", "size") and intent.target is not None and intent.target.shape:
+        color = intent.new_color if intent.op == "color" else intent.target.color
+        return Referent(color, intent.target.shape).text()
+    return None
+
+
 def _parse(raw: str, postnominal: bool = False) -> EditIntent:
     words = _normalise(raw, postnominal)
     toks = _lex(words)
@@ -556,11 +637,13 @@ def _parse(raw: str, postnominal: bool = False) -> EditIntent:
         return np0
 
     # 2. removal; "get rid of the star and put a yellow ball there" is a replacement
-    if "remove" in cues and "add" in cues and len(shaped) >= 2:
+    # ... and so is "remove the red circle and replace it with a blue star"
+    swap_cues = [i for c in ("add", "replace", "subst") for i in cues.get(c, [])]
+    if "remove" in cues and swap_cues and len(shaped) >= 2:
         same_place = any(w in words for w in ("there", "instead")) or any(
             words[k : k + 2] in (["its", "place"], ["same", "place"], ["same", "spot"]) for k in range(len(words))
-        )
-        r, a = min(cues["remove"]), min(cues["add"])
+        ) or (("replace" in cues or "subst" in cues) and any(t.kind == "PRON" for t in toks))
+        r, a = min(cues["remove"]), min(swap_cues)
         ref = next((np for np in shaped if np.start > r), None)
         new = next((np for np in shaped if np.start > a), None)
         if same_place and ref is not None and new is not None and ref is not new:
@@ -894,7 +977,12 @@ class WorldDescriber:
         return parse_intent(instruction)
 
     def __call__(self, instruction: str, source_caption: str | None = None) -> Description:
-        # 1. check inputs and parse the instruction
+        # 1. check inputs and parse the instruction (one edit: Editor splits one that asks for several)
+        parts = split_edits(instruction)
+        if len(parts) > 1:
+            return Description(None, source_caption or "", "", None,
+                               f"this instruction asks for {len(parts)} edits ({'; '.join(parts)}): a description is "
+                               "of one edit (regionedit.pipeline.Editor runs them one after the other)")
         intent, error = parse_intent(instruction)
         if intent is None:
             return Description(None, source_caption or "", "", None, error)

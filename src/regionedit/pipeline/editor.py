@@ -5,7 +5,9 @@
     result.image, result.mask, result.status, result.target_description
 
 Stages (numbered as in ``__call__``):
-1. check inputs (image: any size, RGB; instruction: non-empty text);
+1. check inputs (image: any size, RGB; instruction: non-empty text). An instruction that asks for several
+   edits ("make the star red and the circle blue", :func:`regionedit.describe.split_edits`) runs them one
+   after the other, each on the last one's result, all or nothing;
 2. **describe**: instruction (+ source caption, when known) -> target description t_e and the local prompt;
 3. **localize**: the learned region predictor on CLIP patch features + instruction features (or a user
    mask, ``mask=``), then the decision rule of :meth:`Editor.region_from` (threshold, snap to colour
@@ -28,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -39,7 +42,7 @@ import torch.nn.functional as F
 from regionedit.compose import crop_resize, crop_resize_mask, paste_back, region_crop
 from regionedit.compose.transform import (composite, debleed, fill_nearest, fit_object_size, matte_kept, relay_objects,
                                          rescale_object)
-from regionedit.describe import REFERENT_OPS, Describer, Referent, WorldDescriber, local_prompt_for
+from regionedit.describe import REFERENT_OPS, Describer, Referent, WorldDescriber, local_prompt_for, split_edits
 from regionedit.generation import InpaintConfig, InpaintGenerator
 from regionedit.io import load_image, validate_instruction
 from regionedit.region.placement import place_region
@@ -96,6 +99,8 @@ class EditorConfig:
     # best as the referent (then the most probable), when the map lit several objects
     relocate: bool = True  # a region CLIP rejects moves to the object proposal CLIP reads best as the referent,
     # if one reaches verify_threshold (ReferentVerifier.relocate); "no edit" only when none does
+    split_edits: bool = True  # an instruction that asks for several edits runs them in order (describe.split_edits),
+    # edit k with seed + k; when one finds nothing to edit, nothing is changed
 
     def __post_init__(self):
         if self.add_placement not in ("rule", "predictor"):
@@ -118,6 +123,7 @@ class EditResult:
     method: str
     model_id: str
     seconds: float
+    steps: tuple["EditResult", ...] = ()  # an instruction of several edits: each one's result, in order
 
     def metadata(self) -> dict[str, str]:
         """Provenance for PNG text chunks."""
@@ -130,11 +136,14 @@ class EditResult:
             "regionedit:seed": str(self.seed),
             "regionedit:method": self.method,
             "regionedit:model": self.model_id,
-        }
+        } | ({"regionedit:steps": json.dumps([r.instruction for r in self.steps])} if self.steps else {})
 
     def to_json(self) -> dict[str, Any]:
-        return {"status": self.status, "reason": self.reason, "method": self.method,
-                "target_description": self.target_description, "seconds": round(self.seconds, 3)}
+        out = {"status": self.status, "reason": self.reason, "method": self.method,
+               "target_description": self.target_description, "seconds": round(self.seconds, 3)}
+        if self.steps:
+            out["steps"] = [{"instruction": r.instruction, **r.to_json()} for r in self.steps]
+        return out
 
 
 class Editor:
@@ -381,6 +390,13 @@ class Editor:
             return EditResult(image, np.zeros(image.shape[:2], bool), None, "no_edit", reason, instruction,
                               target, local, seed, method, self.models.model_id, time.perf_counter() - t0)
 
+        parts = split_edits(instruction) if cfg.split_edits else [instruction]
+        if len(parts) > 1:
+            if user_mask is not None:
+                return no_edit(f"a given mask goes with one edit, and this instruction asks for {len(parts)} "
+                               f"({'; '.join(parts)}): give them one at a time")
+            return self._in_turn(image, instruction, parts, seed, source_caption, steps, guidance, t0)
+
         # 2. describe
         desc = self.describer(instruction, source_caption)
         if desc.intent is None or not desc.local_prompt:
@@ -445,6 +461,30 @@ class Editor:
                 out = debleed(out, image, ~region, region, px=cfg.debleed_px * block, step=block)
             out = relay_objects(image, out, ~region, ring_px=cfg.ring_px)
         return edited(out, desc.local_prompt)
+
+    def _in_turn(self, image: np.ndarray, instruction: str, parts: list[str], seed: int, source_caption: str | None,
+                 steps: int | None, guidance: float | None, t0: float) -> EditResult:
+        """The edits of one instruction, in order: edit k runs on edit k-1's result with seed ``seed + k`` (and,
+        with a source caption, the caption edit k-1 wrote). All or nothing: when one finds nothing to edit,
+        the input comes back unchanged with that edit's reason. ``mask`` is the union of the edits' regions."""
+        results: list[EditResult] = []
+        current, caption = image, source_caption
+        for k, part in enumerate(parts):
+            r = self(current, part, seed=seed + k, source_caption=caption, steps=steps, guidance=guidance)
+            results.append(r)
+            if r.status != "edited":
+                return EditResult(image, np.zeros(image.shape[:2], bool), None, "no_edit",
+                                  f"edit {k + 1} of {len(parts)} ({part!r}): {r.reason}; nothing was changed",
+                                  instruction, r.target_description, r.local_prompt, seed, "region",
+                                  self.models.model_id, time.perf_counter() - t0, tuple(results))
+            current = r.image
+            if source_caption is not None:
+                caption = r.target_description
+        mask = np.logical_or.reduce([r.mask for r in results])
+        notes = "; ".join(r.reason for r in results if r.reason) or None
+        return EditResult(current, mask, None, "edited", notes, instruction, results[-1].target_description,
+                          "; ".join(r.local_prompt for r in results), seed, "region", self.models.model_id,
+                          time.perf_counter() - t0, tuple(results))
 
     def _complete(self, desc, image: np.ndarray, footprint: np.ndarray):
         """``desc`` with the local prompt completed from CLIP's reading of the referent's footprint when the
