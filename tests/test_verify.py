@@ -243,3 +243,27 @@ def test_localisation_holds_on_another_renderers_scenes(editor):
     assert theirs > 0.7 and theirs > ours - 0.08, (ours, theirs)
     s = drawn_by(sample_edit(21000, 0, category="absent"), "pil")
     assert not editor.find_region(s.source, s.instruction)[0].any()  # an absent referent: still no region
+
+
+TWO_CIRCLES = Scene(Background("white"), (WorldObject("circle", "red", 0.25, 0.3, 0.15),
+                                          WorldObject("circle", "blue", 0.7, 0.7, 0.15),
+                                          WorldObject("square", "yellow", 0.75, 0.22, 0.11)))
+
+
+def test_ambiguous_referents_get_no_edit(editor):
+    # "the circle" with a red and a blue circle: WORLD.md names an object by shape alone only when unique
+    img = render(TWO_CIRCLES)
+    res = editor(img, "remove the circle")
+    assert res.status == "no_edit" and "ambiguous" in res.reason and "circle" in res.reason
+    assert np.array_equal(res.image, img) and not res.mask.any()
+    assert editor(img, "remove the red circle").status == "edited"  # named in full
+    assert editor(img, "make the square blue").status == "edited"  # unique by shape
+    off = Editor(editor.models, editor.region_predictor, config=EditorConfig(steps=1, refuse_ambiguous=0))
+    assert off(img, "remove the circle").status == "edited"
+    # the check itself: the other circle is named, the referent's own fragments are no second object
+    intent = editor.describer("remove the circle").intent
+    fp, _ = editor.find_region(img, "remove the circle", intent, shape=False)
+    others = editor.ambiguous(img, intent, fp)
+    assert len(others) == 1 and others[0].endswith("circle")
+    square = editor.describer("remove the square").intent
+    assert editor.ambiguous(img, square, editor.find_region(img, "remove the square", square, shape=False)[0]) == []

@@ -17,6 +17,7 @@ from .parser import (
     parse_caption,
     parse_intent,
     split_edits,
+    with_article,
 )
 
 
@@ -40,6 +41,7 @@ __all__ = [
     "TransformersDescriber",
     "apply_intent",
     "split_edits",
+    "with_article",
     "format_caption",
     "intent_to_text",
     "local_prompt_for",

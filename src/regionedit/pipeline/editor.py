@@ -42,7 +42,8 @@ import torch.nn.functional as F
 from regionedit.compose import crop_resize, crop_resize_mask, paste_back, region_crop
 from regionedit.compose.transform import (composite, debleed, fill_nearest, fit_object_size, matte_kept, relay_objects,
                                          rescale_object)
-from regionedit.describe import REFERENT_OPS, Describer, Referent, WorldDescriber, local_prompt_for, split_edits
+from regionedit.describe import (REFERENT_OPS, Describer, Referent, WorldDescriber, local_prompt_for, split_edits,
+                                 with_article)
 from regionedit.generation import InpaintConfig, InpaintGenerator
 from regionedit.io import load_image, validate_instruction
 from regionedit.region.placement import place_region
@@ -99,6 +100,8 @@ class EditorConfig:
     # best as the referent (then the most probable), when the map lit several objects
     relocate: bool = True  # a region CLIP rejects moves to the object proposal CLIP reads best as the referent,
     # if one reaches verify_threshold (ReferentVerifier.relocate); "no edit" only when none does
+    refuse_ambiguous: float = 0.75  # a referent that leaves its colour or shape unsaid ("the circle") gets "no edit"
+    # when another object CLIP reads as it (its reading agrees, score >= this) is in the image; 0: off
     split_edits: bool = True  # an instruction that asks for several edits runs them in order (describe.split_edits),
     # edit k with seed + k; when one finds nothing to edit, nothing is changed
 
@@ -416,6 +419,14 @@ class Editor:
             r.region_probability = prob
             return r
 
+        if footprint is not None and cfg.refuse_ambiguous and cfg.verify_referent:
+            others = self.ambiguous(image, desc.intent, footprint)
+            if others:
+                named = desc.referent_text or "the referent"
+                r = no_edit(f"{named!r} is ambiguous: the image also has {' and '.join(map(with_article, others))}; "
+                            "name its colour and shape", desc.target_description, desc.local_prompt)
+                r.region_probability = prob
+                return r
         if footprint is not None and cfg.complete_prompt:
             desc = self._complete(desc, image, footprint)
 
@@ -461,6 +472,32 @@ class Editor:
                 out = debleed(out, image, ~region, region, px=cfg.debleed_px * block, step=block)
             out = relay_objects(image, out, ~region, ring_px=cfg.ring_px)
         return edited(out, desc.local_prompt)
+
+    def ambiguous(self, image: np.ndarray, intent, footprint: np.ndarray) -> list[str]:
+        """Other objects the referent's words fit, when they leave its colour or shape unsaid: CLIP's readings
+        (``["blue circle"]``) of the object proposals it reads as the
+        referent (:meth:`ReferentVerifier.readings`, score >= ``config.refuse_ambiguous``) away from the
+        ``footprint`` ((H, W) bool) the edit found. Empty when the referent names both colour and shape, or
+        nothing else fits. Two proposals are two objects only when they are disjoint (< 10% of either's pixels
+        shared) and read differently (WORLD.md: every colour-shape pair is unique), so the fragments of one
+        object (a colour segment and its flat core) are not taken for a second one."""
+        t = intent.target if intent is not None and intent.op in REFERENT_OPS else None
+        if t is None or (t.color and t.shape) or not (t.color or t.shape) or not footprint.any():
+            return []
+        v = self.verifier
+        found = v.clip_region(footprint)
+
+        def apart(a: np.ndarray, b: np.ndarray) -> bool:
+            return np.count_nonzero(a & b) < 0.1 * min(np.count_nonzero(a), np.count_nonzero(b))
+
+        seen: list[tuple[np.ndarray, str]] = []
+        for seg, reading in v.readings(image, t, self.config.refuse_ambiguous, self.config.min_region_frac,
+                                       clip_image=v.clip_image(image)):
+            if all(apart(seg, d) and reading != r for d, r in seen):
+                seen.append((seg, reading))
+        if len(seen) < 2:
+            return []
+        return [reading for seg, reading in seen if apart(seg, found)]
 
     def _in_turn(self, image: np.ndarray, instruction: str, parts: list[str], seed: int, source_caption: str | None,
                  steps: int | None, guidance: float | None, t0: float) -> EditResult:

@@ -209,6 +209,30 @@ class ReferentVerifier:
         region = best[yi][:, xi]
         return (region if snap_grow is None else snap_region(region, image, grow=snap_grow)), best_score
 
+    def readings(self, image: np.ndarray, referent, min_score: float = 0.5, min_frac: float = 0.002,
+                 max_frac: float = 0.4, clip_image: np.ndarray | None = None) -> list[tuple[np.ndarray, str]]:
+        """Every object proposal CLIP reads as ``referent``: ``[(region (S, S) bool in CLIP's frame, "red
+        circle"), ...]``, largest first. A proposal (:func:`regionedit.region.refine.object_segments`, as
+        :meth:`relocate`) counts when CLIP's most probable colour and shape agree with every attribute the
+        referent names and its :meth:`score` reaches ``min_score``. ``image`` (H, W, 3) uint8, any size; an
+        empty list when the referent names neither colour nor shape. Two of them for a referent that leaves
+        its colour or shape unsaid ("the circle" with a red and a blue circle) make the instruction ambiguous."""
+        from regionedit.region.refine import object_segments
+
+        cfg = self.config
+        if referent.color not in cfg.colors and referent.shape not in cfg.shapes:
+            return []
+        img = self.clip_image(image) if clip_image is None else clip_image
+        out = []
+        for seg in object_segments(img, min_frac, max_frac, tol=cfg.proposal_tol, flat=cfg.flat_proposals):
+            sc = self.score(img, seg, referent)
+            if sc is None or sc < min_score:
+                continue
+            colour, shape = self.read(img, seg)
+            if referent.color in (None, colour) and referent.shape in (None, shape):
+                out.append((seg, f"{colour} {shape}"))
+        return out
+
     def read(self, image: np.ndarray, region: np.ndarray) -> tuple[str, str]:
         """CLIP's reading of the region as ``(colour, shape)``, words of the vocabulary (e.g. to fill in
         what an instruction leaves out: "replace the square with a triangle" keeps the square's colour).
