@@ -82,6 +82,7 @@ _CUES: dict[str, tuple[str, ...]] = {
         "take away", "take out", "take off", "do away with", "wipe", "wipe out", "clear", "clear away",
         "gone", "disappear", "vanish", "without", "no longer", "no more", "discard", "go away", "lose",
         "not want", "not need", "not like", "not wanted", "not needed", "needs to go",
+        "not have", "not contain", "not include", "not show",
         "need to go", "has to go", "have to go", "must go", "should go", "can go", "out of the picture",
         "out of the image", "got to go", "gotta go", "to go", "drop", "hide", "hidden", "ditch", "scrap",
         "omit", "cut out",
@@ -117,6 +118,12 @@ _SPELLING = {
     "circles": "circle", "balls": "ball", "dots": "dot", "squares": "square", "boxes": "box",
     "triangles": "triangle", "stars": "star", "diamonds": "diamond", "ones": "one", "colors": "color",
     "coloring": "color", "backgrounds": "background",
+    # gerunds: "clean up the picture by removing the triangle"
+    "removing": "remove", "deleting": "delete", "erasing": "erase", "adding": "add", "placing": "place",
+    "inserting": "insert", "changing": "change", "turning": "turn", "making": "make",
+    "replacing": "replace", "swapping": "swap", "painting": "paint", "recoloring": "recolor",
+    "recolouring": "recolor", "enlarging": "enlarge", "shrinking": "shrink", "converting": "convert",
+    "transforming": "transform",
 }  # fmt: skip
 
 
@@ -212,8 +219,13 @@ def _normalise(text: str, postnominal: bool = False) -> list[str]:
     # a complaint asks for the opposite: "the circle is too big" -> smaller, "not big enough" -> bigger
     t = re.sub(r"\b(?:too (?:big|large|huge)|not (?:small|tiny|little) enough)\b", "smaller", t)
     t = re.sub(r"\b(?:too (?:small|tiny|little)|not (?:big|large|huge) enough)\b", "bigger", t)
-    t = re.sub(r"\b(?:everything|all) (?:except|but|apart from|other than|besides) (?:for )?(?:the )?"
+    t = re.sub(r"\b(?:everything|all) (?:except|but|apart from|other than|besides|behind|around) (?:for )?(?:the )?"
                r"(?:shapes?|objects?|things?|figures?)\b", "the background", t)  # what is not an object
+    t = re.sub(r"\b(?:the )?(?:area|space|region|part|parts) (?:around|behind|outside|between) (?:of )?(?:the )?"
+               r"(?:shapes?|objects?|things?|figures?)\b|\b(?:the )?empty (?:space|area)\b", "the background", t)
+    # a question about possibility is a request: "would it be possible to remove ..." ("it" is no object)
+    t = re.sub(r"\b(?:(?:would|will|could|would not) it be|is it) (?:possible|ok|okay|alright|feasible)(?: for you)? to\b", "", t)
+    t = re.sub(r"\bit would be (?:nice|great|good|cool|better) if (?:you )?(?:could |would )?", "", t)
     t = re.sub(r"\b(?:the )?shape of\b", "", t)  # "change the shape of the circle to a star"
     t = re.sub(rf"\b({'|'.join(_SHAPES)}) shape\b", r"\1", t)  # "change the circle shape to a star"
     t = re.sub(r"\b(scale|blow) ((?:the |that |this )?(?:\w+ ){0,2}?\w+) (up|down)(?=(?: a bit| a little)?(?: please)?$)", r"\1 \3 \2", t)  # "scale the square up"
