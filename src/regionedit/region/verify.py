@@ -189,14 +189,12 @@ class ReferentVerifier:
         full-resolution colour segments (:func:`regionedit.region.refine.snap_region`, grown by that much).
         ``clip_image``: :meth:`clip_image` of ``image`` when already computed.
         """
-        from regionedit.region.refine import object_segments, snap_region
+        from regionedit.region.refine import snap_region
 
         h, w = image.shape[:2]
         img = self.clip_image(image) if clip_image is None else clip_image
         best, best_score = None, 0.0
-        for seg in object_segments(img, min_frac, max_frac, tol=self.config.proposal_tol,
-                                   flat=self.config.flat_proposals):
-            sc = self.score(img, seg, referent)
+        for seg, sc in self._scored_proposals(img, referent, min_frac, max_frac):
             if sc is not None and sc > best_score:
                 best, best_score = seg, sc
         if best is None or best_score < threshold:
@@ -209,6 +207,14 @@ class ReferentVerifier:
         region = best[yi][:, xi]
         return (region if snap_grow is None else snap_region(region, image, grow=snap_grow)), best_score
 
+    def _scored_proposals(self, img: np.ndarray, referent, min_frac: float, max_frac: float):
+        """``(proposal (S, S) bool, score or None)`` for every object proposal of ``img`` (CLIP's frame, (S, S, 3)
+        uint8): :func:`regionedit.region.refine.object_segments` at ``config.proposal_tol``, largest first."""
+        from regionedit.region.refine import object_segments
+
+        for seg in object_segments(img, min_frac, max_frac, tol=self.config.proposal_tol, flat=self.config.flat_proposals):
+            yield seg, self.score(img, seg, referent)
+
     def readings(self, image: np.ndarray, referent, min_score: float = 0.5, min_frac: float = 0.002,
                  max_frac: float = 0.4, clip_image: np.ndarray | None = None) -> list[tuple[np.ndarray, str]]:
         """Every object proposal CLIP reads as ``referent``: ``[(region (S, S) bool in CLIP's frame, "red
@@ -217,15 +223,12 @@ class ReferentVerifier:
         referent names and its :meth:`score` reaches ``min_score``. ``image`` (H, W, 3) uint8, any size; an
         empty list when the referent names neither colour nor shape. Two of them for a referent that leaves
         its colour or shape unsaid ("the circle" with a red and a blue circle) make the instruction ambiguous."""
-        from regionedit.region.refine import object_segments
-
         cfg = self.config
         if referent.color not in cfg.colors and referent.shape not in cfg.shapes:
             return []
         img = self.clip_image(image) if clip_image is None else clip_image
         out = []
-        for seg in object_segments(img, min_frac, max_frac, tol=cfg.proposal_tol, flat=cfg.flat_proposals):
-            sc = self.score(img, seg, referent)
+        for seg, sc in self._scored_proposals(img, referent, min_frac, max_frac):
             if sc is None or sc < min_score:
                 continue
             colour, shape = self.read(img, seg)
