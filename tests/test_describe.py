@@ -841,6 +841,11 @@ def test_qualifiers_after_the_noun(describer, text, exp):
         ("add a red star and a blue circle", ["add a red star", "add a blue circle"]),
         ("remove the red circle and add a star", ["remove the red circle", "add a star"]),
         ("make the background black and the circle white", ["make the background black", "make the circle white"]),
+        # objects sharing one predicate (read before as "turn the circle into a square")
+        ("make the circle and the square red", ["make the circle red", "make the square red"]),
+        ("make both the star and the circle blue", ["make the star blue", "make the circle blue"]),
+        ("make the red circle, the star and the box a bit smaller",
+         ["make the red circle a bit smaller", "make the star a bit smaller", "make the box a bit smaller"]),
         # one edit
         ("remove the red circle and replace it with a blue star", None),
         ("get rid of the red circle and put a blue star there instead", None),
@@ -849,6 +854,7 @@ def test_qualifiers_after_the_noun(describer, text, exp):
         ("make the background a black and white gradient", None),
         ("remove the red circle and leave the rest alone", None),
         ("remove the star and make it bigger", None),  # "it" is gone: read whole
+        ("make the circle and the square", None),
     ],
 )
 def test_split_edits(describer, text, parts):

@@ -537,6 +537,9 @@ def split_edits(instruction: str) -> list[str]:
     pieces = [p for p in pieces if p]
     if not 2 <= len(pieces) <= _MAX_EDITS:
         return [raw]
+    shared = _shared_predicate(pieces)
+    if shared is not None:
+        return shared
     first = _lex(_normalise(pieces[0]))
     start = next((t.i for t in first if t.kind in ("DET", "COLOR", "SHAPE", "SIZE", "PH", "BG")), None)
     prefix = " ".join(t.text for t in first[:start]) if start else ""  # "could you make" of "could you make the star red"
@@ -572,6 +575,36 @@ def split_edits(instruction: str) -> list[str]:
             return [raw]  # the same edit said twice: "the star is too large; please shrink it"
         clauses.append(clause)
         prev = intent
+    return clauses
+
+
+def _shared_predicate(pieces: list[str]) -> list[str] | None:
+    """Objects that share one predicate, one edit each: ``["make the circle", "the square red"]`` (of "make the
+    circle and the square red"; commas separate objects too) -> ``["make the circle red", "make the square
+    red"]``; None when the pieces
+    are not that form (the first must not be an edit alone; the later ones objects, the last with a colour
+    or size word after its object) or a clause would not be a recolour or resize."""
+    pieces = [q.strip() for p in pieces for q in p.split(",") if q.strip()]  # "the circle, the star and the box"
+    if len(pieces) < 2 or parse_intent(pieces[0])[0] is not None:
+        return None
+    first = [t for t in _lex(_normalise(pieces[0])) if t.text != "both"]
+    start = next((k for k, t in enumerate(first) if t.kind in ("DET", "COLOR", "SHAPE", "SIZE")), None)
+    last = _lex(_normalise(pieces[-1]))
+    head = max((t.i for t in last if t.kind == "SHAPE"), default=None)
+    if not start or head is None or not any(t.kind in ("COLOR", "COMP", "SIZE") for t in last[head + 1:]):
+        return None
+    verb = " ".join(t.text for t in first[:start])
+    rest = " ".join(t.text for t in last[head + 1:])
+    objects = [" ".join(t.text for t in first[start:])]
+    for piece in pieces[1:]:
+        toks = _lex(_normalise(piece))
+        toks = toks[: head + 1] if piece is pieces[-1] else toks
+        if any(t.kind in ("CUE", "SIZEVERB", "PRON") for t in toks) or not any(t.kind == "SHAPE" for t in toks):
+            return None
+        objects.append(" ".join(t.text for t in toks))
+    clauses = [f"{verb} {o} {rest}" for o in objects]
+    if any((parse_intent(c)[0] is None or parse_intent(c)[0].op not in ("color", "size")) for c in clauses):
+        return None
     return clauses
 
 
