@@ -540,9 +540,7 @@ def split_edits(instruction: str) -> list[str]:
     shared = _shared_predicate(pieces)
     if shared is not None:
         return shared
-    first = _lex(_normalise(pieces[0]))
-    start = next((t.i for t in first if t.kind in ("DET", "COLOR", "SHAPE", "SIZE", "PH", "BG")), None)
-    prefix = " ".join(t.text for t in first[:start]) if start else ""  # "could you make" of "could you make the star red"
+    prefix, _ = _before_object(_lex(_normalise(pieces[0])), ("DET", "COLOR", "SHAPE", "SIZE", "PH", "BG"))
     clauses: list[str] = []
     prev: EditIntent | None = None
     for k, piece in enumerate(pieces):
@@ -581,19 +579,18 @@ def split_edits(instruction: str) -> list[str]:
 def _shared_predicate(pieces: list[str]) -> list[str] | None:
     """Objects that share one predicate, one edit each: ``["make the circle", "the square red"]`` (of "make the
     circle and the square red"; commas separate objects too) -> ``["make the circle red", "make the square
-    red"]``; None when the pieces
-    are not that form (the first must not be an edit alone; the later ones objects, the last with a colour
-    or size word after its object) or a clause would not be a recolour or resize."""
+    red"]``; None when the pieces are not that form (the first must not be an edit alone; the later ones
+    objects, the last with a colour or size word after its object) or a clause would not be a recolour or
+    resize."""
     pieces = [q.strip() for p in pieces for q in p.split(",") if q.strip()]  # "the circle, the star and the box"
     if len(pieces) < 2 or parse_intent(pieces[0])[0] is not None:
         return None
     first = [t for t in _lex(_normalise(pieces[0])) if t.text != "both"]
-    start = next((k for k, t in enumerate(first) if t.kind in ("DET", "COLOR", "SHAPE", "SIZE")), None)
+    verb, start = _before_object(first, ("DET", "COLOR", "SHAPE", "SIZE"))
     last = _lex(_normalise(pieces[-1]))
     head = max((t.i for t in last if t.kind == "SHAPE"), default=None)
-    if not start or head is None or not any(t.kind in ("COLOR", "COMP", "SIZE") for t in last[head + 1:]):
+    if not verb or head is None or not any(t.kind in ("COLOR", "COMP", "SIZE") for t in last[head + 1:]):
         return None
-    verb = " ".join(t.text for t in first[:start])
     rest = " ".join(t.text for t in last[head + 1:])
     objects = [" ".join(t.text for t in first[start:])]
     for piece in pieces[1:]:
@@ -603,9 +600,18 @@ def _shared_predicate(pieces: list[str]) -> list[str] | None:
             return None
         objects.append(" ".join(t.text for t in toks))
     clauses = [f"{verb} {o} {rest}" for o in objects]
-    if any((parse_intent(c)[0] is None or parse_intent(c)[0].op not in ("color", "size")) for c in clauses):
+    intents = [parse_intent(c)[0] for c in clauses]
+    if any(it is None or it.op not in ("color", "size") for it in intents):
         return None
     return clauses
+
+
+def _before_object(toks: list[_Tok], starts: tuple[str, ...]) -> tuple[str, int]:
+    """The words before a clause's object ("could you make" of "could you make the star red") and the
+    position of its first token whose kind is in ``starts``: ``("", 0)`` when the clause starts with it or has
+    none."""
+    start = next((k for k, t in enumerate(toks) if t.kind in starts), 0)
+    return " ".join(t.text for t in toks[:start]), start
 
 
 def _object_after(intent: EditIntent | None) -> str | None:
