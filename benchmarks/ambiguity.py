@@ -20,9 +20,9 @@ from collections import Counter
 import numpy as np
 import torch
 
-from regionedit.evaluation.alt_render import RENDERERS, render_pil
+from regionedit.evaluation.alt_render import RENDERERS, render_by
 from regionedit.pipeline import Editor, EditorConfig
-from regionedit.world import render, spec
+from regionedit.world import spec
 from regionedit.world.scene import sample_scene
 
 
@@ -63,14 +63,12 @@ def main(argv=None) -> int:
     if editor.region_predictor is None:
         print("no region predictor in this model: nothing to measure")
         return 1
-    draw = {"regionedit": lambda sc: render(sc, 64), "pil": lambda sc: render_pil(sc, 64),
-            "pil-aliased": lambda sc: render_pil(sc, 64, supersample=1)}[args.renderer]
     rng = np.random.default_rng(args.seed)
     out = {}
     for key, seed in (("shape", args.seed), ("color", args.seed + 1)):
         refused_shared, refused_unique, other_unique, n_unique = 0, 0, Counter(), 0
         for sc, shared, unique in _scenes(seed, args.n, key):
-            image = draw(sc)
+            image = render_by(sc, args.renderer)
             for word, is_shared in ((shared, True), (unique, False)):
                 if word is None:
                     continue

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from regionedit.evaluation import scene_match
-from regionedit.evaluation.alt_render import RENDERERS, drawn_by, render_pil, rerender_sample
+from regionedit.evaluation.alt_render import RENDERERS, drawn_by, render_by, render_pil, rerender_sample
 from regionedit.world import Background, Scene, WorldObject, object_coverage, render, sample_edit, spec
 
 
@@ -64,3 +64,12 @@ def test_rerendered_sample_and_names():
         drawn_by(s, "blender")
     with pytest.raises(ValueError, match="supersample"):
         render_pil(s.source_scene, 64, supersample=0)
+
+
+def test_render_by_names_the_renderers():
+    sc = sample_edit(20000, 0).source_scene
+    assert np.array_equal(render_by(sc, "regionedit"), render(sc, 64))
+    assert np.array_equal(render_by(sc, "pil", 128), render_pil(sc, 128))
+    assert np.array_equal(render_by(sc, "pil-aliased"), render_pil(sc, 64, supersample=1))
+    with pytest.raises(ValueError, match="unknown renderer"):
+        render_by(sc, "blender")

@@ -30,7 +30,7 @@ from regionedit.world import spec
 from regionedit.world.edits import EditSample, edit_mask
 from regionedit.world.scene import Scene, WorldObject
 
-__all__ = ["RENDERERS", "drawn_by", "render_pil", "rerender_sample"]
+__all__ = ["RENDERERS", "drawn_by", "render_by", "render_pil", "rerender_sample"]
 
 RENDERERS = ("regionedit", "pil", "pil-aliased")  # names the benchmarks' --renderer takes
 
@@ -90,6 +90,18 @@ def rerender_sample(sample: EditSample, supersample: int = 4) -> EditSample:
     src = render_pil(sample.source_scene, size, supersample)
     tgt = render_pil(sample.target_scene, size, supersample)
     return dataclasses.replace(sample, source=src, target=tgt, mask=edit_mask(src, tgt))
+
+
+def render_by(scene: Scene, renderer: str, size: int | tuple[int, int] = spec.NATIVE_SIZE) -> np.ndarray:
+    """``scene`` drawn by ``renderer`` (one of :data:`RENDERERS`): ``(H, W, 3)`` uint8 RGB, as :func:`drawn_by`
+    draws samples."""
+    if renderer not in RENDERERS:
+        raise ValueError(f"unknown renderer {renderer!r}: use one of {', '.join(RENDERERS)}")
+    if renderer == "regionedit":
+        from regionedit.world import render
+
+        return render(scene, size)
+    return render_pil(scene, size, supersample=4 if renderer == "pil" else 1)
 
 
 def drawn_by(sample: EditSample, renderer: str) -> EditSample:
