@@ -846,7 +846,16 @@ def test_qualifiers_after_the_noun(describer, text, exp):
         ("make both the star and the circle blue", ["make the star blue", "make the circle blue"]),
         ("make the red circle, the star and the box a bit smaller",
          ["make the red circle a bit smaller", "make the star a bit smaller", "make the box a bit smaller"]),
+        # a comma before a verb starts an edit
+        ("remove the star, add a dot in the top left", ["remove the star", "add a dot in the top left"]),
+        ("remove the red circle, make the star blue, shrink the square",
+         ["remove the red circle", "make the star blue", "shrink the square"]),
+        ("turn the square blue, make it bigger", ["turn the square blue", "make the blue square bigger"]),
         # one edit
+        ("add star, red, top left", None),
+        ("if possible, remove the star", None),
+        ("the circle is too small, enlarge it", None),
+        ("delete the circle, put a star there", None),
         ("remove the red circle and replace it with a blue star", None),
         ("get rid of the red circle and put a blue star there instead", None),
         ("make the box which is small and white bigger", None),

@@ -533,7 +533,7 @@ def split_edits(instruction: str) -> list[str]:
         ValueError: when the instruction is empty or whitespace only.
     """
     raw = check_instruction(instruction)
-    pieces = [p.strip(" ,.!?") for p in _CLAUSE_BREAK.split(raw)]
+    pieces = [q.strip(" ,.!?") for p in _CLAUSE_BREAK.split(raw) for q in _comma_clauses(p)]
     pieces = [p for p in pieces if p]
     if not 2 <= len(pieces) <= _MAX_EDITS:
         return [raw]
@@ -574,6 +574,21 @@ def split_edits(instruction: str) -> list[str]:
         clauses.append(clause)
         prev = intent
     return clauses
+
+
+def _comma_clauses(piece: str) -> list[str]:
+    """``piece`` cut at each comma followed by a verb ("remove the star, add a dot in the top left" -> two
+    clauses); commas before anything else stay ("add a star, red, top left", "the circle, the star and the
+    box")."""
+    parts = piece.split(",")
+    out = [parts[0]]
+    for part in parts[1:]:
+        toks = [t for t in _lex(_normalise(part)) if t.text != "please"] if part.strip() else []
+        if toks and toks[0].kind in ("CUE", "SIZEVERB", "TAKE"):
+            out.append(part)
+        else:
+            out[-1] += "," + part
+    return out
 
 
 def _shared_predicate(pieces: list[str]) -> list[str] | None:
