@@ -6,6 +6,7 @@ Accuracy (run ``pytest tests/test_describe.py -s`` to see the numbers and any fa
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 
@@ -881,3 +882,43 @@ def test_single_edits_are_not_split(samples):
         "local", Referent("red", "circle"), new_color="blue", new_shape="star",
         raw="remove the red circle and replace it with a blue star")
 
+
+
+_ORDERS = [  # WORLD.md: "any order, with or without articles"; each constituent order must read the same
+    (["remove", "the red ball"], dict(op="remove", ref=("red", "circle"))),
+    (["draw", "a white star", "in the top left"], dict(op="add", new_color="white", new_shape="star", area="top left")),
+    (["convert", "blue box", "into a green triangle"],
+     dict(op="local", ref=("blue", "square"), new_color="green", new_shape="triangle")),
+    (["swap", "the purple diamond", "with an orange dot"],
+     dict(op="local", ref=("purple", "diamond"), new_color="orange", new_shape="circle")),
+    (["paint", "the yellow star", "black"], dict(op="color", ref=("yellow", "star"), new_color="black")),
+    (["make", "green triangle", "tinier"], dict(op="size", ref=("green", "triangle"), bigger=False)),
+    (["change", "the background", "to sky blue"], dict(op="background", background=("sky blue", None))),
+    (["make", "the background", "a beige to gray gradient"], dict(op="background", background=("beige", "gray"))),
+]
+
+
+@pytest.mark.parametrize("parts, exp", _ORDERS)
+def test_constituents_in_any_order(describer, parts, exp):
+    orders = [sep.join(p) for p in itertools.permutations(parts) for sep in (" ", ", ")]
+    assert [(t, m) for t in orders if (m := _handwritten_mismatch(describer, t, exp)) is not None] == []
+
+
+@pytest.mark.parametrize(
+    "text, exp",
+    [
+        # "put" is an add verb with or without an article (was read as moving an object)
+        ("put green ball at the bottom left", dict(op="add", new_color="green", new_shape="circle", area="bottom left")),
+        ("Kindly put one small white box in the bottom right please",
+         dict(op="add", new_color="white", new_shape="square", area="bottom right")),
+        ("hey, put one red dot center thanks", dict(op="add", new_color="red", new_shape="circle", area="center")),
+    ],
+)
+def test_put_without_article_adds(describer, text, exp):
+    assert _handwritten_mismatch(describer, text, exp) is None, _handwritten_mismatch(describer, text, exp)
+
+
+def test_put_the_object_somewhere_is_a_move():
+    for text in ("put the red star in the top left", "put that red star in the top left"):
+        intent, err = parse_intent(text)
+        assert intent is None and "moving objects is not an edit" in err

@@ -755,7 +755,10 @@ def _parse(raw: str, postnominal: bool = False) -> EditIntent:
         if new.color is None and new_colors:  # a bare colour beside it: "add star, red, top left"
             after = [c for i, c in new_colors if i > new.end]
             new = dataclasses.replace(new, color=(after or [c for _, c in new_colors])[0])
-        if not new.indefinite and area is not None and len(shaped) == 1 and "put" in words:
+        # "put the red star in the top left" moves an object; "put (one) red star there" adds one: WORLD.md's
+        # articles are optional
+        definite = new.start > 0 and toks[new.start - 1].kind == "DET" and not toks[new.start - 1].value
+        if definite and area is not None and len(shaped) == 1 and "put" in words:
             raise _ParseError("moving objects is not an edit of the shapes world (to add one, say 'add a ...')")
         return EditIntent(
             "add", new_color=new.color, new_shape=new.shape, new_size=new.size, area=area, raw=raw
