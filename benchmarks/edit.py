@@ -25,6 +25,7 @@ import torch
 
 from regionedit.compose import dilate
 from regionedit.evaluation.alt_render import RENDERERS, drawn_by
+from regionedit.evaluation.reword import reword
 from regionedit.evaluation.metrics import absent_accuracy, add_iou_ceiling, edit_success_sample, region_iou
 from regionedit.pipeline import Editor, EditorConfig
 from regionedit.world import render, sample_edit, spec
@@ -65,11 +66,15 @@ def main(argv=None) -> int:
                         "(pil: supersampled, pil-aliased: hard edges)")
     p.add_argument("--jpeg", type=int, default=None, metavar="Q",
                    help="give the editor each source as a JPEG of quality Q (PIL, 4:2:0), not the lossless render")
+    p.add_argument("--reword", action="store_true",
+                   help="say each edit in a wording the generator never produces (evaluation.reword), e.g. 'the red ball: erase'")
+    p.add_argument("--canonical", choices=["on", "off"], default="on",
+                   help="off: the region predictor reads the instruction as given (EditorConfig.canonical_instruction)")
     p.add_argument("--mask-free-only", action="store_true", help="skip the oracle-mask rows (and the time ratio to them)")
     p.add_argument("--reasons", action="store_true", help="also print why failed edits failed, counted per category")
     args = p.parse_args(argv)
     torch.set_num_threads(2)
-    editor = Editor.from_pretrained(args.model, config=EditorConfig(steps=args.steps))
+    editor = Editor.from_pretrained(args.model, config=EditorConfig(steps=args.steps, canonical_instruction=args.canonical == "on"))
     methods = ([] if args.mask_free_only else ["mask"]) + (["region"] if editor.region_predictor is not None else [])
     if "region" not in methods:
         print("no region predictor in the bundled model: mask-free rows skipped (train: regionedit train region)")
@@ -81,6 +86,7 @@ def main(argv=None) -> int:
         for i in range(args.n_per_category):
             s = drawn_by(sample_edit(args.seed + ci, i, category=cat), args.renderer)
             source = s.source if args.jpeg is None else _jpeg(s.source, args.jpeg)
+            instruction = reword(s.edit, np.random.default_rng([args.seed, ci, i])) if args.reword else s.instruction
             if cat == "add":
                 ceilings.append(add_iou_ceiling(s.source_scene, s.edit, k=200, seed=i))
             for m in methods:
@@ -88,7 +94,7 @@ def main(argv=None) -> int:
                 if m == "mask" and cat == "absent":
                     continue
                 t = time.perf_counter()
-                res = editor(source, s.instruction, seed=i, mask=given)
+                res = editor(source, instruction, seed=i, mask=given)
                 times[m].append(time.perf_counter() - t)
                 r = rows[m].setdefault(cat, {"iou": [], "success": [], "outside": [], "why": {}})
                 if cat != "absent":

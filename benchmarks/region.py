@@ -148,7 +148,7 @@ def _localize_all(editor, seed: int, n: int, renderer: str = "regionedit") -> di
         for i in range(n):
             s = drawn_by(sample_edit(seed + ci, i, category=cat), renderer)
             intent = editor.describer(s.instruction).intent
-            prob, presence = editor.localize(s.source, s.instruction)
+            prob, presence = editor.localize(s.source, editor.region_instruction(s.instruction, intent))
             items.setdefault(cat, []).append((s, prob, presence, intent))
     return items
 

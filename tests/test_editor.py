@@ -274,3 +274,17 @@ def test_predicted_regions_are_snapped_to_colour_segments(tmp_path):
     assert (snapped == snap_region(raw, img)).all() and (snapped != raw).any()
     ed.config.snap = False
     assert (ed.find_region(img, "remove the red circle")[0] == raw).all()
+
+
+def test_region_predictor_reads_the_parsed_edit(tiny_dir, editor):
+    # canonical_instruction: any wording of one edit gives the predictor the same text, so the same map
+    s = sample_edit(0, 2)
+    words = ["hey, the red ball: erase thanks", "remove the red circle"]
+    assert editor.region_instruction(words[0]) == "remove the red circle"
+    a, b = (editor.predict_region(s.source, w) for w in words)
+    assert np.array_equal(a, b)
+    raw = Editor(editor.models, editor.region_predictor, config=EditorConfig(steps=2, canonical_instruction=False))
+    assert raw.region_instruction(words[0]) == words[0]
+    assert not np.array_equal(*(raw.predict_region(s.source, w) for w in words))
+    # an instruction the parser cannot read goes to the predictor as given
+    assert editor.region_instruction("do something nice") == "do something nice"

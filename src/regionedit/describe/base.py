@@ -77,6 +77,26 @@ class EditIntent:
         if self.op not in OPS:
             raise ValueError(f"unknown edit op {self.op!r}; choose one of {list(OPS)}")
 
+    def instruction(self) -> str:
+        """The edit in WORLD.md's template wording ("remove the red circle", "replace the blue square with a
+        red star", "add a small yellow star in the top left", "make the background a white to black
+        gradient"): what the intent means, whatever the words it was read from."""
+        ref = "the " + self.target.text(size=True) if self.target is not None else "the object"
+        new = " ".join(w for w in (self.new_size, self.new_color, self.new_shape or "object") if w)
+        if self.op == "remove":
+            return f"remove {ref}"
+        a = "an" if new[0] in "aeiou" else "a"
+        if self.op == "add":
+            return f"add {a} {new}" + (f" in the {self.area}" if self.area else "")
+        if self.op == "local":
+            return f"replace {ref} with {a} {new}"
+        if self.op == "color":
+            return f"make {ref} {self.new_color}"
+        if self.op == "size":
+            return f"make {ref} {'bigger' if self.bigger else 'smaller'}"
+        top, bottom = self.background or ("", None)
+        return f"change the background to {top}" if bottom is None else f"make the background a {top} to {bottom} gradient"
+
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         if self.background is not None:

@@ -104,6 +104,9 @@ class EditorConfig:
     # when another object CLIP reads as it (its reading agrees, score >= this) is in the image; 0: off
     split_edits: bool = True  # an instruction that asks for several edits runs them in order (describe.split_edits),
     # edit k with seed + k; when one finds nothing to edit, nothing is changed
+    canonical_instruction: bool = True  # the region predictor reads the parsed edit in WORLD.md's wording
+    # (EditIntent.instruction(): "hey, the red ball, get rid of it" -> "remove the red circle"), not the words given;
+    # its instruction encoder saw only the generator's phrasings. False: the raw instruction, as in seed 001
 
     def __post_init__(self):
         if self.add_placement not in ("rule", "predictor"):
@@ -216,9 +219,20 @@ class Editor:
         presence = float(out["presence"][0]) if "presence" in out else None
         return prob[0, 0].numpy().astype(np.float32), presence
 
+    def region_instruction(self, instruction: str, intent=None) -> str:
+        """The text the region predictor reads for ``instruction`` (parsed ``intent``, parsed here when not
+        given): the edit in WORLD.md's wording when ``config.canonical_instruction`` and it parses, else the
+        instruction as given."""
+        if not self.config.canonical_instruction:
+            return instruction
+        if intent is None:
+            intent = self.describer(instruction).intent
+        return instruction if intent is None else intent.instruction()
+
     def predict_region(self, image: np.ndarray, instruction: str) -> np.ndarray:
-        """Region probability ``(H, W)`` float32 in [0, 1] for an instruction on an image."""
-        return self.localize(image, instruction)[0]
+        """Region probability ``(H, W)`` float32 in [0, 1] for an instruction on an image (the predictor reads
+        :meth:`region_instruction`)."""
+        return self.localize(image, self.region_instruction(instruction))[0]
 
     @property
     def threshold(self) -> float:
@@ -275,6 +289,7 @@ class Editor:
         """
         if intent is None:
             intent = self.describer(instruction).intent
+        instruction = self.region_instruction(instruction, intent)
         small, up = downscale_nearest(image, self.config.work_side)
         if up is None or (intent is not None and intent.op == "add" and self.config.add_placement == "rule"):
             prob, presence = self.localize(image, instruction)
