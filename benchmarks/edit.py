@@ -66,6 +66,7 @@ def main(argv=None) -> int:
                         "(pil: supersampled, pil-aliased: hard edges)")
     p.add_argument("--jpeg", type=int, default=None, metavar="Q",
                    help="give the editor each source as a JPEG of quality Q (PIL, 4:2:0), not the lossless render")
+    p.add_argument("--candidates", type=int, default=None, help="EditorConfig.candidates (default: the config's)")
     p.add_argument("--reword", action="store_true",
                    help="say each edit in a wording the generator never produces (evaluation.reword), e.g. 'the red ball: erase'")
     p.add_argument("--canonical", choices=["on", "off"], default="on",
@@ -74,7 +75,9 @@ def main(argv=None) -> int:
     p.add_argument("--reasons", action="store_true", help="also print why failed edits failed, counted per category")
     args = p.parse_args(argv)
     torch.set_num_threads(2)
-    editor = Editor.from_pretrained(args.model, config=EditorConfig(steps=args.steps, canonical_instruction=args.canonical == "on"))
+    editor = Editor.from_pretrained(args.model, config=EditorConfig(
+        steps=args.steps, canonical_instruction=args.canonical == "on",
+        **({} if args.candidates is None else {"candidates": args.candidates})))
     methods = ([] if args.mask_free_only else ["mask"]) + (["region"] if editor.region_predictor is not None else [])
     if "region" not in methods:
         print("no region predictor in the bundled model: mask-free rows skipped (train: regionedit train region)")

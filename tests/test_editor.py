@@ -288,3 +288,30 @@ def test_region_predictor_reads_the_parsed_edit(tiny_dir, editor):
     assert not np.array_equal(*(raw.predict_region(s.source, w) for w in words))
     # an instruction the parser cannot read goes to the predictor as given
     assert editor.region_instruction("do something nice") == "do something nice"
+
+
+def test_candidates_best_of_several_draws(editor, tmp_path):
+    from regionedit.pipeline.editor import CANDIDATE_STRIDE
+
+    s = sample_edit(0, 2)
+    mask = np.zeros((64, 64), bool)
+    mask[20:40, 20:40] = True
+    three = Editor(editor.models, editor.region_predictor, config=EditorConfig(steps=2, candidates=3))
+    one = Editor(editor.models, editor.region_predictor, config=EditorConfig(steps=2, candidates=1))
+    res = three(s.source, "make the red circle blue", seed=5, mask=mask)
+    assert res.status == "edited" and len(res.candidate_scores) == 3
+    assert res.candidate == int(np.argmax(res.candidate_scores))
+    # the kept candidate is the one-draw edit at its own seed: reproducible from the metadata
+    again = one(s.source, "make the red circle blue", seed=5 + res.candidate * CANDIDATE_STRIDE, mask=mask)
+    assert np.array_equal(res.image, again.image) and again.candidate_scores == ()
+    others = [one(s.source, "make the red circle blue", seed=5 + k * CANDIDATE_STRIDE, mask=mask).image for k in range(3)]
+    assert any(not np.array_equal(o, res.image) for o in others)  # the draws differ: the choice is real
+    meta = res.metadata()
+    assert meta["regionedit:candidate"] == str(res.candidate)
+    assert json.loads(meta["regionedit:candidate_scores"]) == [round(x, 4) for x in res.candidate_scores]
+    assert res.to_json()["candidate"] == res.candidate
+    # a removal has nothing for CLIP to read: one draw, as with candidates=1
+    rem = three(s.source, "remove the red circle", seed=5, mask=mask)
+    assert rem.candidate_scores == () and np.array_equal(rem.image, one(s.source, "remove the red circle", seed=5, mask=mask).image)
+    with pytest.raises(ValueError, match="candidates must be >= 1"):
+        EditorConfig(candidates=0)

@@ -267,3 +267,31 @@ def test_ambiguous_referents_get_no_edit(editor):
     assert len(others) == 1 and others[0].endswith("circle")
     square = editor.describer("remove the square").intent
     assert editor.ambiguous(img, square, editor.find_region(img, "remove the square", square, shape=False)[0]) == []
+
+
+def test_candidate_score_ranks_candidates_by_the_edit_asked(editor):
+    # the score ranks the candidates of one edit: the right background / object must outrank a wrong one
+    from regionedit.describe.parser import parse_intent
+    from regionedit.world import render
+    from regionedit.world.scene import Background, Scene, WorldObject
+
+    def draw(top, bottom=None, color="blue", shape="star"):
+        return render(Scene(Background(top, bottom), (WorldObject(shape, color, 0.5, 0.5, 0.17),)))
+
+    whole = np.ones((64, 64), bool)
+
+    def score(text, img, region=whole):
+        return editor.candidate_score(img, img, region, parse_intent(text)[0])
+
+    for want, wrong in [(("beige",), ("black",)), (("gray",), ("white",)), (("black", "white"), ("white", "black")),
+                        (("sky blue", "beige"), ("beige", "sky blue")), (("light green",), ("light green", "black"))]:
+        text = f"make the background {want[0]}" if len(want) == 1 else f"make the background a {want[0]} to {want[1]} gradient"
+        assert score(text, draw(*want)) > score(text, draw(*wrong)), (want, wrong)
+    star = np.zeros((64, 64), bool)
+    star[18:46, 18:46] = True
+    assert score("add a blue star", draw("beige"), star) > score("add a blue star", draw("beige", color="red"), star)
+    assert score("add a blue star", draw("beige"), star) > score("add a blue star", draw("beige", shape="circle"), star)
+    assert score("make the square green", draw("beige", "gray", "green", "square"), star) > score(
+        "make the square green", draw("beige", "gray", "orange", "square"), star)
+    assert score("remove the blue star", draw("beige"), star) is None
+    assert score("make the star bigger", draw("beige"), star) is None

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from regionedit.cli.main import positive_int
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -29,6 +31,8 @@ def add_parser(sub) -> None:
     p.add_argument("--method", default="region", choices=["region", "mask"], help="how the region is found (default: region)")
     p.add_argument("--blend", default="feather", choices=["feather", "laplacian", "poisson", "hard"],
                    help="seam blend when pasting the edit back (default feather; see benchmarks/compose_seams.py)")
+    p.add_argument("--candidates", type=positive_int, default=None,
+                   help="generator candidates; the one CLIP reads best as the edit is kept (default 3; 1: fastest)")
     p.add_argument("--caption", default=None, help="optional description of the input image (source caption)")
     p.add_argument("--model", default="shapes-64", help="bundled model name, local folder or Hugging Face id")
     p.add_argument("--batch", help="JSONL file of jobs: {image, instruction, output, [mask_out], [mask], [seed]} per line")
@@ -67,7 +71,8 @@ def run(args) -> int:
     jobs = _jobs(args)
     from regionedit.pipeline import EditorConfig
 
-    editor = Editor.from_pretrained(args.model, config=EditorConfig(blend=args.blend))  # models load once for all jobs
+    editor = Editor.from_pretrained(args.model, config=EditorConfig(
+        blend=args.blend, **({} if args.candidates is None else {"candidates": args.candidates})))  # models load once for all jobs
     failures = 0
     for job in tqdm(jobs, desc="editing", disable=len(jobs) < 2 or args.json, file=sys.stderr):
         record = {"image": job["image"], "output": job["output"], "mask": job.get("mask_out")}

@@ -6,6 +6,7 @@ import sys
 
 
 def add_parser(sub) -> None:
+    from regionedit.cli.main import positive_int
     from regionedit.evaluation.alt_render import RENDERERS
     from regionedit.evaluation.baselines import METHODS
     from regionedit.evaluation.harness import DEFAULT_SEED, PROTOCOLS
@@ -35,6 +36,8 @@ def add_parser(sub) -> None:
     p.add_argument("--model", default="shapes-64", help="bundled model name or model folder shared by every method")
     p.add_argument("--steps", type=int, default=20, help="denoising steps of every method (default 20)")
     p.add_argument("--guidance", type=float, default=4.0, help="classifier-free guidance of every method (default 4)")
+    p.add_argument("--candidates", type=positive_int, default=3,
+                   help="our editor (region, oracle): generator candidates, the one CLIP reads best kept (default 3; 1: one draw)")
     p.add_argument("--sdedit-strength", type=float, default=0.6, help="SDEdit img2img strength (default 0.6)")
     p.add_argument("--size", type=int, default=64, help="shapes protocol: image side in pixels (default 64)")
     p.add_argument("--renderer", default="regionedit", choices=RENDERERS,
@@ -62,7 +65,7 @@ def run(args) -> int:
     cfg = EvalConfig(
         protocol=args.protocol, out=args.out, methods=methods, n=args.n, seed=args.seed, data=args.data,
         split=args.split, model=args.model, steps=args.steps, guidance=args.guidance,
-        sdedit_strength=args.sdedit_strength, size=args.size, renderer=args.renderer, clip=args.clip,
+        sdedit_strength=args.sdedit_strength, candidates=args.candidates, size=args.size, renderer=args.renderer, clip=args.clip,
         dino=None if str(args.dino).lower() == "none" else args.dino, grid_k=args.grid_k,
         save_outputs=args.save_outputs,
     )

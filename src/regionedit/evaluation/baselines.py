@@ -77,6 +77,7 @@ class MethodSettings:
     diffedit_num_maps_per_mask: int = 10
     diffedit_mask_thresholding_ratio: float = 3.0
     ip2p_image_guidance: float = 1.5  # InstructPix2Pix image guidance (the pipeline's default)
+    candidates: int = 3  # our editor (region, oracle): generator candidates, the one CLIP reads best kept (EditorConfig)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -336,7 +337,7 @@ class InstructPix2PixMethod(_StockPipeline):
 # building
 
 
-def load_editor(models, steps: int, guidance: float):
+def load_editor(models, steps: int, guidance: float, candidates: int = 3):
     """Our Editor over ``models`` (with ``<model>/region_predictor`` when present)."""
     from regionedit.pipeline import Editor, EditorConfig
     from regionedit.region import load_region_predictor
@@ -348,7 +349,7 @@ def load_editor(models, steps: int, guidance: float):
                                 "trained or not installed yet; `regionedit train world-models` builds the bundled components)")
     folder = Path(models.location) / "region_predictor"
     pred = load_region_predictor(folder) if (folder / "config.json").exists() else None
-    editor = Editor(models, pred, config=EditorConfig(steps=steps, guidance=guidance))
+    editor = Editor(models, pred, config=EditorConfig(steps=steps, guidance=guidance, candidates=candidates))
     _ = editor.generator.native_size  # loads the inpainting UNet: fail here, not mid-run
     return editor
 
@@ -383,7 +384,7 @@ def build_methods(
                 if editor is None and editor_error is None:
                     try:
                         editor = _load_component("the Editor (inpainting UNet)",
-                                                 lambda: load_editor(models, settings.steps, settings.guidance))
+                                                 lambda: load_editor(models, settings.steps, settings.guidance, settings.candidates))
                     except MethodUnavailable as e:
                         editor_error = str(e)
                 if editor is None:

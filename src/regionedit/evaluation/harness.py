@@ -131,6 +131,7 @@ class EvalConfig:
     steps: int = 20
     guidance: float = 4.0
     sdedit_strength: float = 0.6
+    candidates: int = 3  # our editor's generator candidates (EditorConfig.candidates)
     size: int = 64  # shapes protocol: image side
     renderer: str = "regionedit"  # shapes protocol: who draws the scenes (evaluation.alt_render.RENDERERS)
     clip: str | Path | None = None  # CLIP for the metrics (folder / hub id); None: the model's own CLIP
@@ -153,13 +154,16 @@ class EvalConfig:
             raise ValueError(f"unknown renderer {self.renderer!r}; choose one of {list(RENDERERS)}")
         if self.renderer != "regionedit" and self.protocol != "shapes":
             raise ValueError("--renderer applies to the shapes protocol only (dataset protocols read their images)")
+        if int(self.candidates) < 1:
+            raise ValueError(f"candidates must be >= 1, got {self.candidates}")
         if int(self.steps) < 2:
             raise ValueError(f"steps must be >= 2 (DiffEdit's mask step needs two), got {self.steps}")
         if not self.methods:
             raise ValueError("give at least one method")
 
     def method_settings(self) -> MethodSettings:
-        return MethodSettings(steps=int(self.steps), guidance=float(self.guidance), sdedit_strength=float(self.sdedit_strength))
+        return MethodSettings(steps=int(self.steps), guidance=float(self.guidance), sdedit_strength=float(self.sdedit_strength),
+                              candidates=int(self.candidates))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -753,7 +757,8 @@ def _canonical_command(cfg: EvalConfig) -> str:
         parts += ["--data", str(cfg.data)]
     if cfg.split:
         parts += ["--split", cfg.split]
-    parts += ["--model", str(cfg.model), "--steps", str(cfg.steps), "--guidance", str(cfg.guidance)]
+    parts += ["--model", str(cfg.model), "--steps", str(cfg.steps), "--guidance", str(cfg.guidance),
+              "--candidates", str(cfg.candidates)]
     if cfg.protocol == "shapes":
         parts += ["--size", str(cfg.size)]
         if cfg.renderer != "regionedit":

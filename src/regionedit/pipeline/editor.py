@@ -104,11 +104,16 @@ class EditorConfig:
     # when another object CLIP reads as it (its reading agrees, score >= this) is in the image; 0: off
     split_edits: bool = True  # an instruction that asks for several edits runs them in order (describe.split_edits),
     # edit k with seed + k; when one finds nothing to edit, nothing is changed
+    candidates: int = 3  # the generator draws this many candidates (seeds seed, seed + CANDIDATE_STRIDE, ...) and
+    # the one CLIP reads best as the edit is kept (Editor.candidate_score: the new object's colour and shape, or
+    # the background asked for); 1: one draw. Removals and resizes draw once (nothing to read)
     canonical_instruction: bool = True  # the region predictor reads the parsed edit in WORLD.md's wording
     # (EditIntent.instruction(): "hey, the red ball, get rid of it" -> "remove the red circle"), not the words given;
     # its instruction encoder saw only the generator's phrasings. False: the raw instruction, as in seed 001
 
     def __post_init__(self):
+        if self.candidates < 1:
+            raise ValueError(f"candidates must be >= 1, got {self.candidates}")
         if self.add_placement not in ("rule", "predictor"):
             raise ValueError(f"add_placement must be 'rule' or 'predictor', got {self.add_placement!r}")
         if self.size_edit not in ("resample", "generate"):
@@ -130,6 +135,8 @@ class EditResult:
     model_id: str
     seconds: float
     steps: tuple["EditResult", ...] = ()  # an instruction of several edits: each one's result, in order
+    candidate: int = 0  # which of the generator's candidates was kept (its seed: seed + candidate * CANDIDATE_STRIDE)
+    candidate_scores: tuple[float, ...] = ()  # Editor.candidate_score of each candidate drawn (empty: one draw)
 
     def metadata(self) -> dict[str, str]:
         """Provenance for PNG text chunks."""
@@ -142,13 +149,18 @@ class EditResult:
             "regionedit:seed": str(self.seed),
             "regionedit:method": self.method,
             "regionedit:model": self.model_id,
-        } | ({"regionedit:steps": json.dumps([r.instruction for r in self.steps])} if self.steps else {})
+        } | ({"regionedit:steps": json.dumps([r.instruction for r in self.steps])} if self.steps else {}) | (
+            {"regionedit:candidate": str(self.candidate),
+             "regionedit:candidate_scores": json.dumps([round(x, 4) for x in self.candidate_scores])}
+            if self.candidate_scores else {})
 
     def to_json(self) -> dict[str, Any]:
         out = {"status": self.status, "reason": self.reason, "method": self.method,
                "target_description": self.target_description, "seconds": round(self.seconds, 3)}
         if self.steps:
             out["steps"] = [{"instruction": r.instruction, **r.to_json()} for r in self.steps]
+        if self.candidate_scores:
+            out["candidate"], out["candidate_scores"] = self.candidate, [round(x, 4) for x in self.candidate_scores]
         return out
 
 
@@ -445,10 +457,11 @@ class Editor:
         if footprint is not None and cfg.complete_prompt:
             desc = self._complete(desc, image, footprint)
 
-        def edited(out: np.ndarray, local: str) -> EditResult:
-            return EditResult(out, region, prob, "edited", "; ".join(desc.notes) or None, instruction,
+        def edited(out: np.ndarray, local: str, edited_region: np.ndarray, chosen: int = 0,
+                   scores: tuple[float, ...] = ()) -> EditResult:
+            return EditResult(out, edited_region, prob, "edited", "; ".join(desc.notes) or None, instruction,
                               desc.target_description, local, seed, method, self.models.model_id,
-                              time.perf_counter() - t0)
+                              time.perf_counter() - t0, candidate=chosen, candidate_scores=scores)
 
         if footprint is not None and desc.intent.op == "size" and cfg.size_edit == "resample":
             # the object found keeps its colour and shape and is resampled at its new size; the generator
@@ -459,7 +472,7 @@ class Editor:
             layer, alpha = rescale_object(image, footprint, cfg.shaping.grow if bigger else cfg.shaping.shrink)
             out = composite(base, layer, alpha)
             region = region | ((out != image).any(-1) & ((alpha > 0) | footprint))
-            return edited(out, desc.local_prompt if bigger else "background")
+            return edited(out, desc.local_prompt if bigger else "background", region)
         edge = None
         block = working_block(*image.shape[:2], cfg.work_side)  # the localisation decision's pixel size here
         if desc.intent.op == "background" and cfg.keep_objects and cfg.repaint_edge and user_mask is None:
@@ -471,22 +484,91 @@ class Editor:
             matted = ~matte_kept(image, ~region, px=cfg.ring_px * block, step=block)
             edge, region = matted & ~region, matted
         gen_region = region if edge is None else region & ~edge
-        out = self._inpaint(image, gen_region, desc.local_prompt, seed, steps, guidance)
-        if edge is not None and edge.any():
-            out = fill_nearest(out, gen_region, edge, radius=(cfg.ring_px + 2) * block)
-        if desc.intent.op == "add" and desc.intent.new_size in spec.SIZE_RANGES and cfg.fit_new_size:
-            # the generator sizes what it draws by the region, loosely: the size word is the instruction's
-            lo, hi = spec.SIZE_RANGES[desc.intent.new_size]
-            side = min(image.shape[:2])
-            out, region = fit_object_size(image, out, region, (lo * side, hi * side))
-        if desc.intent.op == "background" and cfg.keep_objects:
-            # what the region leaves out are the objects: they are laid back over the new background (the
-            # blend margin around the region must not spill into them: at 64 px a 4 px margin eats a small
-            # object whole), their anti-aliased edge re-matted against it
-            if cfg.debleed_px:
-                out = debleed(out, image, ~region, region, px=cfg.debleed_px * block, step=block)
-            out = relay_objects(image, out, ~region, ring_px=cfg.ring_px)
-        return edited(out, desc.local_prompt)
+
+        def draw(draw_seed: int) -> tuple[np.ndarray, np.ndarray]:
+            out, reg = self._inpaint(image, gen_region, desc.local_prompt, draw_seed, steps, guidance), region
+            if edge is not None and edge.any():
+                out = fill_nearest(out, gen_region, edge, radius=(cfg.ring_px + 2) * block)
+            if desc.intent.op == "add" and desc.intent.new_size in spec.SIZE_RANGES and cfg.fit_new_size:
+                # the generator sizes what it draws by the region, loosely: the size word is the instruction's
+                lo, hi = spec.SIZE_RANGES[desc.intent.new_size]
+                side = min(image.shape[:2])
+                out, reg = fit_object_size(image, out, reg, (lo * side, hi * side))
+            if desc.intent.op == "background" and cfg.keep_objects:
+                # what the region leaves out are the objects: they are laid back over the new background (the
+                # blend margin around the region must not spill into them: at 64 px a 4 px margin eats a small
+                # object whole), their anti-aliased edge re-matted against it
+                if cfg.debleed_px:
+                    out = debleed(out, image, ~reg, reg, px=cfg.debleed_px * block, step=block)
+                out = relay_objects(image, out, ~reg, ring_px=cfg.ring_px)
+            return out, reg
+
+        if cfg.candidates == 1 or self.candidate_score(image, image, region, desc.intent) is None:
+            out, reg = draw(seed)
+            return edited(out, desc.local_prompt, reg)
+        drawn, scores = [], []
+        for k in range(cfg.candidates):  # best of several draws, as CLIP reads them
+            out, reg = draw(seed + k * CANDIDATE_STRIDE)
+            drawn.append((out, reg))
+            scores.append(float(self.candidate_score(image, out, reg, desc.intent)))
+        best = int(np.argmax(scores))
+        return edited(drawn[best][0], desc.local_prompt, drawn[best][1], best, tuple(scores))
+
+    def candidate_score(self, source: np.ndarray, edited: np.ndarray, region: np.ndarray, intent) -> float | None:
+        """How well CLIP reads ``edited`` ((H, W, 3) uint8) as ``intent`` done, for choosing among the generator's
+        candidates: for a new object (add, replace, recolour) the log-probability of its colour and shape in
+        ``region`` ((H, W) bool; :meth:`ReferentVerifier.attribute_probabilities`); for a background edit, the
+        margin of the whole image's CLIP cosine with "on a <asked> background" over the best other background of
+        WORLD.md's palette. None when there is nothing to read (a removal, a resize, an unnamed colour or shape,
+        an empty region, a background outside the palette). Higher is better; ``source`` is the image edited."""
+        if intent is None or not region.any():
+            return None
+        if intent.op == "background":
+            options = self._background_texts()
+            want = tuple(intent.background) if intent.background else None
+            if want not in options:
+                return None
+            f = F.normalize(self._clip_features(edited), dim=-1)
+            z = (f @ options[want][None].T)[0, 0], (f @ torch.stack([e for k, e in options.items() if k != want]).T).max()
+            return float(z[0] - z[1])
+        if intent.op not in ("add", "local", "color"):
+            return None
+        v = self.verifier
+        color = intent.new_color
+        shape = intent.new_shape if intent.op != "color" else (intent.target.shape if intent.target else None)
+        if color not in v.config.colors and shape not in v.config.shapes:
+            return None
+        p_color, p_shape = v.attribute_probabilities(edited, region)
+        score = 0.0
+        if color in v.config.colors:
+            score += float(np.log(p_color[v.config.colors.index(color)] + 1e-9))
+        if shape in v.config.shapes:
+            score += float(np.log(p_shape[v.config.shapes.index(shape)] + 1e-9))
+        return score
+
+    def _background_texts(self) -> dict:
+        """``{(top, bottom or None): unit CLIP text embedding of "on a <top>[ to <bottom>] background"}`` over
+        WORLD.md's background palette (computed once)."""
+        cache = self.__dict__.setdefault("_background_text_cache", {})
+        if not cache:
+            from regionedit.region.features import text_embeddings
+
+            keys = [(a, None) for a in spec.BACKGROUND_COLORS] + [
+                (a, b) for a in spec.BACKGROUND_COLORS for b in spec.BACKGROUND_COLORS if a != b]
+            texts = [f"on a {a} background" if b is None else f"on a {a} to {b} background" for a, b in keys]
+            with torch.no_grad():
+                e = F.normalize(text_embeddings(self.models.clip, self.models.clip_tokenizer, texts), dim=-1)
+            cache.update(zip(keys, e))
+        return cache
+
+    @torch.no_grad()
+    def _clip_features(self, image: np.ndarray) -> torch.Tensor:
+        """``(1, D)`` CLIP image embedding of a whole ``(H, W, 3)`` uint8 image (the processor's resize and crop)."""
+        from regionedit.region.features import clip_pixels, image_features
+
+        proc = self.models.clip_processor
+        x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 127.5 - 1
+        return image_features(self.models.clip, clip_pixels(x, self.verifier.size, proc.image_mean, proc.image_std))[1]
 
     def ambiguous(self, image: np.ndarray, intent, footprint: np.ndarray) -> list[str]:
         """Other objects the referent's words fit, when they leave its colour or shape unsaid: CLIP's readings
@@ -573,6 +655,9 @@ class Editor:
 
         # 5. compose: bit-identical outside the dilated region
         return paste_back(image, patch8, box, region, method=cfg.blend)
+
+
+CANDIDATE_STRIDE = 1_000_003  # candidate k of an edit with seed s uses seed s + k * CANDIDATE_STRIDE
 
 
 def _frac(region: np.ndarray) -> float:
