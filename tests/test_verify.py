@@ -281,7 +281,7 @@ def test_candidate_score_ranks_candidates_by_the_edit_asked(editor):
     whole = np.ones((64, 64), bool)
 
     def score(text, img, region=whole):
-        return editor.candidate_score(img, img, region, parse_intent(text)[0])
+        return editor.candidate_score(img, region, parse_intent(text)[0])
 
     for want, wrong in [(("beige",), ("black",)), (("gray",), ("white",)), (("black", "white"), ("white", "black")),
                         (("sky blue", "beige"), ("beige", "sky blue")), (("light green",), ("light green", "black"))]:

@@ -176,6 +176,7 @@ class Editor:
         self.config = config or EditorConfig()
         self.generator = InpaintGenerator(models, InpaintConfig(steps=self.config.steps, guidance=self.config.guidance))
         self._cache: dict[bytes, Any] = {}  # sha1 of the image -> its CLIP features (as SAM's predictor)
+        self._background_embeddings: dict[tuple, torch.Tensor] = {}  # candidate_score's texts, computed once
         self._verifier = None
 
     @classmethod
@@ -503,41 +504,47 @@ class Editor:
                 out = relay_objects(image, out, ~reg, ring_px=cfg.ring_px)
             return out, reg
 
-        if cfg.candidates == 1 or self.candidate_score(image, image, region, desc.intent) is None:
+        if cfg.candidates == 1 or not self._readable(desc.intent):
             out, reg = draw(seed)
             return edited(out, desc.local_prompt, reg)
         drawn, scores = [], []
         for k in range(cfg.candidates):  # best of several draws, as CLIP reads them
             out, reg = draw(seed + k * CANDIDATE_STRIDE)
             drawn.append((out, reg))
-            scores.append(float(self.candidate_score(image, out, reg, desc.intent)))
+            score = self.candidate_score(out, reg, desc.intent)
+            scores.append(float("-inf") if score is None else score)  # an empty region reads as nothing
         best = int(np.argmax(scores))
         return edited(drawn[best][0], desc.local_prompt, drawn[best][1], best, tuple(scores))
 
-    def candidate_score(self, source: np.ndarray, edited: np.ndarray, region: np.ndarray, intent) -> float | None:
+    def _readable(self, intent) -> bool:
+        """Whether :meth:`candidate_score` can read an edit of ``intent`` (cheap: no model call)."""
+        if intent is None:
+            return False
+        if intent.op == "background":
+            return intent.background is not None and tuple(intent.background) in self._background_texts()
+        if intent.op not in ("add", "local", "color"):
+            return False
+        shape = intent.new_shape if intent.op != "color" else (intent.target.shape if intent.target else None)
+        return intent.new_color in self.verifier.config.colors or shape in self.verifier.config.shapes
+
+    def candidate_score(self, edited: np.ndarray, region: np.ndarray, intent) -> float | None:
         """How well CLIP reads ``edited`` ((H, W, 3) uint8) as ``intent`` done, for choosing among the generator's
         candidates: for a new object (add, replace, recolour) the log-probability of its colour and shape in
         ``region`` ((H, W) bool; :meth:`ReferentVerifier.attribute_probabilities`); for a background edit, the
         margin of the whole image's CLIP cosine with "on a <asked> background" over the best other background of
         WORLD.md's palette. None when there is nothing to read (a removal, a resize, an unnamed colour or shape,
-        an empty region, a background outside the palette). Higher is better; ``source`` is the image edited."""
-        if intent is None or not region.any():
+        an empty region, a background outside the palette). Higher is better."""
+        if not self._readable(intent) or not region.any():
             return None
         if intent.op == "background":
             options = self._background_texts()
-            want = tuple(intent.background) if intent.background else None
-            if want not in options:
-                return None
+            want = tuple(intent.background)
             f = F.normalize(self._clip_features(edited), dim=-1)
             z = (f @ options[want][None].T)[0, 0], (f @ torch.stack([e for k, e in options.items() if k != want]).T).max()
             return float(z[0] - z[1])
-        if intent.op not in ("add", "local", "color"):
-            return None
         v = self.verifier
         color = intent.new_color
         shape = intent.new_shape if intent.op != "color" else (intent.target.shape if intent.target else None)
-        if color not in v.config.colors and shape not in v.config.shapes:
-            return None
         p_color, p_shape = v.attribute_probabilities(edited, region)
         score = 0.0
         if color in v.config.colors:
@@ -549,7 +556,7 @@ class Editor:
     def _background_texts(self) -> dict:
         """``{(top, bottom or None): unit CLIP text embedding of "on a <top>[ to <bottom>] background"}`` over
         WORLD.md's background palette (computed once)."""
-        cache = self.__dict__.setdefault("_background_text_cache", {})
+        cache = self._background_embeddings
         if not cache:
             from regionedit.region.features import text_embeddings
 
@@ -563,7 +570,8 @@ class Editor:
 
     @torch.no_grad()
     def _clip_features(self, image: np.ndarray) -> torch.Tensor:
-        """``(1, D)`` CLIP image embedding of a whole ``(H, W, 3)`` uint8 image (the processor's resize and crop)."""
+        """``(1, D)`` CLIP image embedding (unnormalised) of a whole ``(H, W, 3)`` uint8 image, resized to CLIP's
+        input side as the referent verifier does (:func:`regionedit.region.features.clip_pixels`)."""
         from regionedit.region.features import clip_pixels, image_features
 
         proc = self.models.clip_processor
