@@ -292,6 +292,10 @@ def test_edit_predicted_region_and_metadata(server, sample, tiny_dir, tmp_path):
     assert meta["regionedit:model"] == str(tiny_dir) and meta["regionedit:method"] == "region"
     assert meta["regionedit:status"] == "edited" and meta["regionedit:target_description"] == r["target_description"]
     assert {k: v for k, v in meta.items() if k != MASK_KEY} == r["metadata"]
+    if r["candidate_scores"]:  # several generator draws: which one was kept is in the answer and the PNG
+        assert meta["regionedit:candidate"] == str(r["candidate"]) and len(r["candidate_scores"]) == 3
+    else:
+        assert r["candidate"] == 0 and "regionedit:candidate" not in meta
     assert np.array_equal(mask_from_text(meta[MASK_KEY]) > 0.5, mask > 0)
     # outside the (dilated) region the pixels are the source's
     sup = _support(mask > 0)

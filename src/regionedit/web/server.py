@@ -305,6 +305,8 @@ class WebApp:
             "method": res.method,
             "model": res.model_id,
             "seed": seed,
+            "candidate": res.candidate,  # which generator draw was kept (its seed: seed + candidate * CANDIDATE_STRIDE)
+            "candidate_scores": [round(x, 4) for x in res.candidate_scores],
             "steps": steps if steps is not None else ed.config.steps,
             "guidance": guidance if guidance is not None else ed.config.guidance,
             "width": int(img.shape[1]),
