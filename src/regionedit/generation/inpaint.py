@@ -65,13 +65,14 @@ class InpaintGenerator:
         image: torch.Tensor,
         region: torch.Tensor,
         prompts: list[str],
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
         steps: int | None = None,
         guidance: float | None = None,
         return_latents: bool = False,
     ):
         """Fill ``region`` of ``image`` following ``prompts``: returns (B, 3, H, W) in [-1, 1]
-        (and the final scaled latents (B, 4, h, w) when ``return_latents``)."""
+        (and the final scaled latents (B, 4, h, w) when ``return_latents``). ``generator``: one for the
+        batch's noise, or a list of B (image i's noise from generator i, as when drawn alone)."""
         cfg = self.config
         steps = steps or cfg.steps
         guidance = cfg.guidance if guidance is None else guidance
@@ -92,7 +93,12 @@ class InpaintGenerator:
         # 3. timesteps and initial noise
         sched = self.m.scheduler
         sched.set_timesteps(steps)
-        noise = torch.randn(src_lat.shape, generator=generator, dtype=src_lat.dtype)
+        if isinstance(generator, (list, tuple)):
+            if len(generator) != b:
+                raise ValueError(f"got {len(generator)} generators for {b} images; pass one per image (or one)")
+            noise = torch.cat([torch.randn((1, *src_lat.shape[1:]), generator=g, dtype=src_lat.dtype) for g in generator])
+        else:
+            noise = torch.randn(src_lat.shape, generator=generator, dtype=src_lat.dtype)
         lat = noise * sched.init_noise_sigma
         nine = self.unet.config.in_channels == 9
         # 4. denoising loop with latent blending (Appendix A)

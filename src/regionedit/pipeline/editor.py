@@ -486,8 +486,9 @@ class Editor:
             edge, region = matted & ~region, matted
         gen_region = region if edge is None else region & ~edge
 
-        def draw(draw_seed: int) -> tuple[np.ndarray, np.ndarray]:
-            out, reg = self._inpaint(image, gen_region, desc.local_prompt, draw_seed, steps, guidance), region
+        def finish(out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            """A generated image's edge, size and kept objects put right: ``(image, region it changed)``."""
+            reg = region
             if edge is not None and edge.any():
                 out = fill_nearest(out, gen_region, edge, radius=(cfg.ring_px + 2) * block)
             if desc.intent.op == "add" and desc.intent.new_size in spec.SIZE_RANGES and cfg.fit_new_size:
@@ -505,12 +506,13 @@ class Editor:
             return out, reg
 
         if cfg.candidates == 1 or not self._readable(desc.intent):
-            out, reg = draw(seed)
+            out, reg = finish(self._inpaint(image, gen_region, desc.local_prompt, seed, steps, guidance))
             return edited(out, desc.local_prompt, reg)
-        drawn, scores = [], []
-        for k in range(cfg.candidates):  # best of several draws, as CLIP reads them
-            out, reg = draw(seed + k * CANDIDATE_STRIDE)
-            drawn.append((out, reg))
+        # best of several draws, as CLIP reads them (one batch through the generator)
+        seeds = [seed + k * CANDIDATE_STRIDE for k in range(cfg.candidates)]
+        drawn = [finish(out) for out in self._inpaint(image, gen_region, desc.local_prompt, seeds, steps, guidance)]
+        scores = []
+        for out, reg in drawn:
             score = self.candidate_score(out, reg, desc.intent)
             scores.append(float("-inf") if score is None else score)  # an empty region reads as nothing
         best = int(np.argmax(scores))
@@ -645,10 +647,11 @@ class Editor:
             prompt = local_prompt_for(intent, Referent(intent.target.color if intent.target else None, shape))
         return dataclasses.replace(desc, intent=intent, local_prompt=prompt)
 
-    def _inpaint(self, image: np.ndarray, region: np.ndarray, prompt: str, seed: int, steps: int | None,
-                 guidance: float | None) -> np.ndarray:
+    def _inpaint(self, image: np.ndarray, region: np.ndarray, prompt: str, seed: int | list[int], steps: int | None,
+                 guidance: float | None):
         """Stages 4-5: inpaint ``region`` with ``prompt`` on a crop around it at the model's native size and
-        paste it back: ``(H, W, 3)`` uint8, bit-identical to ``image`` outside the dilated region."""
+        paste it back: ``(H, W, 3)`` uint8, bit-identical to ``image`` outside the dilated region; for a list of
+        seeds, a list of such images, one per seed, drawn in one batch."""
         cfg = self.config
         # 4. generate on a crop around the region, at the model's native size
         size = self.generator.native_size
@@ -657,12 +660,17 @@ class Editor:
         crop_mask = crop_resize_mask(region, box, size) >= 0.5
         x = torch.from_numpy(crop).permute(2, 0, 1)[None].float() / 127.5 - 1
         m = torch.from_numpy(crop_mask.astype(np.float32))[None, None]
-        g = torch.Generator().manual_seed(int(seed))
-        patch = self.generator(x, m, [prompt], generator=g, steps=steps, guidance=guidance)
-        patch8 = ((patch[0].permute(1, 2, 0).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
-
-        # 5. compose: bit-identical outside the dilated region
-        return paste_back(image, patch8, box, region, method=cfg.blend)
+        seeds = seed if isinstance(seed, list) else [seed]
+        gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        n = len(seeds)
+        patch = self.generator(x.repeat(n, 1, 1, 1), m.repeat(n, 1, 1, 1), [prompt] * n,
+                               generator=gens if n > 1 else gens[0], steps=steps, guidance=guidance)
+        outs = []
+        for p in patch:
+            patch8 = ((p.permute(1, 2, 0).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
+            # 5. compose: bit-identical outside the dilated region
+            outs.append(paste_back(image, patch8, box, region, method=cfg.blend))
+        return outs if isinstance(seed, list) else outs[0]
 
 
 CANDIDATE_STRIDE = 1_000_003  # candidate k of an edit with seed s uses seed s + k * CANDIDATE_STRIDE
