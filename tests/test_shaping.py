@@ -17,7 +17,7 @@ def _square(h=64, y=20, x=30, r=5):
 def test_bigger_is_the_footprint_scaled_about_its_centroid_minus_a_kept_core():
     region = _square()  # 10 x 10 px at rows 15..24, cols 25..34
     intent = WorldDescriber()("make the red square bigger").intent
-    out = shape_region(region, intent, ShapingConfig(grow=1.5, core_erode=3))
+    out = shape_region(region, intent, ShapingConfig(grow=1.5, core_erode=3, size_classes=None))
     scaled = scale_about_centroid(region, 1.5)
     assert 14 <= scaled.sum() ** 0.5 <= 16  # a 15 x 15 square
     ys, xs = np.nonzero(scaled)
@@ -33,7 +33,7 @@ def test_bigger_is_the_footprint_scaled_about_its_centroid_minus_a_kept_core():
 def test_smaller_is_the_ring_around_a_scaled_down_core():
     region = _square(r=10)  # 20 x 20
     intent = WorldDescriber()("make the red square smaller").intent
-    out = shape_region(region, intent, ShapingConfig(shrink=0.5, core_erode=2))
+    out = shape_region(region, intent, ShapingConfig(shrink=0.5, core_erode=2, size_classes=None))
     kept = region & ~out  # what stays of the object: a smaller square at the same centre
     assert not (out & ~region).any()
     assert 7 <= kept.sum() ** 0.5 <= 9  # (20 - 2 * 2) * 0.5 = 8 px wide
@@ -70,3 +70,39 @@ def test_shaping_scales_with_the_image():
     small = shape_region(_square(64), WorldDescriber()("make the square bigger").intent)
     big = shape_region(np.kron(_square(64), np.ones((4, 4), bool)), WorldDescriber()("make the square bigger").intent)
     assert abs(big.mean() - small.mean()) < 0.01
+
+
+@pytest.mark.parametrize("shape", ["circle", "square", "triangle", "star", "diamond"])
+@pytest.mark.parametrize("size", [64, 256])
+def test_size_factor_swaps_the_world_size_class(shape, size):
+    # WORLD.md: "bigger / smaller" swap the class (small r 0.09-0.12, large 0.15-0.20); the footprint is the
+    # object's snapped colour segment, as the editor finds it
+    from regionedit.region.refine import snap_region
+    from regionedit.region.shaping import size_factor
+    from regionedit.world import render
+    from regionedit.world.rendering import object_coverage
+    from regionedit.world.scene import Background, Scene, WorldObject
+
+    for bg in ("white", "sky blue"):
+        for r, bigger, (lo, hi) in [(0.09, True, (0.15, 0.20)), (0.12, True, (0.15, 0.20)),
+                                    (0.15, False, (0.09, 0.12)), (0.20, False, (0.09, 0.12))]:
+            obj = WorldObject(shape, "red", 0.5, 0.5, r)
+            img = render(Scene(Background(bg), (obj,)), size)
+            foot = snap_region(object_coverage(obj, size) > 0.5, img)
+            new_r = r * size_factor(foot, bigger, image=img, shape=shape)
+            assert lo <= new_r <= hi, (shape, size, bg, r, new_r)
+            rough = r * size_factor(foot, bigger)  # from the footprint alone: coarser, the right side of the middle
+            assert (rough > 0.135) if bigger else (rough < 0.135), (shape, size, bg, r, rough)
+
+
+def test_size_factor_fixed_or_clipped():
+    from regionedit.region.shaping import size_factor
+
+    # a fixed factor leaves a 0.09 object at 0.135: below the large class
+    assert 0.09 * ShapingConfig().grow < 0.15
+    foot = _square(r=10)
+    assert size_factor(foot, True, ShapingConfig(size_classes=None)) == 1.5
+    assert size_factor(foot, False, ShapingConfig(size_classes=None)) == 0.6
+    # already in the class asked for: still a visible change
+    assert size_factor(_square(r=1), False) == ShapingConfig().shrink_range[1]
+    assert size_factor(np.ones((64, 64), bool), True) == ShapingConfig().grow_range[0]

@@ -49,7 +49,7 @@ from regionedit.io import load_image, validate_instruction
 from regionedit.region.placement import place_region
 from regionedit.region.refine import (downscale_nearest, enclosed_objects, snap_region, upscale_nearest,
                                       working_block)
-from regionedit.region.shaping import ShapingConfig, shape_region
+from regionedit.region.shaping import ShapingConfig, shape_region, size_factor
 from regionedit.world import spec
 
 METHODS = ("region", "mask")
@@ -313,7 +313,7 @@ class Editor:
         footprint = upscale_nearest(self.region_from(prob_small, presence, small, intent, shape=False), up)
         prob = F.interpolate(torch.from_numpy(prob_small)[None, None], size=image.shape[:2], mode="bilinear",
                              align_corners=False)[0, 0].numpy()
-        return (self.shape(footprint, intent) if shape else footprint), prob
+        return (self.shape(footprint, intent, image) if shape else footprint), prob
 
     def region_from(self, prob: np.ndarray, presence: float | None, image: np.ndarray, intent,
                     threshold: float | None = None, presence_threshold: float | None = None,
@@ -341,7 +341,7 @@ class Editor:
             region = self._one_object(region, prob, image, intent, clip_image)
         if cfg.verify_referent and vth > 0 and referent_edit and intent.target is not None and _frac(region) >= cfg.min_region_frac:
             region = self._check_referent(region, image, intent.target, vth, clip_image)
-        return self.shape(region, intent) if shape else region
+        return self.shape(region, intent, image) if shape else region
 
     def _check_referent(self, region: np.ndarray, image: np.ndarray, target, vth: float, clip_image) -> np.ndarray:
         """``region`` when CLIP reads it as the referent ``target`` (score >= ``vth``); else, with
@@ -359,12 +359,13 @@ class Editor:
                 return moved
         return np.zeros(region.shape, bool)
 
-    def shape(self, footprint: np.ndarray, intent) -> np.ndarray:
+    def shape(self, footprint: np.ndarray, intent, image: np.ndarray | None = None) -> np.ndarray:
         """The region an edit changes from the referent's footprint (:mod:`regionedit.region.shaping`), when
-        ``config.shape_regions``; ``(H, W)`` bool -> ``(H, W)`` bool."""
+        ``config.shape_regions``; ``(H, W)`` bool -> ``(H, W)`` bool. ``image`` (the edited image) sharpens a
+        size edit's radius estimate."""
         cfg = self.config
         if cfg.shape_regions and _frac(footprint) >= cfg.min_region_frac and intent is not None:
-            return shape_region(footprint, intent, cfg.shaping)
+            return shape_region(footprint, intent, cfg.shaping, image)
         return footprint
 
     def _one_object(self, region: np.ndarray, prob: np.ndarray, image: np.ndarray, intent, clip_image=None) -> np.ndarray:
@@ -441,7 +442,7 @@ class Editor:
             region = user_mask
         else:
             footprint, prob = self.find_region(image, instruction, desc.intent, shape=False)
-            region = self.shape(footprint, desc.intent)
+            region = self.shape(footprint, desc.intent, image)
         if _frac(region) < cfg.min_region_frac:
             r = no_edit(self.no_region_reason(desc, user_mask is not None), desc.target_description, desc.local_prompt)
             r.region_probability = prob
@@ -470,7 +471,8 @@ class Editor:
             # object layer and the footprint; as for any edit, the blend's margin around it may change too
             bigger = desc.intent.bigger
             base = image if bigger else self._inpaint(image, footprint, "background", seed, steps, guidance)
-            layer, alpha = rescale_object(image, footprint, cfg.shaping.grow if bigger else cfg.shaping.shrink)
+            shape = desc.intent.target.shape if desc.intent.target is not None else None
+            layer, alpha = rescale_object(image, footprint, size_factor(footprint, bigger, cfg.shaping, image, shape))
             out = composite(base, layer, alpha)
             region = region | ((out != image).any(-1) & ((alpha > 0) | footprint))
             return edited(out, desc.local_prompt if bigger else "background", region)
