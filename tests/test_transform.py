@@ -2,10 +2,12 @@
 edits) and laid back over a new background (background edits); and, on the bundled models, the editor
 completing a prompt the instruction leaves short from CLIP's reading of the referent."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from regionedit.compose.transform import (circumradius, composite, debleed, fill_nearest, fit_object_size, matte_kept,
+from regionedit.compose.transform import (circumradius, composite, debleed, fill_nearest, fit_object_size, fit_replaced_size, matte_kept,
                                          new_object_footprint, relay_objects, rescale_object)
 from regionedit.pipeline import Editor, EditorConfig
 from regionedit.region.refine import grow_region
@@ -254,3 +256,21 @@ def test_fill_nearest_copies_the_nearest_known_pixel():
     assert (out[:, 1] == (10, 20, 30)).all() and (out[:, 6] == (200, 0, 0)).all()
     assert (out[:, 3] == img[:, 3]).all()  # nothing known within 2 px: unchanged
     assert out.dtype == np.uint8 and not np.shares_memory(out, img)
+
+
+@pytest.mark.parametrize("bg", ["white", "sky blue"])
+def test_fit_replaced_size_brings_the_new_object_to_the_old_size(bg):
+    # a replacement drawn too large in its region: resampled to the old radius over the background it left
+    region = object_coverage(WorldObject("circle", "red", 0.5, 0.5, 0.2), 64) > 0
+    big = WorldObject("star", "red", 0.5, 0.5, 0.17)
+    generated = render(Scene(Background(bg, "gray" if bg == "white" else None), (big,)))
+    want_px = 0.11 * 64
+    out = fit_replaced_size(generated, region, want_px)
+    assert np.array_equal(out[~region], generated[~region])  # outside the region: untouched
+    small = render(Scene(Background(bg, "gray" if bg == "white" else None), (dataclasses.replace(big, r=0.11),)))
+    red = lambda im: (np.abs(im.astype(int) - spec.OBJECT_COLORS["red"]).max(-1) < 40)
+    assert abs(circumradius(red(out)) - circumradius(red(small))) <= 1.0  # as the renderer draws a 0.11 star
+    assert np.abs(out.astype(int) - small.astype(int)).max(-1).mean() < 4  # the object, small, on its background
+    # the right size (within tol) or growth past the region: as generated
+    assert out is not generated and fit_replaced_size(generated, region, 0.17 * 64) is generated
+    assert fit_replaced_size(generated, region, 0.3 * 64) is generated

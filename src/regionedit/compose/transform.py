@@ -349,3 +349,39 @@ def fit_object_size(source: np.ndarray, generated: np.ndarray, region: np.ndarra
         return generated, region
     out = composite(source, layer, alpha)
     return out, alpha > 0
+
+
+def fit_replaced_size(generated: np.ndarray, region: np.ndarray, radius_px: float, tol: float = 0.08,
+                      min_diff: float = 40.0, halo_px: int = 3) -> np.ndarray:
+    """A replacement's new object brought to the old one's size ("replace the square with a star": same centre
+    and size, WORLD.md).
+
+    The new object is what the generator drew in ``region`` that stands out (L2 > ``min_diff``) from the
+    background it left there, taken as the colour of the nearest pixel just outside the region
+    (:func:`new_object_footprint` against that estimate). When its circumradius (:func:`circumradius`) is off
+    ``radius_px`` by more than ``tol`` (relative), it is resampled about its centroid to ``radius_px`` and laid
+    over the generated background, extended under its old pixels and ``halo_px`` around them (the generator's
+    soft edge); only shrinking, or growing that stays inside
+    ``region``, is done. ``generated`` (H, W, 3) uint8, ``region`` (H, W) bool -> (H, W, 3) uint8; pixels
+    outside ``region`` never change, and ``generated`` comes back as is when no object is found or its size is
+    right.
+    """
+    if not region.any() or radius_px <= 0:
+        return generated
+    ring = dilate(region, 2) & ~region
+    if not ring.any():
+        return generated
+    span = int(np.ceil(np.hypot(*region.shape)))
+    background = fill_nearest(generated, ring, region, radius=span)
+    obj = new_object_footprint(background, generated, region, min_diff)
+    r = circumradius(obj)
+    if r <= 0 or abs(r / radius_px - 1) <= tol:
+        return generated
+    factor = radius_px / r
+    layer, alpha = rescale_object(generated, dilate(obj, 1), factor)
+    if ((alpha > 0) & ~region).any():
+        return generated
+    under = dilate(obj, halo_px) & region  # the generator's soft edge reaches past the object's pixels
+    base = fill_nearest(generated, region & ~under, under, radius=span)
+    out = composite(base, layer, alpha)
+    return np.where(region[..., None], out, generated)

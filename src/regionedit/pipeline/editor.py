@@ -40,8 +40,8 @@ import torch
 import torch.nn.functional as F
 
 from regionedit.compose import crop_resize, crop_resize_mask, paste_back, region_crop
-from regionedit.compose.transform import (composite, debleed, fill_nearest, fit_object_size, matte_kept, relay_objects,
-                                         rescale_object)
+from regionedit.compose.transform import (composite, debleed, fill_nearest, fit_object_size, fit_replaced_size,
+                                         matte_kept, relay_objects, rescale_object)
 from regionedit.describe import (REFERENT_OPS, Describer, Referent, WorldDescriber, local_prompt_for, split_edits,
                                  with_article)
 from regionedit.generation import InpaintConfig, InpaintGenerator
@@ -49,7 +49,7 @@ from regionedit.io import load_image, validate_instruction
 from regionedit.region.placement import place_region
 from regionedit.region.refine import (downscale_nearest, enclosed_objects, snap_region, upscale_nearest,
                                       working_block)
-from regionedit.region.shaping import ShapingConfig, shape_region, size_factor
+from regionedit.region.shaping import ShapingConfig, object_radius, shape_region, size_factor
 from regionedit.world import spec
 
 METHODS = ("region", "mask")
@@ -90,6 +90,9 @@ class EditorConfig:
     # footprint brought back once: the colour segments it snaps to are taken at this scale anyway
     presence_threshold: float | None = None  # referent edits: "no edit" below this presence probability
     # (None: the predictor's calibrated one; predictors without a presence head skip the check)
+    fit_replaced_size: bool = True  # replace: the new object is resampled to the old one's radius when the generator
+    # drew it more than 8% off (compose/transform.fit_replaced_size; WORLD.md: same centre and size); needs a
+    # predicted footprint and shaping.size_classes
     fit_new_size: bool = True  # "add a small/large ...": the object the generator drew is resampled into the
     # size class's circumscribed-radius range when it came out outside it (compose/transform.fit_object_size)
     add_placement: str = "rule"  # "add" edits: "rule" places a disc in free space (region/placement.py),
@@ -488,11 +491,19 @@ class Editor:
             edge, region = matted & ~region, matted
         gen_region = region if edge is None else region & ~edge
 
+        old_radius = 0.0  # replace: the old object's radius in px, the new one's size
+        if footprint is not None and desc.intent.op == "local" and footprint.any():
+            old_shape = desc.intent.target.shape if desc.intent.target is not None else None
+            old_radius = object_radius(footprint, image, old_shape, cfg.shaping) * min(footprint.shape)
+
         def finish(out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             """A generated image's edge, size and kept objects put right: ``(image, region it changed)``."""
             reg = region
             if edge is not None and edge.any():
                 out = fill_nearest(out, gen_region, edge, radius=(cfg.ring_px + 2) * block)
+            if (desc.intent.op == "local" and cfg.fit_replaced_size and footprint is not None
+                    and cfg.shaping.size_classes is not None and old_radius > 0):
+                out = fit_replaced_size(out, reg, old_radius)
             if desc.intent.op == "add" and desc.intent.new_size in spec.SIZE_RANGES and cfg.fit_new_size:
                 # the generator sizes what it draws by the region, loosely: the size word is the instruction's
                 lo, hi = spec.SIZE_RANGES[desc.intent.new_size]

@@ -57,6 +57,8 @@ class ShapingConfig:
     core_erode: float = 3.0  # px (at 64 px) the footprint is eroded by before it is kept as a core
     disc_grow: float = 1.75  # mode "disc": radius factor of the disc for "make it bigger"
     margin: float = 1.0  # extra pixels (at 64 px) added to every disc
+    local_disc: str = "radius"  # replace: "radius", a disc of the old object's estimated radius (object_radius) and
+    # its footprint; "footprint", the disc around the footprint's farthest pixel
 
 
 def _disc(region: np.ndarray, scale: float, margin: float) -> np.ndarray:
@@ -154,6 +156,16 @@ def shape_region(region: np.ndarray, intent, config: ShapingConfig | None = None
             out = region & ~scale_about_centroid(core, factor, center)
         return out if out.any() else region
     if intent.op == "local":
+        shape = intent.target.shape if intent.target is not None else None
+        if cfg.local_disc == "radius" and image is not None and shape in AREA_PER_R2:
+            # the new object shares the old one's centre and size: a disc of the old object's radius (and the
+            # old footprint, so none of it stays)
+            ys, xs = np.nonzero(region)
+            r_px = object_radius(region, image, shape, cfg) * min(region.shape)
+            h, w = region.shape
+            disc = ((np.arange(h)[:, None] - ys.mean()) ** 2 + (np.arange(w)[None, :] - xs.mean()) ** 2
+                    <= (r_px + margin) ** 2)
+            return region | disc
         return _disc(region, 1.0, margin)
     return region
 
