@@ -106,3 +106,22 @@ def test_size_factor_fixed_or_clipped():
     # already in the class asked for: still a visible change
     assert size_factor(_square(r=1), False) == ShapingConfig().shrink_range[1]
     assert size_factor(np.ones((64, 64), bool), True) == ShapingConfig().grow_range[0]
+
+
+def test_replace_region_is_a_disc_of_the_old_radius():
+    from regionedit.region.refine import snap_region
+    from regionedit.world import render
+    from regionedit.world.rendering import object_coverage
+    from regionedit.world.scene import Background, Scene, WorldObject
+
+    obj = WorldObject("square", "red", 0.5, 0.5, 0.15)
+    img = render(Scene(Background("white"), (obj,)))
+    foot = snap_region(object_coverage(obj, 64) > 0.5, img)
+    intent = WorldDescriber()("replace the red square with a blue star").intent
+    tight = shape_region(foot, intent, ShapingConfig(), img)
+    loose = shape_region(foot, intent, ShapingConfig(local_disc="footprint"), img)
+    assert tight[foot].all() and loose[tight].all() and tight.sum() < loose.sum()
+    r = np.sqrt(tight.sum() / np.pi) / 64  # the disc's radius: the square's (0.15) and a 1 px margin
+    assert 0.15 <= r <= 0.15 + 2.5 / 64, r
+    with pytest.raises(ValueError, match="local_disc"):
+        shape_region(foot, intent, ShapingConfig(local_disc="box"), img)

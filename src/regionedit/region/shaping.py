@@ -34,8 +34,8 @@ import dataclasses
 import numpy as np
 
 from regionedit.compose import erode
-from regionedit.world import spec
 from regionedit.compose.transform import scaled_window
+from regionedit.world import spec
 
 
 @dataclasses.dataclass
@@ -138,6 +138,8 @@ def shape_region(region: np.ndarray, intent, config: ShapingConfig | None = None
     cfg = config or ShapingConfig()
     if cfg.mode not in ("scaled", "disc"):
         raise ValueError(f"unknown shaping mode {cfg.mode!r}: use 'scaled' or 'disc'")
+    if cfg.local_disc not in ("radius", "footprint"):
+        raise ValueError(f"unknown local_disc {cfg.local_disc!r}: use 'radius' or 'footprint'")
     if intent is None or not region.any():
         return region
     unit = max(region.shape) / 64
