@@ -113,7 +113,7 @@ def test_region_training_runs_resumes_and_exports(tmp_path):
 
     tiny = save_tiny_models(tmp_path / "tiny")
     args = ["train", "region", "--model", str(tiny), "--out", str(tmp_path / "run"), "--batch", "2",
-            "--gen-steps", "1", "--threads", "1"]
+            "--gen-steps", "1", "--threads", "1", "--degrade", "1.0"]  # every image JPEG'd or noisy
     assert cli(args + ["--max-steps", "2"]) == 0
     assert cli(args + ["--max-steps", "3"]) == 0
     assert _steps(tmp_path / "run" / "region") == 3
@@ -461,3 +461,23 @@ def test_card_metrics_reads_back_what_write_card_wrote(tmp_path):
     assert card_metrics(tmp_path / "missing") == {}
     shipped = card_metrics(bundled_dir() / "unet")
     assert 0.85 <= shipped["objects_right"] <= 1.0  # the shipped card: its bar, met
+
+
+def test_degrade_jpeg_or_noise_as_asked():
+    from regionedit.training.world_data import clip_batch, degrade
+    from regionedit.world import render
+    img = render(Scene(Background("beige"), (WorldObject("star", "blue", 0.5, 0.5, 0.15),)))
+    same = degrade(img, np.random.default_rng(0), 0.0)
+    assert same is not img and np.array_equal(same, img)
+    outs = [degrade(img, np.random.default_rng(k), 1.0) for k in range(12)]
+    assert all(o.shape == img.shape and o.dtype == np.uint8 and not np.array_equal(o, img) for o in outs)
+    assert np.array_equal(outs[0], degrade(img, np.random.default_rng(0), 1.0))  # seeded
+    # both kinds occur: noise varies pixel to pixel on the flat background, a JPEG shifts its 8x8 block evenly
+    kinds = [len(np.unique((o[:8, :8].astype(int) - img[:8, :8]).reshape(-1, 3), axis=0)) for o in outs]
+    assert min(kinds) <= 2 and max(kinds) > 10
+    assert all(np.abs(o.astype(int) - img).mean() < 8 for o in outs)  # mild: the scene stays readable
+    a = clip_batch(np.random.default_rng(5), 4)
+    b = clip_batch(np.random.default_rng(5), 4, degrade_prob=0.0)
+    assert torch.equal(a[0], b[0]) and a[1] == b[1]
+    c = clip_batch(np.random.default_rng(5), 4, degrade_prob=1.0)
+    assert c[0].shape == a[0].shape

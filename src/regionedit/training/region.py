@@ -173,6 +173,7 @@ class RegionTrainConfig:
     lambda_c: float = 1.0  # contrastive CLIP: the composite must match clip_target better than the negatives
     lambda_p: float = 1.0  # presence head: BCE on "does the referent exist", a label the caption text implies
     absent_prob: float = 0.1  # share of examples naming an object the caption lacks
+    degrade: float = 0.0  # share of training images passed through a JPEG or noise (world_data.degrade)
     gamma: float = 0.2  # region area penalty
     gen_steps: int = 6  # DDIM steps of the frozen generator during training
     guidance: float = 4.0
@@ -239,6 +240,7 @@ def run(args) -> int:
     from regionedit.region.features import clip_pixels, image_features, instruction_inputs, text_embeddings
     from regionedit.region import load_region_predictor, save_region_predictor
     from regionedit.training.common import Run, earlier_record, train_loop
+    from regionedit.training.world_data import degrade
 
     torch.set_num_threads(args.threads)
     args.presence = args.presence or args.presence_only
@@ -277,6 +279,7 @@ def run(args) -> int:
     opt = torch.optim.AdamW(params.parameters(), lr=cfg.lr, weight_decay=0.01)
     gen = InpaintGenerator(m, InpaintConfig(steps=cfg.gen_steps, guidance=cfg.guidance))
     rng = np.random.default_rng(args.seed + 11)
+    aug = np.random.default_rng(args.seed + 12)  # its own stream: --degrade does not change the scenes drawn
     stream = _pair_stream(args, rng)
     (args.out).mkdir(parents=True, exist_ok=True)
     (args.out / "config.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items() if k != "func"}, indent=2))
@@ -289,7 +292,7 @@ def run(args) -> int:
             if ex is None:
                 continue
             ex["source"] = cap
-            imgs.append(img)
+            imgs.append(degrade(img, aug, cfg.degrade) if cfg.degrade > 0 else img)
             exs.append(ex)
         x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float() / 127.5 - 1
         return x, exs

@@ -28,6 +28,26 @@ def to_tensor(images: list[np.ndarray]) -> torch.Tensor:
     return x / 127.5 - 1.0
 
 
+def degrade(image: np.ndarray, rng: np.random.Generator, prob: float, jpeg_quality: tuple[int, int] = (60, 95),
+            noise_sigma: tuple[float, float] = (1.0, 4.0)) -> np.ndarray:
+    """A training image as a user's file may hold it: with probability ``prob``, through a JPEG of a quality
+    drawn from ``jpeg_quality`` (half the time) or with Gaussian noise of a sigma drawn from ``noise_sigma``
+    (0-255 levels). ``image`` (H, W, 3) uint8 -> a new (H, W, 3) uint8 array (a copy when left as is); the
+    renders are otherwise lossless, and the bundled models misread JPEG'd scenes (DEVELOPERS.md, JPEG table)."""
+    if prob <= 0 or rng.random() >= prob:
+        return image.copy()
+    if rng.random() < 0.5:
+        import io
+
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.fromarray(image).save(buf, format="JPEG", quality=int(rng.integers(jpeg_quality[0], jpeg_quality[1] + 1)))
+        return np.asarray(Image.open(buf).convert("RGB")).copy()
+    sigma = rng.uniform(*noise_sigma)
+    return np.clip(np.rint(image + rng.normal(0.0, sigma, image.shape)), 0, 255).astype(np.uint8)
+
+
 def patch_shape_labels(scene: Scene, grid: int = 16, min_cover: float = 0.3) -> np.ndarray:
     """Dense shape labels on the CLIP patch grid, for the auxiliary training loss only.
 
@@ -46,7 +66,7 @@ def patch_shape_labels(scene: Scene, grid: int = 16, min_cover: float = 0.3) -> 
     return labels
 
 
-def clip_batch(rng: np.random.Generator, n: int, with_labels: bool = False):
+def clip_batch(rng: np.random.Generator, n: int, with_labels: bool = False, degrade_prob: float = 0.0):
     """Images, captions and hard-negative captions for contrastive training.
 
     A quarter of the scenes have a single object. Each hard negative is the image's caption with one
@@ -54,12 +74,14 @@ def clip_batch(rng: np.random.Generator, n: int, with_labels: bool = False):
     by shape alone, so without them CLIP learns colour but not shape.
 
     Returns ``(images, texts, negatives)``, plus ``(B, 16, 16)`` int64 :func:`patch_shape_labels` when
-    ``with_labels`` (the scenes are the same either way).
+    ``with_labels`` (the scenes are the same either way). ``degrade_prob``: share of images passed through
+    :func:`degrade` (JPEG or noise, from a generator seeded by ``rng``; 0 draws exactly as before).
     """
     images, texts, negatives, labels = [], [], [], []
+    aug = np.random.default_rng(rng.integers(2**63)) if degrade_prob > 0 else None
     for _ in range(n):
         scene = sample_scene(rng, n_objects=1 if rng.random() < 0.25 else None)
-        images.append(render(scene))
+        images.append(render(scene) if aug is None else degrade(render(scene), aug, degrade_prob))
         if with_labels:
             labels.append(patch_shape_labels(scene))
         sub = np.random.default_rng(rng.integers(2**63))  # same size words in caption and negative

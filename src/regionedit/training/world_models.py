@@ -162,7 +162,8 @@ def train_clip(args) -> dict:
     rng = np.random.default_rng(args.seed)
 
     def step_fn(step, gen):
-        images, texts, negatives, *labels = D.clip_batch(rng, args.batch or 128, with_labels=aux > 0)
+        images, texts, negatives, *labels = D.clip_batch(rng, args.batch or 128, with_labels=aux > 0,
+                                                         degrade_prob=args.degrade)
         b = len(texts)
         ids = tok(texts + negatives, padding="max_length", max_length=C.MAX_TOKENS, truncation=True, return_tensors="pt")
         patches, img = image_features(clip, images)
@@ -648,6 +649,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, help="run folder for checkpoints and logs (keep it out of git)")
     p.add_argument("--export", type=Path, default=None, help="model folder to write (default: the package's bundled shapes-64 folder)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--degrade", type=float, default=0.0,
+                   help="clip: share of training images passed through a JPEG (quality 60-95) or noise (sigma 1-4) "
+                        "(world_data.degrade; default 0, the shipped CLIP saw lossless renders only)")
     p.add_argument("--clip-shape-aux", type=float, default=1.0,
                    help="weight of CLIP's auxiliary dense shape loss on its patch features (0: captions only)")
     p.add_argument("--replace-text-encoder", action="store_true",
