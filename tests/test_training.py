@@ -451,6 +451,49 @@ def test_recipe_runs_its_phases_once_each_into_a_new_folder(tmp_path, monkeypatc
     assert argv[argv.index("--max-steps") + 1] == "50" and argv[argv.index("--model") + 1] == str(export)
 
 
+def test_recipe_start_at_copies_the_earlier_phases_and_trains_the_rest_from_scratch(tmp_path, monkeypatch, capsys):
+    from regionedit.training import recipe
+
+    phases = (recipe.Phase("tokenizer", "world-models", None, ("--only", "tokenizer"), "", ("tokenizer",)),
+              recipe.Phase("vae", "world-models", 200, ("--only", "vae", "--batch", "2"), "", ("vae",)),
+              recipe.Phase("instruction_encoder", "world-models", 300, ("--only", "instruction_encoder", "--batch", "2"),
+                           "", ("instruction_encoder",)))
+    monkeypatch.setattr(recipe, "PHASES", phases)
+    out, export = tmp_path / "repro", tmp_path / "repro" / "export"
+    args = ["--out", str(out), "--scale", "0.01", "--threads", "1", "--minutes", "30"]
+    with pytest.raises(SystemExit, match="go together"):
+        recipe.main(args + ["--start-at", "instruction_encoder"])
+    with pytest.raises(SystemExit, match="neither a folder nor a bundled model"):
+        recipe.main(args + ["--start-at", "instruction_encoder", "--inputs", str(tmp_path / "nowhere")])
+    partial = tmp_path / "partial"
+    shutil.copytree(bundled_dir() / "tokenizer", partial / "tokenizer")
+    with pytest.raises(SystemExit, match="lacks vae"):  # the named fix: a complete model folder
+        recipe.main(args + ["--start-at", "instruction_encoder", "--inputs", str(partial)])
+    assert not (out / "tokenizer" / "DONE").exists()  # nothing copied when the inputs are incomplete
+
+    assert recipe.main(args + ["--start-at", "instruction_encoder", "--inputs", "shapes-64"]) == 0
+    assert "copied from shapes-64, not trained: tokenizer, vae" in capsys.readouterr().out
+    for ph in ("tokenizer", "vae"):
+        done = json.loads((out / ph / "DONE").read_text())
+        assert done["copied_from"] == str(bundled_dir()) and done["steps"] is None
+        assert not (out / ph / ph / "state.pt").exists()  # copied, not trained
+    shipped = (bundled_dir() / "vae" / "diffusion_pytorch_model.safetensors").read_bytes()
+    assert (export / "vae" / "diffusion_pytorch_model.safetensors").read_bytes() == shipped
+    assert (export / "scheduler").is_dir() and (export / "model_index.json").is_file()
+    # the phase it starts at trains from scratch: the shipped instruction encoder is not its starting point
+    state = json.loads((export / "instruction_encoder" / "training_state.json").read_text())
+    assert state["steps"] == 3 and "earlier_training" not in state
+    assert _steps(out / "instruction_encoder" / "instruction_encoder") == 3
+    assert recipe.main(args + ["--list", "--start-at", "instruction_encoder", "--inputs", "shapes-64"]) == 0
+    listed = capsys.readouterr().out
+    assert listed.count("copied") == 2 and listed.count(" done ") == 1
+    # a rerun copies nothing again and trains nothing again
+    (export / "vae" / "marker").write_text("kept")
+    assert recipe.main(args + ["--start-at", "instruction_encoder", "--inputs", "shapes-64"]) == 0
+    assert "copied from" not in capsys.readouterr().out and (export / "vae" / "marker").exists()
+    assert models.load(export).vae.config.latent_channels == 4
+
+
 def test_card_metrics_reads_back_what_write_card_wrote(tmp_path):
     from regionedit.training.model_cards import card_metrics
 

@@ -16,7 +16,14 @@ folder with the shipped cards:
     python benchmarks/world_models.py --model runs/repro/export --n 100 --compare shapes-64
     python benchmarks/region.py --model runs/repro/export --n-per-category 40 --calibration-n 60
 
-At the CPU speeds of the shipped runs (2 cores) the whole recipe is about 10 CPU-hours.
+At the CPU speeds of the shipped runs (2 cores) the whole recipe is about 10 CPU-hours, longer than one
+session of a machine whose ``runs/`` does not survive it. So a later phase can be reproduced on its own:
+
+    regionedit train recipe --out runs/repro-inpaint --start-at unet_inpaint --inputs shapes-64
+
+copies what the phases before ``--start-at`` produce (their component folders) from ``--inputs`` (a bundled
+model name or a model folder, e.g. an earlier recipe export) and trains from that phase on, from scratch as
+in the full run. The copied phases are marked ``DONE`` with ``"copied_from"``, never as trained.
 """
 
 from __future__ import annotations
@@ -36,25 +43,30 @@ class Phase:
     steps: int | None  # step budget (None: a phase without steps, the tokenizer)
     argv: tuple[str, ...] = ()  # the trainer's other arguments
     note: str = ""
+    produces: tuple[str, ...] = ()  # the export's component folders this phase writes (what --start-at copies)
 
 
 # step budgets: the shipped components' recorded trainings (training_state.json in each model folder), summed
 PHASES: tuple[Phase, ...] = (
-    Phase("tokenizer", "world-models", None, ("--only", "tokenizer"), "BPE on world text"),
+    Phase("tokenizer", "world-models", None, ("--only", "tokenizer"), "BPE on world text", ("tokenizer",)),
     Phase("clip", "world-models", 707, ("--only", "clip", "--clip-shape-aux", "0", "--batch", "128"),
-          "contrastive image-caption, captions only"),
+          "contrastive image-caption, captions only", ("clip", "text_encoder")),
     Phase("clip_shape", "world-models", 1724, ("--only", "clip", "--batch", "64"),
-          "fine-tune of both towers with the dense shape loss; exports CLIP's text tower as text_encoder"),
-    Phase("vae", "world-models", 2174, ("--only", "vae", "--batch", "32")),
-    Phase("vae_decoder", "world-models", 2419 + 8875, ("--only", "vae_decoder"), "decoder only, edge-weighted"),
-    Phase("instruction_encoder", "world-models", 233, ("--only", "instruction_encoder", "--batch", "64")),
-    Phase("unet", "world-models", 132 + 200 + 3901 + 3396, ("--only", "unet", "--batch", "64")),
+          "fine-tune of both towers with the dense shape loss; exports CLIP's text tower as text_encoder",
+          ("clip", "text_encoder")),
+    Phase("vae", "world-models", 2174, ("--only", "vae", "--batch", "32"), "", ("vae",)),
+    Phase("vae_decoder", "world-models", 2419 + 8875, ("--only", "vae_decoder"), "decoder only, edge-weighted", ("vae",)),
+    Phase("instruction_encoder", "world-models", 233, ("--only", "instruction_encoder", "--batch", "64"), "",
+          ("instruction_encoder",)),
+    Phase("unet", "world-models", 132 + 200 + 3901 + 3396, ("--only", "unet", "--batch", "64"), "", ("unet",)),
     Phase("unet_inpaint", "world-models", 499 + 1141 + 81 + 3023 + 2926, ("--only", "unet_inpaint", "--batch", "64"),
-          "initialised from the text-to-image UNet"),
-    Phase("unet_ip2p", "world-models", 208 + 169, ("--only", "unet_ip2p", "--batch", "64")),
-    Phase("region", "region", 2101 + 1341, ("--batch", "16"), "seed 001 region predictor, text-image pairs only"),
+          "initialised from the text-to-image UNet", ("unet_inpaint",)),
+    Phase("unet_ip2p", "world-models", 208 + 169, ("--only", "unet_ip2p", "--batch", "64"), "", ("unet_ip2p",)),
+    Phase("region", "region", 2101 + 1341, ("--batch", "16"), "seed 001 region predictor, text-image pairs only",
+          ("region_predictor",)),
     Phase("region_presence", "region", 713,
-          ("--presence-only", "--absent-prob", "0.35", "--batch", "64", "--lr", "1e-3"), "the presence head alone"),
+          ("--presence-only", "--absent-prob", "0.35", "--batch", "64", "--lr", "1e-3"), "the presence head alone",
+          ("region_predictor",)),
 )
 
 
@@ -89,6 +101,59 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--list", action="store_true", help="print the phases and their state, train nothing")
+    p.add_argument("--start-at", default=None, choices=[ph.name for ph in PHASES],
+                   help="reproduce from this phase on: copy what the phases before it produce from --inputs")
+    p.add_argument("--inputs", default=None,
+                   help="with --start-at: the model the earlier phases' components come from (a bundled name such as "
+                        "shapes-64, or a model folder)")
+
+
+def _inputs_dir(name: str) -> Path:
+    """``--inputs``: an existing folder, else a bundled model name."""
+    from regionedit.models.bundled import bundled_dir
+
+    if Path(name).is_dir():
+        return Path(name)
+    try:
+        return Path(bundled_dir(name))
+    except ValueError as e:
+        raise SystemExit(f"--inputs {name!r} is neither a folder nor a bundled model ({e})") from None
+
+
+def copy_earlier_phases(start_at: str, inputs: Path, out: Path, export: Path) -> list[str]:
+    """Copy into ``export`` what the phases before ``start_at`` produce, from ``inputs``, and mark those phases
+    done (``DONE`` holds ``copied_from``). Phases already done are left alone. Returns the phases copied."""
+    import shutil
+
+    names = [ph.name for ph in PHASES]
+    earlier = PHASES[: names.index(start_at)]
+    missing = sorted({c for ph in earlier for c in ph.produces if not (inputs / c).is_dir()})
+    if missing:
+        raise SystemExit(f"--inputs {inputs} lacks {', '.join(missing)}, which the phases before {start_at} produce: "
+                         "give a complete model folder (e.g. shapes-64)")
+    copied = []
+    export.mkdir(parents=True, exist_ok=True)
+    if (inputs / "scheduler").is_dir() and not (export / "scheduler").exists():  # the pipeline's other parts
+        shutil.copytree(inputs / "scheduler", export / "scheduler")
+    if (inputs / "model_index.json").is_file() and not (export / "model_index.json").exists():
+        shutil.copy2(inputs / "model_index.json", export / "model_index.json")
+    for ph in earlier:
+        done = out / ph.name / "DONE"
+        if done.exists():
+            continue
+        for comp in ph.produces:
+            tmp = export / f"{comp}.tmp"
+            if tmp.exists():
+                shutil.rmtree(tmp)
+            shutil.copytree(inputs / comp, tmp)
+            if (export / comp).exists():
+                shutil.rmtree(export / comp)
+            tmp.rename(export / comp)
+        done.parent.mkdir(parents=True, exist_ok=True)
+        done.write_text(json.dumps({"steps": None, "copied_from": str(inputs), "components": list(ph.produces),
+                                    "finished": time.strftime("%Y-%m-%d %H:%M:%S")}) + "\n")
+        copied.append(ph.name)
+    return copied
 
 
 def run(args) -> int:
@@ -101,12 +166,21 @@ def run(args) -> int:
     if export.resolve() == Path(bundled_dir("shapes-64")).resolve():
         raise SystemExit("--export is the package's bundled folder: the recipe builds a new one; give another folder")
     out.mkdir(parents=True, exist_ok=True)
+    if (args.start_at is None) != (args.inputs is None):
+        raise SystemExit("--start-at and --inputs go together: --start-at PHASE --inputs shapes-64 (or a model folder)")
+    if args.start_at is not None and not args.list:
+        copied = copy_earlier_phases(args.start_at, _inputs_dir(args.inputs), out, export)
+        if copied:
+            print(f"[recipe] copied from {args.inputs}, not trained: {', '.join(copied)}", flush=True)
     deadline = time.time() + args.minutes * 60
     for ph in PHASES:
         done = out / ph.name / "DONE"
         budget = None if ph.steps is None else max(1, math.ceil(ph.steps * args.scale))
         if args.list:
-            state = "done" if done.exists() else f"{_steps_done(ph, out, None) or 0} steps"
+            if done.exists():
+                state = "copied" if "copied_from" in json.loads(done.read_text()) else "done"
+            else:
+                state = f"{_steps_done(ph, out, None) or 0} steps"
             print(f"{ph.name:20s} {ph.trainer:13s} {budget if budget else '-':>6} steps  {state:12s} {ph.note}")
             continue
         if done.exists():
