@@ -454,6 +454,11 @@ def test_recipe_runs_its_phases_once_each_into_a_new_folder(tmp_path, monkeypatc
 def test_recipe_start_at_copies_the_earlier_phases_and_trains_the_rest_from_scratch(tmp_path, monkeypatch, capsys):
     from regionedit.training import recipe
 
+    # a fine-tune phase is reproduced together with what it tunes (the copy would be the finished model)
+    for phase, first in (("clip_shape", "clip"), ("vae_decoder", "vae"), ("region_presence", "region")):
+        with pytest.raises(SystemExit, match=f"start at {first}$"):
+            recipe.copy_earlier_phases(phase, bundled_dir(), tmp_path / "x", tmp_path / "x" / "export")
+    assert not (tmp_path / "x").exists()
     phases = (recipe.Phase("tokenizer", "world-models", None, ("--only", "tokenizer"), "", ("tokenizer",)),
               recipe.Phase("vae", "world-models", 200, ("--only", "vae", "--batch", "2"), "", ("vae",)),
               recipe.Phase("instruction_encoder", "world-models", 300, ("--only", "instruction_encoder", "--batch", "2"),

@@ -127,6 +127,11 @@ def copy_earlier_phases(start_at: str, inputs: Path, out: Path, export: Path) ->
 
     names = [ph.name for ph in PHASES]
     earlier = PHASES[: names.index(start_at)]
+    first = PHASES[names.index(start_at)]
+    continued = [ph for ph in earlier if set(ph.produces) & set(first.produces)]
+    if continued:  # its components' copies would be the finished ones: it would not start from scratch
+        raise SystemExit(f"--start-at {start_at} continues what {continued[-1].name} trains "
+                         f"({', '.join(first.produces)}): start at {continued[0].name}")
     missing = sorted({c for ph in earlier for c in ph.produces if not (inputs / c).is_dir()})
     if missing:
         raise SystemExit(f"--inputs {inputs} lacks {', '.join(missing)}, which the phases before {start_at} produce: "
