@@ -32,6 +32,7 @@ import argparse
 import dataclasses
 import json
 import math
+import shutil
 import time
 from pathlib import Path
 
@@ -109,22 +110,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _inputs_dir(name: str) -> Path:
-    """``--inputs``: an existing folder, else a bundled model name."""
-    from regionedit.models.bundled import bundled_dir
+    """``--inputs``: a bundled model name or an existing folder (``models.loading.resolve``), never a hub id."""
+    from regionedit.models.loading import resolve
 
-    if Path(name).is_dir():
-        return Path(name)
-    try:
-        return Path(bundled_dir(name))
-    except ValueError as e:
-        raise SystemExit(f"--inputs {name!r} is neither a folder nor a bundled model ({e})") from None
+    location, local = resolve(name)
+    if not local:
+        raise SystemExit(f"--inputs {name!r} is neither a folder nor a bundled model: give shapes-64 or a model folder")
+    return Path(location)
 
 
 def copy_earlier_phases(start_at: str, inputs: Path, out: Path, export: Path) -> list[str]:
     """Copy into ``export`` what the phases before ``start_at`` produce, from ``inputs``, and mark those phases
     done (``DONE`` holds ``copied_from``). Phases already done are left alone. Returns the phases copied."""
-    import shutil
-
     names = [ph.name for ph in PHASES]
     earlier = PHASES[: names.index(start_at)]
     first = PHASES[names.index(start_at)]
