@@ -852,8 +852,16 @@ def test_qualifiers_after_the_noun(describer, text, exp):
         ("remove the red circle, make the star blue, shrink the square",
          ["remove the red circle", "make the star blue", "shrink the square"]),
         ("turn the square blue, make it bigger", ["turn the square blue", "make the blue square bigger"]),
+        # a comma before an object starts an edit that borrows the verb (read before as "turn the star into a
+        # circle", "remove the star")
+        ("make the star red, the circle blue", ["make the star red", "make the circle blue"]),
+        ("remove the star, the circle", ["remove the star", "remove the circle"]),
+        ("remove the star, the circle and the square", ["remove the star", "remove the circle", "remove the square"]),
+        ("make the circle, the square red", ["make the circle red", "make the square red"]),
+        ("add a red star, a blue circle", ["add a red star", "add a blue circle"]),
         # one edit
         ("add star, red, top left", None),
+        ("move the star, the one on the left, up", None),
         ("if possible, remove the star", None),
         ("the circle is too small, enlarge it", None),
         ("delete the circle, put a star there", None),

@@ -578,13 +578,16 @@ def split_edits(instruction: str) -> list[str]:
 
 def _comma_clauses(piece: str) -> list[str]:
     """``piece`` cut at each comma followed by a verb ("remove the star, add a dot in the top left" -> two
-    clauses); commas before anything else stay ("add a star, red, top left", "the circle, the star and the
-    box")."""
+    clauses) or by an object ("make the star red, the circle blue", "remove the star, the circle": the later
+    clauses borrow the verb in :func:`split_edits`); commas before anything else stay ("add a star, red, top
+    left", "move the star, the one on the left, up")."""
     parts = piece.split(",")
     out = [parts[0]]
     for part in parts[1:]:
         toks = [t for t in _lex(_normalise(part)) if t.text != "please"] if part.strip() else []
-        if toks and toks[0].kind in ("CUE", "SIZEVERB", "TAKE"):
+        verb = bool(toks) and toks[0].kind in ("CUE", "SIZEVERB", "TAKE")
+        obj = bool(toks) and toks[0].kind in ("DET", "COLOR", "SIZE", "SHAPE") and any(t.kind == "SHAPE" for t in toks)
+        if verb or obj:
             out.append(part)
         else:
             out[-1] += "," + part
