@@ -95,10 +95,14 @@ def main(argv=None) -> int:
     table = {k: _score(editor, calib, *k) for k in grid}
     # the thresholds the editor will use, chosen on the calibration scenes (not the held-out ones they are
     # reported on): best main IoU + absent accuracy among those that keep false "no edit" within its bar
-    # (0.03); when none does, the fewest false "no edit"
+    # (0.03); when none does, the fewest false "no edit" and among those the same best (before 2026-12-02 that
+    # tie went to main IoU alone, which took the weakest referent check and gave up absent referents)
+    def score(k):
+        return table[k]["mean_iou_main"] + 0.5 * table[k]["absent_no_edit"]
+
     within = [k for k in table if table[k]["false_no_edit"] <= 0.03]
-    best = (max(within, key=lambda k: table[k]["mean_iou_main"] + 0.5 * table[k]["absent_no_edit"]) if within
-            else min(table, key=lambda k: (table[k]["false_no_edit"], -table[k]["mean_iou_main"])))
+    best = (max(within, key=score) if within
+            else min(table, key=lambda k: (table[k]["false_no_edit"], -score(k))))
     if args.thresholds is not None:  # report these instead of the calibrated choice
         th, pth, vth = args.thresholds
         best = (th, pth if has_presence else None, vth)
