@@ -95,8 +95,8 @@ def main(argv=None) -> int:
     table = {k: _score(editor, calib, *k) for k in grid}
     # the thresholds the editor will use, chosen on the calibration scenes (not the held-out ones they are
     # reported on): best main IoU + absent accuracy among those that keep false "no edit" within its bar
-    # (0.03); when none does, the fewest false "no edit" and among those the same best (before 2026-12-02 that
-    # tie went to main IoU alone, which took the weakest referent check and gave up absent referents)
+    # (0.03); when none does, the fewest false "no edit", ties broken on the same score (not on IoU alone: that
+    # takes the weakest referent check and gives up absent referents)
     def score(k):
         return table[k]["mean_iou_main"] + 0.5 * table[k]["absent_no_edit"]
 
