@@ -27,14 +27,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from regionedit.evaluation.alt_render import RENDERERS, drawn_by
-from regionedit.evaluation.metrics import add_iou_ceiling, region_iou
+from regionedit.evaluation.alt_render import RENDERERS
+from regionedit.evaluation.metrics import add_iou_ceiling
+from regionedit.evaluation.region_thresholds import (FALSE_NO_EDIT_BAR, calibrate, localize_all, score_thresholds,
+                                                     store_thresholds)
 from regionedit.pipeline import Editor, EditorConfig
-from regionedit.world import sample_edit, spec
-
-THRESHOLDS = (0.4, 0.5, 0.6, 0.7, 0.8)
-PRESENCE_THRESHOLDS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
-VERIFY_THRESHOLDS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)  # 0: no CLIP referent check
+from regionedit.world import spec
 
 
 def main(argv=None) -> int:
@@ -87,27 +85,17 @@ def main(argv=None) -> int:
     if editor.region_predictor is None:
         print("no region predictor: train one with `regionedit train region`", file=sys.stderr)
         return 2
-    test = _localize_all(editor, args.seed, args.n_per_category, args.renderer)
-    calib = _localize_all(editor, args.calibration_seed, args.calibration_n)
+    test = localize_all(editor, args.seed, args.n_per_category, args.renderer)
+    # the thresholds the editor will use, chosen on the calibration scenes, not the held-out ones they are
+    # reported on (evaluation.region_thresholds.choose_thresholds states the rule)
+    calib = localize_all(editor, args.calibration_seed, args.calibration_n)
+    best, table = calibrate(editor, args.calibration_n, items=calib)
     has_presence = test["remove"][0][2] is not None
-    grid = [(th, pth, vth) for th in THRESHOLDS for pth in (PRESENCE_THRESHOLDS if has_presence else (None,))
-            for vth in (VERIFY_THRESHOLDS if editor.config.verify_referent else (0.0,))]
-    table = {k: _score(editor, calib, *k) for k in grid}
-    # the thresholds the editor will use, chosen on the calibration scenes (not the held-out ones they are
-    # reported on): best main IoU + absent accuracy among those that keep false "no edit" within its bar
-    # (0.03); when none does, the fewest false "no edit", ties broken on the same score (not on IoU alone: that
-    # takes the weakest referent check and gives up absent referents)
-    def score(k):
-        return table[k]["mean_iou_main"] + 0.5 * table[k]["absent_no_edit"]
-
-    within = [k for k in table if table[k]["false_no_edit"] <= 0.03]
-    best = (max(within, key=score) if within
-            else min(table, key=lambda k: (table[k]["false_no_edit"], -score(k))))
     if args.thresholds is not None:  # report these instead of the calibrated choice
         th, pth, vth = args.thresholds
         best = (th, pth if has_presence else None, vth)
-        table.setdefault(best, _score(editor, calib, *best))
-    held_out = _score(editor, test, *best)
+        table.setdefault(best, score_thresholds(editor, calib, *best))
+    held_out = score_thresholds(editor, test, *best)
     held_out["add_iou_ceiling"] = float(np.nanmean([add_iou_ceiling(smp.source_scene, smp.edit, k=200, seed=i)
                                                     for i, (smp, *_) in enumerate(test.get("add", []))] or [np.nan]))
     if args.json:
@@ -130,7 +118,7 @@ def main(argv=None) -> int:
           + ("" if args.all_rows else ", combinations within the false no-edit bar"))
     print(head)
     for k, row in table.items():
-        if args.all_rows or row["false_no_edit"] <= 0.03 or k == best:
+        if args.all_rows or row["false_no_edit"] <= FALSE_NO_EDIT_BAR or k == best:
             print(line(k, row))
     print(f"\nheld-out: {args.n_per_category} edits per category (seeds {args.seed}+, drawn by {args.renderer}), the "
           + ("given thresholds" if args.thresholds else "chosen thresholds"))
@@ -144,70 +132,12 @@ def main(argv=None) -> int:
     return 0
 
 
-def _localize_all(editor, seed: int, n: int, renderer: str = "regionedit") -> dict[str, list]:
-    """Per category, ``n`` world edits (seeds ``seed + category index``, drawn by ``renderer``) with the
-    predictor's outputs: ``[(sample, prob, presence, intent), ...]``."""
-    items: dict[str, list] = {}
-    for ci, cat in enumerate(spec.CATEGORIES):
-        for i in range(n):
-            s = drawn_by(sample_edit(seed + ci, i, category=cat), renderer)
-            intent = editor.describer(s.instruction).intent
-            prob, presence = editor.localize(s.source, editor.region_instruction(s.instruction, intent))
-            items.setdefault(cat, []).append((s, prob, presence, intent))
-    return items
-
-
-def _score(editor, items: dict[str, list], th: float, pth: float | None, vth: float) -> dict:
-    """IoU per category, add placement, absent and false "no edit" rates of the editor's decision rule
-    (``Editor.region_from``) at the given thresholds."""
-    frac = editor.config.min_region_frac
-    row, none_all = {}, []
-    for cat, its in items.items():
-        regions = [editor.region_from(pr, pp, smp.source, it, threshold=th, presence_threshold=pth, verify_threshold=vth)
-                   for smp, pr, pp, it in its]
-        none = [r.mean() < frac for r in regions]
-        if cat == "absent":
-            row["absent_no_edit"] = float(np.mean(none))
-        else:
-            row[cat] = float(np.mean([region_iou(r, smp.mask) for r, (smp, *_) in zip(regions, its)]))
-            none_all.extend(none)
-        if cat == "add":
-            row["add_placed"] = float(np.mean([add_placed(r, smp) for r, (smp, *_) in zip(regions, its)]))
-    row["false_no_edit"] = float(np.mean(none_all))
-    row["mean_iou_main"] = float(np.mean([row[c] for c in ("remove", "local", "color", "size") if c in row]))
-    return row
-
-
-def add_placed(region: np.ndarray, sample) -> bool:
-    """An add region is usable when it is non-empty, clear of every source object (ground truth, read
-    here for scoring only) and centred in the area the instruction names, if any. The GT mask puts the new
-    object at a random free spot, so IoU with it measures luck, not placement."""
-    from regionedit.world.rendering import object_coverage
-
-    if not region.any():
-        return False
-    h, w = region.shape
-    if any((region & (object_coverage(o, (h, w)) > 0.5)).any() for o in sample.source_scene.objects):
-        return False
-    area = (sample.edit or {}).get("area")
-    ys, xs = np.nonzero(region)
-    return area is None or spec.in_area(area, (xs.mean() + 0.5) / w, (ys.mean() + 0.5) / h)
-
-
 def write_card_and_threshold(editor, args, thresholds: tuple, row: dict) -> None:
     from regionedit.training.model_cards import write_card
 
     folder = args.predictor or Path(editor.models.location) / "region_predictor"
-    cfg_p = folder / "config.json"
-    cfg = json.loads(cfg_p.read_text())
     threshold, presence_threshold, verify_threshold = thresholds
-    cfg["threshold"] = threshold
-    if presence_threshold is not None:
-        cfg["presence_threshold"] = presence_threshold
-    cfg["verify_threshold"] = verify_threshold
-    tmp = cfg_p.with_suffix(".tmp")
-    tmp.write_text(json.dumps(cfg, indent=2) + "\n")
-    tmp.replace(cfg_p)
+    cfg_p = store_thresholds(folder, thresholds)
     metrics = {f"iou_{c}": row[c] for c in ("remove", "local", "color", "size", "add", "background")}
     metrics.update(add_placed=row["add_placed"], add_iou_ceiling=row["add_iou_ceiling"], absent_no_edit=row["absent_no_edit"], false_no_edit=row["false_no_edit"], threshold=threshold,
                    n_per_category=args.n_per_category)

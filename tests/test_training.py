@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from regionedit import models
+from regionedit.evaluation import region_thresholds
 from regionedit.models.bundled import bundled_dir
 from regionedit.training import world_models
 from regionedit.training.model_cards import write_card
@@ -497,6 +498,57 @@ def test_recipe_start_at_copies_the_earlier_phases_and_trains_the_rest_from_scra
     assert recipe.main(args + ["--start-at", "instruction_encoder", "--inputs", "shapes-64"]) == 0
     assert "copied from" not in capsys.readouterr().out and (export / "vae" / "marker").exists()
     assert models.load(export).vae.config.latent_channels == 4
+
+
+def test_recipe_last_phase_calibrates_the_exports_thresholds(tmp_path, capsys):
+    from regionedit.pipeline import Editor
+    from regionedit.training import recipe
+
+    assert recipe.PHASES[-1].name == "region_thresholds" and recipe.PHASES[-1].trainer == "calibrate"
+    out, export = tmp_path / "repro", tmp_path / "repro" / "export"
+    recipe.copy_earlier_phases("region_thresholds", bundled_dir(), out, export)
+    cfg_p = export / "region_predictor" / "config.json"
+    cfg = json.loads(cfg_p.read_text())
+    for k in ("threshold", "presence_threshold", "verify_threshold"):  # as the region phases export it: none
+        cfg.pop(k)
+    cfg_p.write_text(json.dumps(cfg))
+    assert Editor.from_pretrained(export).region_predictor.threshold is None
+    args = ["--out", str(out), "--scale", "0.03", "--threads", "1", "--minutes", "30",
+            "--start-at", "region_thresholds", "--inputs", "shapes-64"]
+    assert recipe.main(args) == 0
+    printed = capsys.readouterr().out
+    assert "on 2 calibration edits per category" in printed and "every phase done" in printed
+    done = json.loads((out / "region_thresholds" / "DONE").read_text())
+    stored = json.loads(cfg_p.read_text())
+    assert {k: stored[k] for k in ("threshold", "presence_threshold", "verify_threshold")} == \
+        {k: done[k] for k in ("threshold", "presence_threshold", "verify_threshold")}
+    assert stored["threshold"] in region_thresholds.THRESHOLDS and done["calibration_n"] == 2
+    assert done["calibration"]["false_no_edit"] <= 0.5  # the shipped models refuse few real edits
+    assert {k: v for k, v in stored.items() if "threshold" not in k} == cfg  # its other keys kept
+    editor = Editor.from_pretrained(export)
+    assert (editor.threshold, editor.verify_threshold) == (stored["threshold"], stored["verify_threshold"])
+    shipped = json.loads((bundled_dir() / "region_predictor" / "config.json").read_text())
+    assert shipped["threshold"] == 0.4  # the package's folder is never written
+    assert recipe.main(args) == 0 and "choosing" not in capsys.readouterr().out  # done: not calibrated again
+
+
+def test_threshold_choice_within_the_false_no_edit_bar_else_fewest_refusals(tmp_path):
+    rt = region_thresholds
+    def row(iou, absent, false):
+        return {"mean_iou_main": iou, "absent_no_edit": absent, "false_no_edit": false}
+
+    table = {(0.4, 0.0, 0.0): row(0.90, 0.50, 0.01), (0.4, 0.0, 0.05): row(0.85, 0.98, 0.02),
+             (0.5, 0.0, 0.1): row(0.80, 1.00, 0.10)}  # the last refuses too many real edits
+    assert rt.choose_thresholds(table) == (0.4, 0.0, 0.05)  # 0.85 + 0.49 beats 0.90 + 0.25
+    table = {(0.4, 0.0, 0.01): row(0.86, 0.90, 0.04), (0.4, 0.0, 0.05): row(0.85, 0.98, 0.04),
+             (0.6, 0.0, 0.05): row(0.70, 0.99, 0.05)}  # none within the bar: fewest refusals, tie on the score
+    assert rt.choose_thresholds(table) == (0.4, 0.0, 0.05)
+    with pytest.raises(FileNotFoundError, match="region predictor folder"):
+        rt.store_thresholds(tmp_path, (0.4, None, 0.05))
+    (tmp_path / "config.json").write_text(json.dumps({"_class_name": "RegionPredictor", "presence_threshold": 0.2}))
+    rt.store_thresholds(tmp_path, (0.5, None, 0.02))  # no presence head: its key is left as it was
+    assert json.loads((tmp_path / "config.json").read_text()) == {
+        "_class_name": "RegionPredictor", "presence_threshold": 0.2, "threshold": 0.5, "verify_threshold": 0.02}
 
 
 def test_card_metrics_reads_back_what_write_card_wrote(tmp_path):

@@ -10,8 +10,11 @@ model folder (``--export``, default ``<out>/export``; never the package's). Ever
 ``regionedit train world-models`` or ``regionedit train region`` in ``<out>/<phase>``, so a killed run
 resumes where it stopped; a phase that reached its steps is marked done (``<out>/<phase>/DONE``) and
 skipped. ``--minutes`` is the wall-clock budget of this invocation, shared by the phases it reaches.
-``--scale`` multiplies every step budget (0.01 for a smoke test). When all phases are done, compare the
-folder with the shipped cards:
+``--scale`` multiplies every step budget (0.01 for a smoke test). The last phase trains nothing: it chooses
+the region predictor's decision thresholds on calibration scenes (60 edits per category, seeds 15000+; the
+rule of ``benchmarks/region.py --write-card``) and stores them in ``<export>/region_predictor/config.json``,
+so the export edits as the shipped folder does. When all phases are done, compare the folder with the
+shipped cards:
 
     python benchmarks/world_models.py --model runs/repro/export --n 100 --compare shapes-64
     python benchmarks/region.py --model runs/repro/export --n-per-category 40 --calibration-n 60
@@ -68,6 +71,8 @@ PHASES: tuple[Phase, ...] = (
     Phase("region_presence", "region", 713,
           ("--presence-only", "--absent-prob", "0.35", "--batch", "64", "--lr", "1e-3"), "the presence head alone",
           ("region_predictor",)),
+    Phase("region_thresholds", "calibrate", None, ("--calibration-n", "60"),
+          "the editor's thresholds, chosen on calibration scenes, into region_predictor/config.json"),
 )
 
 
@@ -84,6 +89,8 @@ def phase_argv(phase: Phase, out: Path, export: Path, minutes: float, scale: flo
 
 def _steps_done(phase: Phase, out: Path, result: dict | None) -> int | None:
     """Steps a phase has taken (from its trainer's result, else its checkpoint)."""
+    if phase.steps is None:
+        return None
     if result and "step" in result:
         return int(result["step"])
     state = out / phase.name / ("region" if phase.trainer == "region" else phase.argv[1]) / "state.pt"
@@ -158,6 +165,25 @@ def copy_earlier_phases(start_at: str, inputs: Path, out: Path, export: Path) ->
     return copied
 
 
+def calibrate_export(export: Path, n: int, threads: int = 2) -> dict:
+    """Choose the thresholds of ``export``'s region predictor on ``n`` calibration edits per category and store
+    them in its config.json (:mod:`regionedit.evaluation.region_thresholds`, the rule ``benchmarks/region.py
+    --write-card`` uses). Returns the record the phase's ``DONE`` keeps: the thresholds and their calibration row."""
+    import torch
+
+    from regionedit.evaluation.region_thresholds import calibrate, store_thresholds
+    from regionedit.pipeline import Editor
+
+    if not (Path(export) / "region_predictor" / "config.json").is_file():
+        raise SystemExit(f"{export} has no region_predictor to calibrate: the region phases come first")
+    torch.set_num_threads(threads)
+    editor = Editor.from_pretrained(export)
+    best, table = calibrate(editor, n)
+    store_thresholds(Path(export) / "region_predictor", best)
+    return {"threshold": best[0], "presence_threshold": best[1], "verify_threshold": best[2], "calibration_n": n,
+            "calibration": table[best]}
+
+
 def run(args) -> int:
     from regionedit.models.bundled import bundled_dir
     from regionedit.training import region as region_trainer
@@ -191,6 +217,16 @@ def run(args) -> int:
         if left <= 0.05:
             print(f"[recipe] out of time before {ph.name}: rerun the same command to continue", flush=True)
             return 0
+        if ph.trainer == "calibrate":
+            n = max(1, math.ceil(int(ph.argv[1]) * args.scale))
+            print(f"[recipe] {ph.name}: choosing the region predictor's thresholds on {n} calibration edits per "
+                  f"category (evaluation.region_thresholds)", flush=True)
+            record = calibrate_export(export, n, args.threads)
+            done.parent.mkdir(parents=True, exist_ok=True)
+            done.write_text(json.dumps({**record, "finished": time.strftime("%Y-%m-%d %H:%M:%S")}) + "\n")
+            print(f"[recipe] {ph.name} done: region {record['threshold']}, presence {record['presence_threshold']}, "
+                  f"CLIP referent check {record['verify_threshold']}", flush=True)
+            continue
         argv = phase_argv(ph, out, export, left, args.scale, args.seed, args.threads)
         print(f"[recipe] {ph.name}: regionedit train {ph.trainer} {' '.join(argv)}", flush=True)
         if ph.trainer == "world-models":
