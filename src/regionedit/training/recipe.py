@@ -208,7 +208,7 @@ def run(args) -> int:
             if done.exists():
                 state = "copied" if "copied_from" in json.loads(done.read_text()) else "done"
             else:
-                state = f"{_steps_done(ph, out, None) or 0} steps"
+                state = "to do" if ph.steps is None else f"{_steps_done(ph, out, None) or 0} steps"
             print(f"{ph.name:20s} {ph.trainer:13s} {budget if budget else '-':>6} steps  {state:12s} {ph.note}")
             continue
         if done.exists():
