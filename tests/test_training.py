@@ -530,6 +530,10 @@ def test_recipe_last_phase_calibrates_the_exports_thresholds(tmp_path, capsys):
     shipped = json.loads((bundled_dir() / "region_predictor" / "config.json").read_text())
     assert shipped["threshold"] == 0.4  # the package's folder is never written
     assert recipe.main(args) == 0 and "choosing" not in capsys.readouterr().out  # done: not calibrated again
+    cfg_p.write_text(json.dumps(cfg))  # the predictor exported again (its thresholds gone): calibrated again
+    assert recipe.main(args[:-4] + ["--list"]) == 0 and "to do" in capsys.readouterr().out
+    assert recipe.main(args) == 0 and "choosing" in capsys.readouterr().out
+    assert json.loads(cfg_p.read_text())["threshold"] == stored["threshold"]
 
 
 def test_threshold_choice_within_the_false_no_edit_bar_else_fewest_refusals(tmp_path):

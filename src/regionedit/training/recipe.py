@@ -184,6 +184,11 @@ def calibrate_export(export: Path, n: int, threads: int = 2) -> dict:
             "calibration": table[best]}
 
 
+def _has_thresholds(export: Path) -> bool:
+    cfg = Path(export) / "region_predictor" / "config.json"
+    return cfg.is_file() and "threshold" in json.loads(cfg.read_text())
+
+
 def run(args) -> int:
     from regionedit.models.bundled import bundled_dir
     from regionedit.training import region as region_trainer
@@ -205,12 +210,14 @@ def run(args) -> int:
         done = out / ph.name / "DONE"
         budget = None if ph.steps is None else max(1, math.ceil(ph.steps * args.scale))
         if args.list:
-            if done.exists():
+            if done.exists() and not (ph.trainer == "calibrate" and not _has_thresholds(export)):
                 state = "copied" if "copied_from" in json.loads(done.read_text()) else "done"
             else:
                 state = "to do" if ph.steps is None else f"{_steps_done(ph, out, None) or 0} steps"
             print(f"{ph.name:20s} {ph.trainer:13s} {budget if budget else '-':>6} steps  {state:12s} {ph.note}")
             continue
+        if done.exists() and ph.trainer == "calibrate" and not _has_thresholds(export):
+            done.unlink()  # the region predictor was exported again after its calibration (without thresholds)
         if done.exists():
             continue
         left = (deadline - time.time()) / 60
