@@ -43,7 +43,7 @@ from pathlib import Path
 @dataclasses.dataclass(frozen=True)
 class Phase:
     name: str  # run folder under --out, and the DONE marker's place
-    trainer: str  # "world-models" or "region"
+    trainer: str  # "world-models", "region", or "calibrate" (no training: the region thresholds, calibrate_export)
     steps: int | None  # step budget (None: a phase without steps, the tokenizer)
     argv: tuple[str, ...] = ()  # the trainer's other arguments
     note: str = ""
