@@ -5,8 +5,8 @@
 The shipped weights grew over many sessions (a component continued from its own earlier weights, some on
 frozen models that were later replaced; see each model card). This is the clean reproduction: the
 phases below, in dependency order, each with the step budget of the shipped component (the sum of its
-recorded trainings; unet_inpaint fewer, 5225 of 7670, the step count at which it measured the shipped
-card's quality) and today's code for its objective, all on freshly generated world data, into a new
+recorded trainings; unet_inpaint fewer, 5225 of 7670, where it meets both bars near the shipped card,
+DEVELOPERS.md) and today's code for its objective, all on freshly generated world data, into a new
 model folder (``--export``, default ``<out>/export``; never the package's). Every phase is a run of
 ``regionedit train world-models`` or ``regionedit train region`` in ``<out>/<phase>``, so a killed run
 resumes where it stopped; a phase that reached its steps is marked done (``<out>/<phase>/DONE``) and
@@ -65,7 +65,7 @@ PHASES: tuple[Phase, ...] = (
           ("instruction_encoder",)),
     Phase("unet", "world-models", 132 + 200 + 3901 + 3396, ("--only", "unet", "--batch", "64"), "", ("unet",)),
     # unet_inpaint: fewer steps than the shipped component's 499 + 1141 + 81 + 3023 + 2926 = 7670. At 5225 steps
-    # the recipe's UNet measured the shipped card's quality (DEVELOPERS.md, "Reproduction from scratch"), and the
+    # the recipe's UNet meets both bars near the shipped card (DEVELOPERS.md, "Reproduction from scratch"), and the
     # full 7670 (3.4-6 CPU-hours on these machines) never fitted one session of a machine that keeps runs/.
     Phase("unet_inpaint", "world-models", 5225, ("--only", "unet_inpaint", "--batch", "64"),
           "initialised from the text-to-image UNet; budget below the shipped 7670 steps", ("unet_inpaint",)),
