@@ -20,7 +20,7 @@ from collections import Counter
 import numpy as np
 import torch
 
-from regionedit.evaluation.alt_render import RENDERERS, render_by
+from regionedit.world.alt_render import RENDERERS, render_by
 from regionedit.pipeline import Editor, EditorConfig
 from regionedit.world import spec
 from regionedit.world.scene import sample_scene

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from regionedit.models.bundled import bundled_dir
-from regionedit.training import world_data as D
+from regionedit.world.training import world_data as D
 from regionedit.world import spec
 from regionedit.world.rendering import render
 from regionedit.world.scene import sample_scene

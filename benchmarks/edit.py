@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from regionedit.compose import dilate
-from regionedit.evaluation.alt_render import RENDERERS, drawn_by
-from regionedit.evaluation.reword import reword
+from regionedit.world.alt_render import RENDERERS, drawn_by
+from regionedit.world.reword import reword
 from regionedit.evaluation.metrics import absent_accuracy, add_iou_ceiling, edit_success_sample, region_iou
 from regionedit.pipeline import Editor, EditorConfig
 from regionedit.world import render, sample_edit, spec
@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=20000)
     p.add_argument("--timing-reps", type=int, default=5, help="repetitions per size for the 2048-vs-64 timing (median; 0: no timing)")
     p.add_argument("--renderer", choices=RENDERERS, default="regionedit",
-                   help="who draws the scenes: this package's renderer, or regionedit.evaluation.alt_render "
+                   help="who draws the scenes: this package's renderer, or regionedit.world.alt_render "
                         "(pil: supersampled, pil-aliased: hard edges)")
     p.add_argument("--jpeg", type=int, default=None, metavar="Q",
                    help="give the editor each source as a JPEG of quality Q (PIL, 4:2:0), not the lossless render")

@@ -1,4 +1,4 @@
-"""Speed of the palette/shape measurement (``regionedit.evaluation.measure.measure_objects``).
+"""Speed of the palette/shape measurement (``regionedit.world.measure.measure_objects``).
 
     python benchmarks/measure.py [--reps 20]
 
@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from regionedit.evaluation.measure import measure_objects
+from regionedit.world.measure import measure_objects
 from regionedit.world import render, sample_scene
 
 TARGET_64 = 0.05  # seconds per 64 px image

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from regionedit.evaluation.alt_render import RENDERERS
+from regionedit.world.alt_render import RENDERERS
 from regionedit.evaluation.metrics import add_iou_ceiling
 from regionedit.evaluation.region_thresholds import (FALSE_NO_EDIT_BAR, calibrate, localize_all, score_thresholds,
                                                      store_thresholds)
@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     p.add_argument("--calibration-seed", type=int, default=15000, help="scenes the thresholds are chosen on (not reported)")
     p.add_argument("--calibration-n", type=int, default=30, help="calibration edits per category")
     p.add_argument("--renderer", choices=RENDERERS, default="regionedit",
-                   help="who draws the held-out scenes: this package's renderer, or regionedit.evaluation.alt_render "
+                   help="who draws the held-out scenes: this package's renderer, or regionedit.world.alt_render "
                         "(pil: supersampled, pil-aliased: hard edges); calibration scenes always use ours")
     p.add_argument("--no-shape", dest="shape", action="store_false", help="no shaping by edit type")
     p.add_argument("--no-snap", dest="snap", action="store_false", help="no snapping to colour segments")
@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     editor = Editor.from_pretrained(args.model, config=EditorConfig(shape_regions=args.shape, snap=args.snap, verify_referent=args.verify,
                                                                        single_object=args.single_object))
     if args.predictor is not None:
-        from regionedit.region import load_region_predictor
+        from regionedit.localize import load_region_predictor
 
         editor.region_predictor = load_region_predictor(args.predictor)
     if args.thresholds is not None and args.write_card:
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     if args.checkpoint is not None and args.write_card:
         p.error("--write-card describes an exported predictor folder, not a checkpoint")
     if args.checkpoint is not None:
-        from regionedit.region import RegionPredictor, RegionPredictorConfig
+        from regionedit.localize import RegionPredictor, RegionPredictorConfig
 
         st = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
         sd = {k[len("pred."):]: v for k, v in st["model"].items() if k.startswith("pred.")}
@@ -133,7 +133,7 @@ def main(argv=None) -> int:
 
 
 def write_card_and_threshold(editor, args, thresholds: tuple, row: dict) -> None:
-    from regionedit.training.model_cards import write_card
+    from regionedit.world.training.model_cards import write_card
 
     folder = args.predictor or Path(editor.models.location) / "region_predictor"
     threshold, presence_threshold, verify_threshold = thresholds

@@ -19,7 +19,7 @@ import torch
 
 from regionedit import models
 from regionedit.evaluation import model_quality as Q
-from regionedit.training.model_cards import BARS, card_metrics, passes, write_card
+from regionedit.world.training.model_cards import BARS, card_metrics, passes, write_card
 
 
 def main(argv=None) -> int:

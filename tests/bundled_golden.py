@@ -64,7 +64,7 @@ def compute(m) -> dict[str, list[float]]:
 
 
 def _load_predictor(folder):
-    from regionedit.region import load_region_predictor
+    from regionedit.localize import load_region_predictor
 
     return load_region_predictor(folder)
 

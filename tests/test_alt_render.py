@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from regionedit.evaluation import scene_match
-from regionedit.evaluation.alt_render import RENDERERS, drawn_by, render_by, render_pil, rerender_sample
+from regionedit.world.alt_render import RENDERERS, drawn_by, render_by, render_pil, rerender_sample
 from regionedit.world import Background, Scene, WorldObject, object_coverage, render, sample_edit, spec
 
 

@@ -10,16 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import regionedit.data.export as export_mod
+import regionedit.world.export as export_mod
 from regionedit.cli.main import main
-from regionedit.data import (
-    EMU_TASKS,
-    RECORD_KEYS,
-    decode_mask,
-    detect_format,
-    export_dataset,
-    load_dataset,
-)
+from regionedit.data import RECORD_KEYS, decode_mask, detect_format, load_dataset
+from regionedit.world.export import EMU_TASKS, export_dataset
 from regionedit.world import sample_edit
 
 N, SEED = 12, 3

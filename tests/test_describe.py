@@ -12,9 +12,8 @@ import re
 
 import pytest
 
-from regionedit.describe import (
-    Describer,
-    Description,
+from regionedit.describe import Describer, Description
+from regionedit.world.grammar import (
     EditIntent,
     Referent,
     WorldDescriber,
@@ -690,7 +689,7 @@ def test_describer_protocol(describer):
 def tiny_lm_dir(tmp_path_factory):
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
-    from regionedit.models.tokenizer import build_world_tokenizer
+    from regionedit.world.training.tokenizer import build_world_tokenizer
 
     tok = build_world_tokenizer(
         vocab_size=300,
@@ -713,7 +712,7 @@ def tiny_lm_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def llm(tiny_lm_dir):
-    from regionedit.describe import TransformersDescriber
+    from regionedit.world.lm_describer import TransformersDescriber
 
     return TransformersDescriber(tiny_lm_dir, max_new_tokens=12)
 
@@ -763,7 +762,7 @@ def test_llm_prompt_plain_and_chat_template(llm, monkeypatch):
 
 
 def test_extract_json():
-    from regionedit.describe.llm import extract_json
+    from regionedit.world.lm_describer import extract_json
 
     assert extract_json('noise {"a": "x}", "b": {"c": 1}} tail {"d": 2}') == {"a": "x}", "b": {"c": 1}}
     assert extract_json("{'target_description': 'a star', 'referent': None}") == {
@@ -776,7 +775,7 @@ def test_extract_json():
 def test_docstring_examples():
     import doctest
 
-    import regionedit.describe.parser as parser
+    import regionedit.world.grammar as parser
 
     assert doctest.testmod(parser).failed == 0
 

@@ -12,7 +12,7 @@ from regionedit import models
 from regionedit.cli.main import main as cli
 from regionedit.compose import dilate
 from regionedit.io import read_png_metadata
-from regionedit.models.tiny import save_tiny_models, tiny_region_predictor
+from regionedit.world.tiny import save_tiny_models, tiny_region_predictor
 from regionedit.pipeline import Editor, EditorConfig
 from regionedit.world import sample_edit
 
@@ -215,7 +215,7 @@ def test_image_embedding_is_cached_by_content(editor):
 def test_calibrated_threshold_comes_from_the_predictor_folder_unless_configured(tmp_path):
     import shutil
 
-    from regionedit.region import load_region_predictor
+    from regionedit.localize import load_region_predictor
 
     d = save_tiny_models(tmp_path / "tiny", region_bias=3.0)
     cfg_p = d / "region_predictor" / "config.json"
@@ -268,7 +268,7 @@ def test_predicted_regions_are_snapped_to_colour_segments(tmp_path):
     prob = ed.predict_region(img, "remove the red circle")
     ed.config.threshold = th = float(np.median(prob))  # a random predictor: about half the image
     raw = prob >= th
-    from regionedit.region.refine import snap_region
+    from regionedit.world.priors.refine import snap_region
 
     snapped = ed.find_region(img, "remove the red circle")[0]
     assert (snapped == snap_region(raw, img)).all() and (snapped != raw).any()

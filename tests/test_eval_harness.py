@@ -15,11 +15,11 @@ import torch
 from PIL import Image
 
 from regionedit.cli import eval as eval_cli
-from regionedit.data.export import export_dataset
+from regionedit.world.export import export_dataset
 from regionedit.evaluation import baselines
 from regionedit.evaluation.harness import EvalConfig, MagicBrushProtocol, read_records, run_evaluation
 from regionedit.evaluation.report import render_markdown
-from regionedit.models.tiny import save_tiny_models, tiny_region_predictor
+from regionedit.world.tiny import save_tiny_models, tiny_region_predictor
 from regionedit.world import sample_edit
 
 torch.set_num_threads(1)
@@ -252,7 +252,7 @@ def test_instructpix2pix_runs_with_an_8_channel_unet(tiny_dir, tmp_path):
     assert edited.shape == s.source.shape and edited.dtype == np.uint8 and region is None and status == "edited"
 
     # its model-card numbers (benchmarks/world_models.py --only unet_ip2p)
-    from regionedit.evaluation.model_quality import eval_ip2p
+    from regionedit.world.model_quality import eval_ip2p
 
     r = eval_ip2p(models.load(d), n=2, steps=1)
     assert r["n"] == 2 and 0 <= r["edit_success"] <= 1 and 0 < r["l1_to_target"] < 1 and 0 <= r["leakage_outside_gt"] < 1
@@ -277,7 +277,7 @@ def test_bad_configuration_messages(tiny_dir, tmp_path, capsys):
 
 def test_shapes_protocol_on_another_renderer(tiny_dir, tmp_path):
     # --renderer pil: the same edits drawn by evaluation/alt_render (its own images and ground-truth masks)
-    from regionedit.evaluation.alt_render import render_pil
+    from regionedit.world.alt_render import render_pil
     from regionedit.evaluation.harness import make_protocol
     from regionedit.world import sample_edit
 

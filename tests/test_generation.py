@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from regionedit import models
-from regionedit.generation import InpaintConfig, InpaintGenerator
-from regionedit.models.tiny import save_tiny_models
+from regionedit.generate import InpaintConfig, InpaintGenerator
+from regionedit.world.tiny import save_tiny_models
 
 
 @pytest.fixture(scope="module")

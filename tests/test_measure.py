@@ -1,4 +1,4 @@
-"""Palette/shape measurement (regionedit.evaluation.measure) on rendered shapes-world scenes.
+"""Palette/shape measurement (regionedit.world.measure) on rendered shapes-world scenes.
 
 Accuracies are measured on scenes drawn by ``sample_scene`` with fixed seeds (100 scenes, 211
 objects), clean at 64 and 128 px and, at 64 px (the harder size), with Gaussian noise sigma 8, a 3x3
@@ -23,7 +23,7 @@ from regionedit.evaluation import (
     measure_objects,
     scene_match,
 )
-from regionedit.evaluation.measure import (
+from regionedit.world.measure import (
     SHAPE_AREA,
     UNKNOWN_COLOR,
     background_l1,
@@ -299,7 +299,7 @@ def test_background_l1_after_remove():
 
 def test_random_noise_images_do_not_crash():
     """Generated images can be pure noise (an untrained model): measurement must not fail."""
-    from regionedit.evaluation.measure import measure_objects
+    from regionedit.world.measure import measure_objects
 
     rng = np.random.default_rng(0)
     for _ in range(5):

@@ -46,7 +46,7 @@ CATEGORIES = spec.CATEGORIES
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory):
     from regionedit import models
-    from regionedit.models.tiny import save_tiny_models
+    from regionedit.world.tiny import save_tiny_models
 
     folder = save_tiny_models(tmp_path_factory.mktemp("tiny"))
     return models.load(folder)
@@ -529,7 +529,7 @@ def test_fid_clear_failure():
 
 def test_add_iou_ceiling_bounds_every_region_that_does_not_see_the_placement():
     from regionedit.evaluation.metrics import add_iou_ceiling
-    from regionedit.region.placement import place_region
+    from regionedit.world.priors.placement import place_region
     from regionedit.world.rendering import render
     from regionedit.world.scene import Background, Scene, WorldObject
 

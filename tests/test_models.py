@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from regionedit import models
-from regionedit.models.tiny import save_tiny_models
+from regionedit.world.tiny import save_tiny_models
 
 
 @pytest.fixture(scope="module")

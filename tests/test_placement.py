@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from regionedit.region.placement import PlacementConfig, free_space, place_region
+from regionedit.world.priors.placement import PlacementConfig, free_space, place_region
 from regionedit.world import spec
 from regionedit.world.rendering import object_coverage, render
 from regionedit.world.scene import Background, Scene, WorldObject, sample_scene
@@ -76,7 +76,7 @@ def test_any_size_image_and_bad_area():
 
 def test_editor_places_added_objects_and_reports_no_room(tmp_path):
     from regionedit import models
-    from regionedit.models.tiny import save_tiny_models, tiny_region_predictor
+    from regionedit.world.tiny import save_tiny_models, tiny_region_predictor
     from regionedit.pipeline import Editor, EditorConfig
 
     d = save_tiny_models(tmp_path / "tiny", region_bias=-30.0)  # the learned map is empty everywhere

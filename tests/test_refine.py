@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from regionedit.region.refine import (color_segments, connected_regions, downscale_nearest, enclosed_objects, grow_region,
+from regionedit.world.priors.refine import (color_segments, connected_regions, downscale_nearest, enclosed_objects, grow_region,
                                       object_segments, snap_region, upscale_nearest, working_block)
 
 
@@ -122,7 +122,7 @@ def test_enclosed_objects_are_the_islands_of_a_background_region():
 def test_flat_segments_propose_an_object_whose_edge_chains_it_to_the_background():
     """A white star on beige: its tips fade into the background in steps below the tolerance, so it is no
     colour segment at all; the flat-pixel segments still propose it, tips included."""
-    from regionedit.region.refine import flat_segments
+    from regionedit.world.priors.refine import flat_segments
     from regionedit.world.rendering import object_coverage, render
     from regionedit.world.scene import Background, Scene, WorldObject
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from regionedit import models
-from regionedit.models.tiny import save_tiny_models
-from regionedit.region import (
+from regionedit.world.tiny import save_tiny_models
+from regionedit.localize import (
     RegionPredictor,
     RegionPredictorConfig,
     SemanticAlignment,
@@ -16,7 +16,7 @@ from regionedit.region import (
     semantic_alignment_loss,
     soft_composite,
 )
-from regionedit.region.features import clip_pixels, image_features, instruction_inputs, text_embeddings
+from regionedit.localize.features import clip_pixels, image_features, instruction_inputs, text_embeddings
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,7 @@ def test_clip_losses_hand_values():
 def test_clip_contrastive_loss_hand_values():
     import math
 
-    from regionedit.region import clip_contrastive_loss
+    from regionedit.localize import clip_contrastive_loss
 
     img = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
     target = torch.tensor([[1.0, 0.0], [0.0, 3.0]])
@@ -121,7 +121,7 @@ def test_config_from_saved_dicts():
 
 
 def test_presence_head_shapes_gradient_and_loss_hand_value():
-    from regionedit.region.losses import presence_loss
+    from regionedit.localize.losses import presence_loss
 
     torch.manual_seed(0)
     p = RegionPredictor(RegionPredictorConfig(image_dim=16, instruction_dim=16, dim=16, heads=2, presence=True))

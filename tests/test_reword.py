@@ -5,8 +5,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from regionedit.describe.parser import parse_intent
-from regionedit.evaluation.reword import reword
+from regionedit.world.grammar import parse_intent
+from regionedit.world.reword import reword
 from regionedit.world import sample_edit, spec
 
 

@@ -1,11 +1,11 @@
-"""Region shaping by edit type (regionedit.region.shaping)."""
+"""Region shaping by edit type (regionedit.world.priors.shaping)."""
 
 import numpy as np
 import pytest
 
-from regionedit.describe import WorldDescriber
+from regionedit.world.grammar import WorldDescriber
 from regionedit.compose import erode
-from regionedit.region.shaping import ShapingConfig, scale_about_centroid, shape_region
+from regionedit.world.priors.shaping import ShapingConfig, scale_about_centroid, shape_region
 
 
 def _square(h=64, y=20, x=30, r=5):
@@ -77,8 +77,8 @@ def test_shaping_scales_with_the_image():
 def test_size_factor_swaps_the_world_size_class(shape, size):
     # WORLD.md: "bigger / smaller" swap the class (small r 0.09-0.12, large 0.15-0.20); the footprint is the
     # object's snapped colour segment, as the editor finds it
-    from regionedit.region.refine import snap_region
-    from regionedit.region.shaping import size_factor
+    from regionedit.world.priors.refine import snap_region
+    from regionedit.world.priors.shaping import size_factor
     from regionedit.world import render
     from regionedit.world.rendering import object_coverage
     from regionedit.world.scene import Background, Scene, WorldObject
@@ -96,7 +96,7 @@ def test_size_factor_swaps_the_world_size_class(shape, size):
 
 
 def test_size_factor_fixed_or_clipped():
-    from regionedit.region.shaping import size_factor
+    from regionedit.world.priors.shaping import size_factor
 
     # a fixed factor leaves a 0.09 object at 0.135: below the large class
     assert 0.09 * ShapingConfig().grow < 0.15
@@ -109,7 +109,7 @@ def test_size_factor_fixed_or_clipped():
 
 
 def test_replace_region_is_a_disc_of_the_old_radius():
-    from regionedit.region.refine import snap_region
+    from regionedit.world.priors.refine import snap_region
     from regionedit.world import render
     from regionedit.world.rendering import object_coverage
     from regionedit.world.scene import Background, Scene, WorldObject

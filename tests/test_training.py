@@ -10,8 +10,8 @@ import torch
 from regionedit import models
 from regionedit.evaluation import region_thresholds
 from regionedit.models.bundled import bundled_dir
-from regionedit.training import world_models
-from regionedit.training.model_cards import write_card
+from regionedit.world.training import world_models
+from regionedit.world.training.model_cards import write_card
 from regionedit.world import Background, Scene, WorldObject, render
 
 
@@ -91,7 +91,7 @@ def test_unet_continued_from_shipped_weights_keeps_their_record(tmp_path):
     assert world_models.main(args + ["--out", str(tmp_path / "b"), "--max-steps", "3"]) == 0  # a resume keeps it
     state = json.loads((export / "unet" / "training_state.json").read_text())
     assert state["steps"] == 3 and state["earlier_training"] == first
-    from regionedit.training.model_cards import write_card
+    from regionedit.world.training.model_cards import write_card
 
     write_card(export / "unet", "unet", {"objects_right": 0.5}, "python benchmarks/world_models.py")
     assert "continued from an earlier training" in (export / "unet" / "README.md").read_text()
@@ -109,8 +109,8 @@ def test_edit_to_text_covers_every_edit():
 def test_region_training_runs_resumes_and_exports(tmp_path):
     """`regionedit train region` on tiny models: a few steps, resume, export, reload."""
     from regionedit.cli.main import main as cli
-    from regionedit.models.tiny import save_tiny_models
-    from regionedit.region import load_region_predictor
+    from regionedit.world.tiny import save_tiny_models
+    from regionedit.localize import load_region_predictor
 
     tiny = save_tiny_models(tmp_path / "tiny")
     args = ["train", "region", "--model", str(tiny), "--out", str(tmp_path / "run"), "--batch", "2",
@@ -185,7 +185,7 @@ def test_sigterm_checkpoints_and_exports(tmp_path, export):
     import time
 
     out = tmp_path / "runs"
-    cmd = [sys.executable, "-m", "regionedit.training.world_models", "--only", "vae", "--out", str(out),
+    cmd = [sys.executable, "-m", "regionedit.world.training.world_models", "--only", "vae", "--out", str(out),
            "--export", str(tmp_path / "exp"), "--batch", "2", "--threads", "1", "--minutes", "5"]
     (tmp_path / "exp").mkdir()
     shutil.copytree(export / "tokenizer", tmp_path / "exp" / "tokenizer")
@@ -205,7 +205,7 @@ def test_sigterm_checkpoints_and_exports(tmp_path, export):
 def test_absent_examples_name_objects_the_caption_lacks_in_every_phrasing():
     import numpy as np
 
-    from regionedit.describe import WorldDescriber
+    from regionedit.world.grammar import WorldDescriber
     from regionedit.training.region import example_from_caption
 
     cap = "a red circle and a blue star on a white background"
@@ -226,8 +226,8 @@ def test_absent_examples_name_objects_the_caption_lacks_in_every_phrasing():
 def test_region_training_adds_and_trains_a_presence_head_on_a_shipped_predictor(tmp_path):
     """`--presence` on a folder whose predictor has no presence head: same weights plus a new head."""
     from regionedit.cli.main import main as cli
-    from regionedit.models.tiny import save_tiny_models
-    from regionedit.region import load_region_predictor
+    from regionedit.world.tiny import save_tiny_models
+    from regionedit.localize import load_region_predictor
 
     tiny = save_tiny_models(tmp_path / "tiny", region_bias=-3.0)
     before = load_region_predictor(tiny / "region_predictor")
@@ -251,7 +251,7 @@ def test_region_training_adds_and_trains_a_presence_head_on_a_shipped_predictor(
     state = json.loads((tiny / "region_predictor" / "training_state.json").read_text())
     assert state["steps"] == 2 and state["presence_head"]["steps"] == 2  # both stages on record
     assert state["earlier_training"] == {"steps": 0}  # and the predictor the first stage continued from
-    from regionedit.training.model_cards import write_card
+    from regionedit.world.training.model_cards import write_card
 
     write_card(tiny / "region_predictor", "region_predictor", {"iou_remove": 0.5}, "python benchmarks/region.py")
     card = (tiny / "region_predictor" / "README.md").read_text()
@@ -286,7 +286,7 @@ def test_vae_decoder_only_finetune_keeps_the_latent_space(export, tmp_path):
 
 
 def test_edge_weight_marks_only_pixels_near_edges():
-    from regionedit.training.world_models import edge_weight
+    from regionedit.world.training.world_models import edge_weight
 
     img = render(Scene(Background("white"), (WorldObject("star", "red", 0.5, 0.5, 0.3),)))
     x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 127.5 - 1
@@ -353,7 +353,7 @@ def test_text_encoder_is_kept_once_unets_exist_unless_replaced(tmp_path):
 
 
 def test_patch_shape_labels_mark_each_object_and_the_background():
-    from regionedit.training.world_data import clip_batch, patch_shape_labels
+    from regionedit.world.training.world_data import clip_batch, patch_shape_labels
     from regionedit.world import spec
     from regionedit.world.scene import Background, Scene, WorldObject
 
@@ -370,7 +370,7 @@ def test_patch_shape_labels_mark_each_object_and_the_background():
 
 
 def test_background_samples_repaint_everything_but_the_objects():
-    from regionedit.training.world_data import background_sample, inpaint_batch
+    from regionedit.world.training.world_data import background_sample, inpaint_batch
     from regionedit.world.rendering import object_coverage, render
     from regionedit.world.scene import Background, Scene, WorldObject
 
@@ -395,7 +395,7 @@ def test_background_samples_repaint_everything_but_the_objects():
 
 
 def test_text_to_image_object_masks_mark_the_objects_of_the_same_scenes():
-    from regionedit.training.world_data import t2i_batch
+    from regionedit.world.training.world_data import t2i_batch
 
     x, texts, objects = t2i_batch(np.random.default_rng(5), 6, with_objects=True)
     x0, texts0 = t2i_batch(np.random.default_rng(5), 6)
@@ -407,7 +407,7 @@ def test_text_to_image_object_masks_mark_the_objects_of_the_same_scenes():
 
 
 def test_tight_inpainting_regions_are_the_objects_footprint():
-    from regionedit.training.world_data import inpaint_batch, tight_mask
+    from regionedit.world.training.world_data import inpaint_batch, tight_mask
     from regionedit.world.rendering import object_coverage
     from regionedit.world.scene import WorldObject
 
@@ -425,7 +425,7 @@ def test_tight_inpainting_regions_are_the_objects_footprint():
 
 
 def test_recipe_runs_its_phases_once_each_into_a_new_folder(tmp_path, monkeypatch, capsys):
-    from regionedit.training import recipe
+    from regionedit.world.training import recipe
 
     phases = (recipe.Phase("vae", "world-models", 200, ("--only", "vae", "--batch", "2")),
               recipe.Phase("instruction_encoder", "world-models", 300, ("--only", "instruction_encoder", "--batch", "2")))
@@ -453,7 +453,7 @@ def test_recipe_runs_its_phases_once_each_into_a_new_folder(tmp_path, monkeypatc
 
 
 def test_recipe_start_at_copies_the_earlier_phases_and_trains_the_rest_from_scratch(tmp_path, monkeypatch, capsys):
-    from regionedit.training import recipe
+    from regionedit.world.training import recipe
 
     # a fine-tune phase is reproduced together with what it tunes (the copy would be the finished model)
     for phase, first in (("clip_shape", "clip"), ("vae_decoder", "vae"), ("region_presence", "region")):
@@ -502,7 +502,7 @@ def test_recipe_start_at_copies_the_earlier_phases_and_trains_the_rest_from_scra
 
 def test_recipe_last_phase_calibrates_the_exports_thresholds(tmp_path, capsys):
     from regionedit.pipeline import Editor
-    from regionedit.training import recipe
+    from regionedit.world.training import recipe
 
     assert recipe.PHASES[-1].name == "region_thresholds" and recipe.PHASES[-1].trainer == "calibrate"
     out, export = tmp_path / "repro", tmp_path / "repro" / "export"
@@ -556,7 +556,7 @@ def test_threshold_choice_within_the_false_no_edit_bar_else_fewest_refusals(tmp_
 
 
 def test_card_metrics_reads_back_what_write_card_wrote(tmp_path):
-    from regionedit.training.model_cards import card_metrics
+    from regionedit.world.training.model_cards import card_metrics
 
     metrics = {"iou_remove": 0.8775, "add_iou_ceiling": 0.426, "n_per_category": 40, "false_no_edit": 0.008333}
     write_card(tmp_path, "region_predictor", metrics, "python benchmarks/region.py --write-card")
@@ -568,7 +568,7 @@ def test_card_metrics_reads_back_what_write_card_wrote(tmp_path):
 
 
 def test_degrade_jpeg_or_noise_as_asked():
-    from regionedit.training.world_data import clip_batch, degrade
+    from regionedit.world.training.world_data import clip_batch, degrade
     from regionedit.world import render
     img = render(Scene(Background("beige"), (WorldObject("star", "blue", 0.5, 0.5, 0.15),)))
     same = degrade(img, np.random.default_rng(0), 0.0)

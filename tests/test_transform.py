@@ -7,10 +7,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from regionedit.compose.transform import (circumradius, composite, debleed, fill_nearest, fit_object_size, fit_replaced_size, matte_kept,
+from regionedit.world.priors.transform import (circumradius, composite, debleed, fill_nearest, fit_object_size, fit_replaced_size, matte_kept,
                                          new_object_footprint, relay_objects, rescale_object)
 from regionedit.pipeline import Editor, EditorConfig
-from regionedit.region.refine import grow_region
+from regionedit.world.priors.refine import grow_region
 from regionedit.world import spec
 from regionedit.world.rendering import object_coverage, render
 from regionedit.world.scene import Background, Scene, WorldObject

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from regionedit.describe import Referent
+from regionedit.world.grammar import Referent
 from regionedit.pipeline import Editor, EditorConfig
-from regionedit.region.refine import grow_region
-from regionedit.region.verify import ReferentVerifier
+from regionedit.world.priors.refine import grow_region
+from regionedit.world.priors.verify import ReferentVerifier
 from regionedit.world.rendering import object_coverage, render
 from regionedit.world.scene import Background, Scene, WorldObject
 
@@ -132,7 +132,7 @@ def test_a_map_on_two_objects_keeps_the_one_clip_reads_as_the_referent(editor, s
 
 
 def test_slivers_are_not_objects_and_score_zero(editor):
-    from regionedit.region.refine import grow_region
+    from regionedit.world.priors.refine import grow_region
 
     v = editor.verifier
     rng = np.random.default_rng(0)
@@ -177,7 +177,7 @@ def test_large_images_are_localised_at_the_working_size_and_agree_with_64_px(edi
 def test_relocation_proposes_a_star_whose_tips_chain_to_the_background(editor):
     import dataclasses
 
-    from regionedit.region.verify import VerifierConfig
+    from regionedit.world.priors.verify import VerifierConfig
 
     star = WorldObject("star", "purple", 0.45, 0.55, 0.11)
     img = render(Scene(Background("gray"), (star, WorldObject("circle", "yellow", 0.8, 0.2, 0.1))))
@@ -228,7 +228,7 @@ def test_large_background_edit_border_is_decided_per_pixel(editor):
 def test_localisation_holds_on_another_renderers_scenes(editor):
     # WORLD.md: scenes from other renderers that follow it must work. The same edits drawn by the independent
     # renderer (evaluation/alt_render.py: supersampled PIL, other gradient ends) localise as well as ours
-    from regionedit.evaluation.alt_render import drawn_by
+    from regionedit.world.alt_render import drawn_by
     from regionedit.evaluation.metrics import region_iou
     from regionedit.world import sample_edit
 
@@ -271,7 +271,7 @@ def test_ambiguous_referents_get_no_edit(editor):
 
 def test_candidate_score_ranks_candidates_by_the_edit_asked(editor):
     # the score ranks the candidates of one edit: the right background / object must outrank a wrong one
-    from regionedit.describe.parser import parse_intent
+    from regionedit.world.grammar import parse_intent
     from regionedit.world import render
     from regionedit.world.scene import Background, Scene, WorldObject
 

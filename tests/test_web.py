@@ -22,7 +22,7 @@ from PIL import Image
 from regionedit.cli import serve as serve_cli
 from regionedit.compose import dilate
 from regionedit.io import MASK_KEY, mask_from_text, read_png_metadata
-from regionedit.models.tiny import save_tiny_models, tiny_region_predictor
+from regionedit.world.tiny import save_tiny_models, tiny_region_predictor
 from regionedit.pipeline import Editor, EditorConfig
 from regionedit.web import WebConfig, WorkQueue, make_server
 from regionedit.world import sample_edit

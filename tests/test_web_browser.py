@@ -32,7 +32,7 @@ if not os.path.isfile(CHROMIUM):
 
 from regionedit.compose import dilate  # noqa: E402
 from regionedit.io import MASK_KEY, read_png_metadata  # noqa: E402
-from regionedit.models.tiny import save_tiny_models  # noqa: E402
+from regionedit.world.tiny import save_tiny_models  # noqa: E402
 from regionedit.pipeline import Editor, EditorConfig  # noqa: E402
 from regionedit.web import WebConfig, make_server  # noqa: E402
 from regionedit.world import sample_edit  # noqa: E402

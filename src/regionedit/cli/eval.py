@@ -7,7 +7,7 @@ import sys
 
 def add_parser(sub) -> None:
     from regionedit.cli.main import positive_int
-    from regionedit.evaluation.alt_render import RENDERERS
+    from regionedit.world.alt_render import RENDERERS
     from regionedit.evaluation.baselines import METHODS
     from regionedit.evaluation.harness import DEFAULT_SEED, PROTOCOLS
     from regionedit.evaluation.metrics import DEFAULT_DINO
@@ -42,7 +42,7 @@ def add_parser(sub) -> None:
     p.add_argument("--size", type=int, default=64, help="shapes protocol: image side in pixels (default 64)")
     p.add_argument("--renderer", default="regionedit", choices=RENDERERS,
                    help="shapes protocol: who draws the scenes: ours, or the independent renderer of "
-                        "regionedit.evaluation.alt_render (pil: supersampled; pil-aliased: hard edges)")
+                        "regionedit.world.alt_render (pil: supersampled; pil-aliased: hard edges)")
     p.add_argument("--clip", help="CLIP for the metrics (folder or cached hub id, e.g. openai/clip-vit-base-patch32); "
                                   "default: the model's own CLIP")
     p.add_argument("--dino", default=DEFAULT_DINO,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-# (sub-command, module in regionedit.training, help): each module has add_arguments(parser) and run(args)
+# (sub-command, module, help): each module has add_arguments(parser) and run(args)
 TRAINERS = (
-    ("world-models", "world_models", "train the bundled miniature CLIP, instruction encoder, VAE and UNets on the shapes world"),
-    ("region", "region", "train the seed-001 region predictor on text-image pairs (no edit pairs, no masks)"),
-    ("recipe", "recipe", "every bundled model from scratch, with the shipped step budgets, into a new folder (resumable)"),
+    ("world-models", "regionedit.world.training.world_models", "train the bundled miniature CLIP, instruction encoder, VAE and UNets on the shapes world"),
+    ("region", "regionedit.training.region", "train the seed-001 region predictor on text-image pairs (no edit pairs, no masks)"),
+    ("recipe", "regionedit.world.training.recipe", "every bundled model from scratch, with the shipped step budgets, into a new folder (resumable)"),
 )
 
 
@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
                        description="Train models. Every trainer checkpoints into --out and resumes when rerun.")
     tsub = p.add_subparsers(dest="train_command", metavar="<what>")
     for name, module, help_ in TRAINERS:
-        mod = importlib.import_module(f"regionedit.training.{module}")
+        mod = importlib.import_module(module)
         tp = tsub.add_parser(name, help=help_, description=mod.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
         mod.add_arguments(tp)
         tp.set_defaults(func=mod.run)

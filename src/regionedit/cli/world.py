@@ -1,7 +1,7 @@
 """``regionedit world``: make datasets from the shapes world and look at samples.
 
 ``regionedit world make`` exports ``sample_edit(seed, i)`` for ``i < n`` in a published layout
-(:func:`regionedit.data.export_dataset`); ``regionedit world show`` draws a PNG contact sheet.
+(:func:`regionedit.world.export_dataset`); ``regionedit world show`` draws a PNG contact sheet.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from regionedit.data.export import DEFAULT_CHUNK_SIZE, FORMATS, export_dataset
+from regionedit.world.export import DEFAULT_CHUNK_SIZE, FORMATS, export_dataset
 from regionedit.world import spec
 from regionedit.world.edits import EditSample, sample_edit
 

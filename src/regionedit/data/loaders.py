@@ -1,6 +1,6 @@
 """Load editing datasets from local files as plain records, whatever their layout.
 
-:func:`load_dataset` reads our exports (:mod:`regionedit.data.export`) and the published layouts of
+:func:`load_dataset` reads our exports (:mod:`regionedit.world.export`) and the published layouts of
 MagicBrush and Emu Edit when a user has them on disk. It never touches the network: it reads local
 parquet files with ``pyarrow``, tar shards with ``tarfile`` and PNG/JPEG files with Pillow.
 
@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .export import FORMATS, INFO_FILE
+from .formats import FORMATS, INFO_FILE
 
 RECORD_KEYS: tuple[str, ...] = (
     "id",

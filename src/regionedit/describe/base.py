@@ -1,12 +1,11 @@
-"""Data types of the Describe stage: ``(instruction, source caption) -> target description``.
+"""Data types of the Describe stage: ``(instruction, source caption) -> Description``.
 
 Seed paper 001 (Sec. 3.1) asks an LLM for the description ``t_e`` of the edited image given the source
-description and the instruction. Here that stage returns a typed :class:`Description`: the parsed
-:class:`EditIntent` (the structured meaning, mirroring ``EditSample.edit`` of the shapes world), the
-target description ``t_e``, the short prompt for the inpainting generator inside the edit region and the
-referring text for the region predictor. Every backend (the offline rule-based
-:class:`~regionedit.describe.parser.WorldDescriber`, an LLM through
-:class:`~regionedit.describe.llm.TransformersDescriber`) implements the :class:`Describer` protocol.
+description and the instruction. Here that stage returns a typed :class:`Description`: the general structured
+edit (``operation``, ``target``, ``content``), the target description ``t_e``, the short prompt for the
+generator inside the edit region, the referring text for the localizer, and the describer's own structured
+form (``intent``: a plugin's, e.g. the shapes world's :class:`~regionedit.world.intent.EditIntent`, which only
+that plugin's priors read). Every backend implements the :class:`Describer` protocol.
 """
 
 from __future__ import annotations
@@ -14,94 +13,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Protocol, runtime_checkable
 
-OPS: tuple[str, ...] = ("remove", "add", "local", "color", "size", "background")
-REFERENT_OPS: tuple[str, ...] = ("remove", "color", "local", "size")  # edits of an object already in the image
-
-
-@dataclasses.dataclass(frozen=True)
-class Referent:
-    """An object named in text: any field may be None when the text does not say it.
-
-    ``Referent(None, None, None)`` stands for a pronoun ("it", "this one") whose object must come
-    from the source caption.
-    """
-
-    color: str | None = None  # a key of spec.OBJECT_COLORS (canonical spelling, e.g. "gray")
-    shape: str | None = None  # one of spec.SHAPES (synonyms already mapped: "ball" -> "circle")
-    size: str | None = None  # "small" | "large" | None
-
-    def text(self, size: bool = False) -> str:
-        """``"red circle"`` (``"small red circle"`` with ``size=True``); ``"object"`` when no shape."""
-        words = [self.size if size else None, self.color, self.shape or "object"]
-        return " ".join(w for w in words if w)
-
-    def matches(self, other: "Referent") -> bool:
-        """Whether ``other`` (a fully known object, e.g. from a caption) fits this description.
-
-        A colour or size word only excludes objects whose colour or size is known and different.
-        """
-        return (
-            (self.color is None or other.color is None or self.color == other.color)
-            and (self.shape is None or self.shape == other.shape)
-            and (self.size is None or other.size is None or self.size == other.size)
-        )
-
-
-@dataclasses.dataclass
-class EditIntent:
-    """The structured meaning of one instruction (what it says, not what the image allows).
-
-    Field use per ``op``:
-
-    - ``remove``: ``target``.
-    - ``add``: ``new_color``, ``new_shape``, ``new_size`` (when said), ``area`` (when said).
-    - ``local`` (replace): ``target``, ``new_shape``, ``new_color`` (the target's colour when the
-      instruction names none: "turn the red square into a star"; None when that is unknown too),
-      ``new_size`` (when said).
-    - ``color``: ``target``, ``new_color``.
-    - ``size``: ``target``, ``bigger`` (True: to the large class, False: to the small class).
-    - ``background``: ``background = (top, bottom)``, ``bottom`` None for a solid colour.
-    """
-
-    op: str  # one of OPS
-    target: Referent | None = None
-    new_color: str | None = None
-    new_shape: str | None = None
-    new_size: str | None = None
-    area: str | None = None  # one of spec.AREAS
-    bigger: bool | None = None
-    background: tuple[str, str | None] | None = None
-    raw: str = ""  # the instruction as given
-
-    def __post_init__(self) -> None:
-        if self.op not in OPS:
-            raise ValueError(f"unknown edit op {self.op!r}; choose one of {list(OPS)}")
-
-    def instruction(self) -> str:
-        """The edit in WORLD.md's template wording ("remove the red circle", "replace the blue square with a
-        red star", "add a small yellow star in the top left", "make the background a white to black
-        gradient"): what the intent means, whatever the words it was read from."""
-        ref = "the " + self.target.text(size=True) if self.target is not None else "the object"
-        new = " ".join(w for w in (self.new_size, self.new_color, self.new_shape or "object") if w)
-        if self.op == "remove":
-            return f"remove {ref}"
-        a = "an" if new[0] in "aeiou" else "a"
-        if self.op == "add":
-            return f"add {a} {new}" + (f" in the {self.area}" if self.area else "")
-        if self.op == "local":
-            return f"replace {ref} with {a} {new}"
-        if self.op == "color":
-            return f"make {ref} {self.new_color}"
-        if self.op == "size":
-            return f"make {ref} {'bigger' if self.bigger else 'smaller'}"
-        top, bottom = self.background or ("", None)
-        return f"change the background to {top}" if bottom is None else f"make the background a {top} to {bottom} gradient"
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        if self.background is not None:
-            d["background"] = list(self.background)
-        return d
+OPERATIONS: tuple[str, ...] = ("add", "remove", "replace", "recolor", "resize", "move", "attribute", "background",
+                               "global")
+# operations on an object already in the image: the localizer must find it, and an absent one means "no edit"
+REFERENT_OPERATIONS: tuple[str, ...] = ("remove", "replace", "recolor", "resize", "move", "attribute")
 
 
 @dataclasses.dataclass
@@ -109,39 +24,59 @@ class Description:
     """Output of a :class:`Describer`.
 
     Attributes:
-        intent: the parsed instruction, or None when it could not be understood.
-        target_description: ``t_e``. With a source caption, the caption of the edited image in the
-            world caption format; without one, a description of the edited region (the local prompt).
-        local_prompt: the prompt for the inpainting generator inside the edit region: ``"a red star"``
-            (add / local / color / size), ``"background"`` (remove), ``"a black background"`` or
-            ``"a white to sky blue background"`` (background edits). Empty when nothing was understood.
-        referent_text: what the region predictor should look for (``"red circle"``); ``"background"``
-            for background edits; None for additions (the region is free space, not an object).
-        error: None on success, else a message saying what went wrong (unparseable instruction, the
-            referent is not in the source caption, an LLM answer that could not be read...).
-        notes: what was set aside without failing, e.g. a source caption that could not be read (the
-            description is then made as without one).
+        intent: the describer's structured form of the instruction (the shapes world's ``EditIntent``; any
+            object a plugin's priors read), or None when the instruction could not be understood. The core
+            never looks inside it.
+        target_description: ``t_e``: with a source caption, the caption of the edited image; without one, a
+            description of the edited region (the local prompt).
+        local_prompt: the prompt for the generator inside the edit region: ``"a red star"``, ``"background"``
+            (remove), ``"a black background"``. Empty when nothing was understood.
+        referent_text: what the localizer should look for (``"red circle"``); ``"background"`` for background
+            edits; None for additions (the region is free space, not an object).
+        error: None on success, else a message saying what went wrong (unparseable instruction, the referent
+            is not in the source caption, an LM answer that could not be read...).
+        notes: what was set aside without failing, e.g. a source caption that could not be read.
+        operation: one of :data:`OPERATIONS` (None when not understood).
+        target: the noun phrase edited ("the red circle"); for ``add`` the anchor, if any; None for global edits.
+        content: what the edit brings: the new object, colour, size direction or background ("a blue star",
+            "blue", "bigger", "a forest"); None for removals.
     """
 
-    intent: EditIntent | None
+    intent: Any
     target_description: str
     local_prompt: str
     referent_text: str | None = None
     error: str | None = None
     notes: tuple[str, ...] = ()
+    operation: str | None = None
+    target: str | None = None
+    content: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.operation is not None and self.operation not in OPERATIONS:
+            raise ValueError(f"unknown edit operation {self.operation!r}; choose one of {list(OPERATIONS)}")
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def on_referent(self) -> bool:
+        """Whether the edit changes an object already in the image (:data:`REFERENT_OPERATIONS`)."""
+        return self.operation in REFERENT_OPERATIONS
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form."""
+        intent = self.intent.to_dict() if hasattr(self.intent, "to_dict") else self.intent
         return {
-            "intent": None if self.intent is None else self.intent.to_dict(),
+            "operation": self.operation,
+            "target": self.target,
+            "content": self.content,
             "target_description": self.target_description,
             "local_prompt": self.local_prompt,
             "referent_text": self.referent_text,
             "error": self.error,
+            "intent": intent,
         }
 
 

@@ -1,7 +1,7 @@
 """Evaluation tools: palette/shape measurement of shapes-world images (``measure``) and metrics as
 pure functions over images and named feature extractors (``metrics``)."""
 
-from .measure import (
+from regionedit.world.measure import (
     UNKNOWN_COLOR,
     MatchResult,
     MeasuredObject,

@@ -340,7 +340,7 @@ class InstructPix2PixMethod(_StockPipeline):
 def load_editor(models, steps: int, guidance: float, candidates: int = 3):
     """Our Editor over ``models`` (with ``<model>/region_predictor`` when present)."""
     from regionedit.pipeline import Editor, EditorConfig
-    from regionedit.region import load_region_predictor
+    from regionedit.localize import load_region_predictor
 
     root = Path(models.location)
     if (getattr(models, "_inpaint_loc", None) is None and root.is_dir()

@@ -148,7 +148,7 @@ class EvalConfig:
                              f"`regionedit world make --format {self.protocol}` makes one)")
         if int(self.n) < 1:
             raise ValueError(f"n must be >= 1, got {self.n}")
-        from regionedit.evaluation.alt_render import RENDERERS
+        from regionedit.world.alt_render import RENDERERS
 
         if self.renderer not in RENDERERS:
             raise ValueError(f"unknown renderer {self.renderer!r}; choose one of {list(RENDERERS)}")
@@ -198,7 +198,7 @@ class EvalSample:
 
 
 def _prompts(instruction: str, source_caption: str | None, target_caption: str | None) -> tuple[str, str, dict]:
-    from regionedit.describe import WorldDescriber
+    from regionedit.world.grammar import WorldDescriber
 
     if source_caption:
         src, src_from = source_caption, "dataset source caption"
@@ -250,12 +250,12 @@ class ShapesProtocol(_Cached):
         out = {"data": f"regionedit.world.sample_edit(seed={self.seed}, i, size={self.size}) for i < {self.n}",
                "images": f"{self.size}x{self.size}"}
         if self.renderer != "regionedit":
-            out["renderer"] = (f"{self.renderer}: images and masks redrawn by regionedit.evaluation.alt_render "
+            out["renderer"] = (f"{self.renderer}: images and masks redrawn by regionedit.world.alt_render "
                                "(an independent renderer of WORLD.md)")
         return out
 
     def _load(self, i: int) -> EvalSample:
-        from regionedit.evaluation.alt_render import drawn_by
+        from regionedit.world.alt_render import drawn_by
         from regionedit.world import sample_edit
 
         s = drawn_by(sample_edit(self.seed, i, self.size), self.renderer)

@@ -55,7 +55,7 @@ import torch.nn.functional as F
 from ..world import spec
 from ..world.rendering import object_coverage
 from ..world.scene import Scene
-from .measure import background_l1, find_object, measure_objects, scene_match
+from regionedit.world.measure import background_l1, find_object, measure_objects, scene_match
 
 __all__ = [
     "MetricUnavailable",
@@ -441,9 +441,9 @@ def clip_extractor(models, name: str | None = None, interpolation: str | None = 
     ``size.shortest_edge`` with the processor's ``resample`` (bicubic for OpenAI CLIP and the
     bundled shapes-64 CLIP; torch antialiased resampling, which approximates PIL's), centre-crop to
     ``crop_size``, normalise with ``image_mean`` / ``image_std`` (via
-    :func:`regionedit.region.features.clip_pixels`). Image embedding: ``visual_projection`` of the
-    pooled CLS token (:func:`regionedit.region.features.image_features`, = ``get_image_features``);
-    text embedding: :func:`regionedit.region.features.text_embeddings` (``text_projection`` of the
+    :func:`regionedit.localize.features.clip_pixels`). Image embedding: ``visual_projection`` of the
+    pooled CLS token (:func:`regionedit.localize.features.image_features`, = ``get_image_features``);
+    text embedding: :func:`regionedit.localize.features.text_embeddings` (``text_projection`` of the
     EOS-pooled output, padded to ``model_max_length``). Embeddings are returned unnormalised;
     the metrics take cosines.
 
@@ -454,7 +454,7 @@ def clip_extractor(models, name: str | None = None, interpolation: str | None = 
         interpolation: override the processor's resampling (``"bicubic"``, ``"bilinear"``,
             ``"nearest"``).
     """
-    from regionedit.region.features import clip_pixels, image_features, text_embeddings
+    from regionedit.localize.features import clip_pixels, image_features, text_embeddings
 
     clip, proc, tok = models.clip, models.clip_processor, models.clip_tokenizer
     do_resize = getattr(proc, "do_resize", True)
@@ -999,9 +999,9 @@ def edit_success(
 ):
     """Whether an edited shapes-world image carries out the edit (exact ground truth, measured).
 
-    Objects are measured with :func:`regionedit.evaluation.measure.measure_objects` (palette
+    Objects are measured with :func:`regionedit.world.measure.measure_objects` (palette
     colour, template-fitted shape, centre, radius) and paired with the ground truth by
-    :func:`~regionedit.evaluation.measure.scene_match`. Per category:
+    :func:`~regionedit.world.measure.scene_match`. Per category:
 
     * ``remove`` (needs ``source_scene``): the removed object (colour + shape) is found nowhere,
       every other object is present with the right colour and shape, and there is **no extra**

@@ -4,7 +4,7 @@ The editor turns the predictor's outputs into a region with three thresholds (``
 region threshold on the per-pixel probability, the presence threshold under which a referent edit gets "no
 edit", and the CLIP referent check's (region/verify.py). They are chosen here on world edits that are not
 the held-out ones results are reported on (calibration seeds 15000+, held-out 20000+), and stored in the
-predictor folder's config.json, which :func:`regionedit.region.load_region_predictor` reads back.
+predictor folder's config.json, which :func:`regionedit.localize.load_region_predictor` reads back.
 
     from regionedit.evaluation.region_thresholds import calibrate, store_thresholds
     best, table = calibrate(editor, n=60)
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from regionedit.evaluation.alt_render import drawn_by
+from regionedit.world.alt_render import drawn_by
 from regionedit.evaluation.metrics import region_iou
 from regionedit.world import sample_edit, spec
 

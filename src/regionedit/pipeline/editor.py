@@ -14,7 +14,7 @@ Stages (numbered as in ``__call__``):
    segments, one object per referent, CLIP referent check with relocation, background regions without the
    objects they surround, shaping by edit type; on images larger than ``EditorConfig.work_side`` the decision
    runs at that size and the footprint comes back once); no region -> ``status="no_edit"`` with a reason
-   (absent referents); "add" edits are placed by rule in free space (:mod:`regionedit.region.placement`);
+   (absent referents); "add" edits are placed by rule in free space (:mod:`regionedit.world.priors.placement`);
 4. **generate**: the frozen inpainting model fills the region on a crop around it, resized to the
    model's native size (latent blending, Appendix A);
 5. **compose**: the patch is pasted back with a feathered (or Laplacian / Poisson) blend; every pixel
@@ -40,16 +40,17 @@ import torch
 import torch.nn.functional as F
 
 from regionedit.compose import crop_resize, crop_resize_mask, paste_back, region_crop
-from regionedit.compose.transform import (composite, debleed, fill_nearest, fit_object_size, fit_replaced_size,
+from regionedit.world.priors.transform import (composite, debleed, fill_nearest, fit_object_size, fit_replaced_size,
                                          matte_kept, relay_objects, rescale_object)
-from regionedit.describe import (REFERENT_OPS, Describer, Referent, WorldDescriber, local_prompt_for, split_edits,
+from regionedit.describe import Describer
+from regionedit.world.grammar import (REFERENT_OPS, Referent, WorldDescriber, local_prompt_for, split_edits,
                                  with_article)
-from regionedit.generation import InpaintConfig, InpaintGenerator
+from regionedit.generate import InpaintConfig, InpaintGenerator
 from regionedit.io import load_image, validate_instruction
-from regionedit.region.placement import place_region
-from regionedit.region.refine import (downscale_nearest, enclosed_objects, snap_region, upscale_nearest,
+from regionedit.world.priors.placement import place_region
+from regionedit.world.priors.refine import (downscale_nearest, enclosed_objects, snap_region, upscale_nearest,
                                       working_block)
-from regionedit.region.shaping import ShapingConfig, object_radius, shape_region, size_factor
+from regionedit.world.priors.shaping import ShapingConfig, object_radius, shape_region, size_factor
 from regionedit.world import spec
 
 METHODS = ("region", "mask")
@@ -186,7 +187,7 @@ class Editor:
     def from_pretrained(cls, name_or_path: str | Path = "shapes-64", config: EditorConfig | None = None, **load_kwargs) -> "Editor":
         """Load the bundled models (or a folder / hub id) and their region predictor when present."""
         from regionedit import models as M
-        from regionedit.region import load_region_predictor
+        from regionedit.localize import load_region_predictor
 
         m = M.load(name_or_path, **load_kwargs)
         folder = Path(m.location) / "region_predictor"
@@ -201,7 +202,7 @@ class Editor:
     @torch.no_grad()
     def embed_image(self, image: np.ndarray):
         """CLIP patch features of an image (cached by content: a second instruction is cheap)."""
-        from regionedit.region.features import clip_pixels, image_features, resize_image
+        from regionedit.localize.features import clip_pixels, image_features, resize_image
 
         h = hashlib.sha1(repr(image.shape).encode())
         h.update(memoryview(np.ascontiguousarray(image)).cast("B"))  # no copy of the pixels
@@ -222,7 +223,7 @@ class Editor:
         """``(region probability (H, W) float32 in [0, 1], presence probability or None)`` for an
         instruction on an image; presence is None for predictors without a presence head. ``size``: the
         ``(h, w)`` the map is interpolated to (default: the image's)."""
-        from regionedit.region.features import instruction_inputs
+        from regionedit.localize.features import instruction_inputs
 
         if self.region_predictor is None:
             raise RuntimeError(
@@ -270,7 +271,7 @@ class Editor:
 
     @property
     def verify_threshold(self) -> float:
-        """Referent edits whose region CLIP scores below this get "no edit" (:mod:`regionedit.region.verify`):
+        """Referent edits whose region CLIP scores below this get "no edit" (:mod:`regionedit.world.priors.verify`):
         ``config.verify_threshold``, else the predictor's calibrated one, else 0: off, since an uncalibrated
         check (another CLIP, another vocabulary) could refuse every edit."""
         if self.config.verify_threshold is not None:
@@ -280,9 +281,9 @@ class Editor:
 
     @property
     def verifier(self):
-        """The :class:`~regionedit.region.verify.ReferentVerifier` on this editor's CLIP (built on first use)."""
+        """The :class:`~regionedit.world.priors.verify.ReferentVerifier` on this editor's CLIP (built on first use)."""
         if self._verifier is None:
-            from regionedit.region.verify import ReferentVerifier
+            from regionedit.world.priors.verify import ReferentVerifier
 
             self._verifier = ReferentVerifier(self.models)
         return self._verifier
@@ -291,10 +292,10 @@ class Editor:
         """The region an edit will use: ``(region (H, W) bool, probability (H, W) float32)``.
 
         Thresholds the predicted probability at :attr:`threshold`, snaps it to the image's colour segments
-        when ``config.snap`` (see :mod:`regionedit.region.refine`), keeps one connected piece for an edit of
+        when ``config.snap`` (see :mod:`regionedit.world.priors.refine`), keeps one connected piece for an edit of
         an existing object when ``config.single_object`` (the one CLIP reads best as the referent) and, when
         ``config.shape_regions``, turns the referent's footprint into the pixels the edit changes (see
-        :mod:`regionedit.region.shaping`); ``intent`` is the
+        :mod:`regionedit.world.priors.shaping`); ``intent`` is the
         parsed instruction (parsed here when not given). A region below ``config.min_region_frac`` of the
         image means "nothing matches" (the caller returns no edit); so does, for an edit of an existing object
         (remove, recolour, replace, resize), a presence probability below :attr:`presence_threshold` or a
@@ -363,7 +364,7 @@ class Editor:
         return np.zeros(region.shape, bool)
 
     def shape(self, footprint: np.ndarray, intent, image: np.ndarray | None = None) -> np.ndarray:
-        """The region an edit changes from the referent's footprint (:mod:`regionedit.region.shaping`), when
+        """The region an edit changes from the referent's footprint (:mod:`regionedit.world.priors.shaping`), when
         ``config.shape_regions``; ``(H, W)`` bool -> ``(H, W)`` bool. ``image`` (the edited image) sharpens a
         size edit's radius estimate."""
         cfg = self.config
@@ -376,7 +377,7 @@ class Editor:
         CLIP reads best as the referent (:meth:`ReferentVerifier.score`, when ``config.verify_referent`` and
         the referent names a colour or shape), ties and unscored pieces by probability mass. A referent names
         one object (WORLD.md: every (colour, shape) pair is unique, a bare shape only when unique)."""
-        from regionedit.region.refine import connected_regions
+        from regionedit.world.priors.refine import connected_regions
 
         cfg = self.config
         pieces = [p for p in connected_regions(region) if _frac(p) >= cfg.min_region_frac]
@@ -573,7 +574,7 @@ class Editor:
         WORLD.md's background palette (computed once)."""
         cache = self._background_embeddings
         if not cache:
-            from regionedit.region.features import text_embeddings
+            from regionedit.localize.features import text_embeddings
 
             keys = [(a, None) for a in spec.BACKGROUND_COLORS] + [
                 (a, b) for a in spec.BACKGROUND_COLORS for b in spec.BACKGROUND_COLORS if a != b]
@@ -586,8 +587,8 @@ class Editor:
     @torch.no_grad()
     def _clip_features(self, image: np.ndarray) -> torch.Tensor:
         """``(1, D)`` CLIP image embedding (unnormalised) of a whole ``(H, W, 3)`` uint8 image, resized to CLIP's
-        input side as the referent verifier does (:func:`regionedit.region.features.clip_pixels`)."""
-        from regionedit.region.features import clip_pixels, image_features
+        input side as the referent verifier does (:func:`regionedit.localize.features.clip_pixels`)."""
+        from regionedit.localize.features import clip_pixels, image_features
 
         proc = self.models.clip_processor
         x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 127.5 - 1

@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from regionedit.describe import REFERENT_OPS, WorldDescriber, format_caption, parse_caption
-from regionedit.describe.base import Referent
+from regionedit.world.grammar import REFERENT_OPS, WorldDescriber, format_caption, parse_caption
+from regionedit.world.intent import Referent
 from regionedit.world import language as lang
 from regionedit.world import spec
 from regionedit.world.scene import Background, color_allowed
@@ -234,13 +234,13 @@ def _pair_stream(args, rng):
 
 def run(args) -> int:
     from regionedit import models as M
-    from regionedit.generation import InpaintConfig, InpaintGenerator
-    from regionedit.region import RegionPredictor, RegionPredictorConfig, SemanticAlignment
-    from regionedit.region import losses as L
-    from regionedit.region.features import clip_pixels, image_features, instruction_inputs, text_embeddings
-    from regionedit.region import load_region_predictor, save_region_predictor
+    from regionedit.generate import InpaintConfig, InpaintGenerator
+    from regionedit.localize import RegionPredictor, RegionPredictorConfig, SemanticAlignment
+    from regionedit.localize import losses as L
+    from regionedit.localize.features import clip_pixels, image_features, instruction_inputs, text_embeddings
+    from regionedit.localize import load_region_predictor, save_region_predictor
     from regionedit.training.common import Run, earlier_record, train_loop
-    from regionedit.training.world_data import degrade
+    from regionedit.world.training.world_data import degrade
 
     torch.set_num_threads(args.threads)
     args.presence = args.presence or args.presence_only

@@ -6,7 +6,7 @@ model card). The paper's predictor would have to learn placement from the CLIP l
 generator, which our miniature inpainting UNet cannot teach yet. Until it can, the editor places the new
 object by rule, from the instruction and the pixels:
 
-1. **free space**: the image's colour segments (:func:`regionedit.region.refine.color_segments`) that
+1. **free space**: the image's colour segments (:func:`regionedit.world.priors.refine.color_segments`) that
    touch the frame and cover at least :attr:`PlacementConfig.min_background` of it are background
    (a solid colour or a smooth gradient is one segment); everything else is occupied;
 2. **size**: a disc of the circumscribed radius the size word asks for (WORLD.md: small 0.09-0.12,
@@ -26,7 +26,7 @@ import dataclasses
 import numpy as np
 from PIL import Image
 
-from regionedit.region.refine import color_segments
+from regionedit.world.priors.refine import color_segments
 from regionedit.world import spec
 
 

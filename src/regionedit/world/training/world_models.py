@@ -36,9 +36,9 @@ import torch
 
 from regionedit.models import configs as C
 from regionedit.models.bundled import MODEL_INDEX, bundled_dir
-from regionedit.training import world_data as D
+from regionedit.world.training import world_data as D
 from regionedit.training.common import EMA, Run, earlier_record, train_loop
-from regionedit.training.model_cards import write_text_atomic
+from regionedit.world.training.model_cards import write_text_atomic
 from regionedit.world import spec
 
 # "vae_decoder" is the VAE's second stage (SD's ft-MSE recipe): the decoder alone, edge-weighted, the latent space
@@ -102,7 +102,7 @@ def _write_model_index(export: Path) -> None:
 
 
 def train_tokenizer(args) -> dict:
-    from regionedit.models.tokenizer import build_world_tokenizer
+    from regionedit.world.training.tokenizer import build_world_tokenizer
 
     tok = build_world_tokenizer(model_max_length=C.MAX_TOKENS)
     tok.save_pretrained(args.export / "tokenizer")
@@ -139,7 +139,7 @@ class _ClipWithShapeAux(torch.nn.Module):
 def train_clip(args) -> dict:
     from transformers import CLIPModel
 
-    from regionedit.region.features import image_features
+    from regionedit.localize.features import image_features
 
     tok = _load_tokenizer(args.export)
     folder = args.export / "clip"

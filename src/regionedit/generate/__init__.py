@@ -1,5 +1,5 @@
 """Generation: the frozen text-to-image / inpainting models behind one small interface."""
 
-from .inpaint import InpaintGenerator, InpaintConfig
+from regionedit.generate.inpaint import InpaintGenerator, InpaintConfig
 
 __all__ = ["InpaintGenerator", "InpaintConfig"]

@@ -61,7 +61,7 @@ def object_segments(image: np.ndarray, min_frac: float = 0.002, max_frac: float 
     beige), which are no colour segment of object size.
 
     ``image`` (H, W, 3) uint8 -> list of (H, W) bool. Which proposal (if any) is the referent is decided by a
-    learned model (:meth:`regionedit.region.verify.ReferentVerifier.relocate`), not here.
+    learned model (:meth:`regionedit.world.priors.verify.ReferentVerifier.relocate`), not here.
     """
     h, w = image.shape[:2]
     _, inv, counts = np.unique(color_segments(image, tol), return_inverse=True, return_counts=True)

@@ -1,6 +1,6 @@
 """Localisation: the learnable multi-scale edit region (seed 001) and its losses."""
 
-from .losses import (
+from regionedit.localize.losses import (
     clip_contrastive_loss,
     clip_directional_loss,
     clip_global_loss,
@@ -8,7 +8,7 @@ from .losses import (
     semantic_alignment_loss,
     soft_composite,
 )
-from .predictor import (
+from regionedit.localize.predictor import (
     RegionPredictor,
     RegionPredictorConfig,
     SemanticAlignment,

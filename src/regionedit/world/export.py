@@ -61,7 +61,7 @@ from tqdm.auto import tqdm
 from regionedit.world import spec
 from regionedit.world.edits import EditSample, sample_edit
 
-FORMATS: tuple[str, ...] = ("magicbrush", "emu", "pairs")
+from regionedit.data.formats import FORMATS, INFO_FILE  # noqa: E402  (shared with the loaders)
 
 # Our categories -> the Emu Edit test set's `task` vocabulary (add, background, color, global, local,
 # remove, style, text). The five categories that have an Emu task keep that name; "size" (a local
@@ -78,7 +78,6 @@ EMU_TASKS: dict[str, str] = {
 
 DEFAULT_CHUNK_SIZE = 1000  # samples per parquet file / tar shard
 PARQUET_ROW_GROUP_SIZE = 100  # rows per parquet row group (the unit of random access when loading)
-INFO_FILE = "dataset_info.json"
 WORLD_SPEC_VERSION = "v1"
 _PLAN_FILE = "_export_plan.json"  # inside the .partial folder only
 

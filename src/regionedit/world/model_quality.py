@@ -77,7 +77,7 @@ def eval_vae(m, n: int = 256) -> dict:
     solid background colour (mean signed error of background pixels, in levels)."""
     from regionedit.world.windows import zoom_window
 
-    from regionedit.evaluation.measure import find_object
+    from regionedit.world.measure import find_object
 
     rng = np.random.default_rng(HELD_OUT_SEED + 1)
     imgs, scenes = [], []
@@ -118,7 +118,7 @@ def eval_vae(m, n: int = 256) -> dict:
 def eval_t2i(m, n: int = 100, steps: int = 20, guidance: float = 4.0, batch: int = 25) -> dict:
     """Text-to-image: for held-out captions of 1-3 objects, the share of requested objects whose colour
     and shape are measured in the generated image (palette/shape measurement)."""
-    from regionedit.evaluation.measure import find_object
+    from regionedit.world.measure import find_object
 
     rng = np.random.default_rng(HELD_OUT_SEED + 2)
     scenes = [sample_scene(rng) for _ in range(n)]
@@ -176,7 +176,7 @@ def _inpaint_chunk(pipe, sources, masks, prompts, steps: int, guidance: float, o
 def eval_inpaint(m, n: int = 100, steps: int = 20, guidance: float = 4.0, zoom: bool = True, batch: int = 25) -> dict:
     """Inpainting inside a given mask: "a red star" -> right colour and shape inside the mask;
     "background" -> L1 (in [0, 1]) inside the mask against the true background."""
-    from regionedit.evaluation.measure import find_object
+    from regionedit.world.measure import find_object
 
     rng = np.random.default_rng(HELD_OUT_SEED + 3 + int(zoom))
     cases = _inpaint_cases(rng, n, zoom)
@@ -203,7 +203,7 @@ def eval_inpaint_background(m, n: int = 100, steps: int = 20, guidance: float = 
     the prompt names a new background ("a gray background", "a white to sky blue background"). Reports
     the mean L1 (in [0, 1]) inside the mask against the true new background and the share of cases with
     L1 <= ``tol`` (the measure of a background edit's success, given its region)."""
-    from regionedit.training.world_data import background_sample
+    from regionedit.world.training.world_data import background_sample
 
     rng = np.random.default_rng(HELD_OUT_SEED + 5)
     cases = []

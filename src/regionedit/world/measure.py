@@ -51,9 +51,9 @@ import math
 
 import numpy as np
 
-from ..world import spec
-from ..world.rendering import object_sdf, render_background
-from ..world.scene import Background, Scene, WorldObject
+from regionedit.world import spec
+from regionedit.world.rendering import object_sdf, render_background
+from regionedit.world.scene import Background, Scene, WorldObject
 
 # ------------------------------------------------------------------------------------------------
 # constants

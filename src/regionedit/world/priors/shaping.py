@@ -34,7 +34,7 @@ import dataclasses
 import numpy as np
 
 from regionedit.compose import erode
-from regionedit.compose.transform import scaled_window
+from regionedit.world.priors.transform import scaled_window
 from regionedit.world import spec
 
 
@@ -133,7 +133,7 @@ def size_factor(footprint: np.ndarray, bigger: bool, config: ShapingConfig | Non
 def shape_region(region: np.ndarray, intent, config: ShapingConfig | None = None,
                  image: np.ndarray | None = None) -> np.ndarray:
     """The region an edit needs, from the predicted referent footprint ``region`` and the instruction's
-    :class:`~regionedit.describe.EditIntent` (``None`` leaves the region as it is); ``image`` (the edited
+    :class:`~regionedit.world.intent.EditIntent` (``None`` leaves the region as it is); ``image`` (the edited
     image, (H, W, 3) uint8) sharpens a size edit's radius estimate (:func:`size_factor`)."""
     cfg = config or ShapingConfig()
     if cfg.mode not in ("scaled", "disc"):

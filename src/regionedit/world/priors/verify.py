@@ -10,7 +10,7 @@ prompt-ensembled over the background names. The referent's named attributes get 
 probabilities (``p(colour) = sum over shapes``, and the converse); the check's score is the smaller of the
 named ones. When it is below a threshold calibrated on held-out data (``benchmarks/region.py --write-card``)
 the editor does not give up at once: :meth:`ReferentVerifier.relocate` lets CLIP score every class-agnostic
-object proposal of the image (its colour segments, :func:`regionedit.region.refine.object_segments`) and takes
+object proposal of the image (its colour segments, :func:`regionedit.world.priors.refine.object_segments`) and takes
 the best one that reaches the threshold, so a region that landed on the wrong object moves to the right one;
 only when no proposal reads as the referent is the answer "no edit".
 
@@ -64,7 +64,7 @@ class ReferentVerifier:
     @torch.no_grad()
     def _class_embeddings(self) -> torch.Tensor:
         if self._classes is None:
-            from regionedit.region.features import text_embeddings
+            from regionedit.localize.features import text_embeddings
 
             cfg, m = self.config, self.models
             rows = []
@@ -88,7 +88,7 @@ class ReferentVerifier:
         s = self.size
         if image.shape[:2] == (s, s):
             return image
-        from regionedit.region.features import resize_image
+        from regionedit.localize.features import resize_image
 
         return np.ascontiguousarray(resize_image(image, s)[0].permute(1, 2, 0).numpy())
 
@@ -127,7 +127,7 @@ class ReferentVerifier:
     def attribute_probabilities(self, image: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(p_colour (C,), p_shape (S,))``: CLIP's marginal probabilities over the vocabulary for the
         isolated region. ``image`` (H, W, 3) uint8, ``region`` (H, W) bool, any size (non-empty)."""
-        from regionedit.region.features import clip_pixels
+        from regionedit.localize.features import clip_pixels
 
         img, r = self.to_clip_frame(image, region)
         if not r.any():
@@ -151,7 +151,7 @@ class ReferentVerifier:
     def score(self, image: np.ndarray, region: np.ndarray, referent, clip_image: np.ndarray | None = None) -> float | None:
         """The smaller of CLIP's probabilities for the referent's named colour and shape on the region, in
         [0, 1] (0 for a sliver, :meth:`is_object`); None when the referent names neither (or only words outside the vocabulary) or the region is
-        empty. ``referent``: a :class:`regionedit.describe.Referent`; ``clip_image``: :meth:`clip_image` of
+        empty. ``referent``: a :class:`regionedit.world.intent.Referent`; ``clip_image``: :meth:`clip_image` of
         ``image`` when already computed."""
         cfg = self.config
         named = [(cfg.colors.index(referent.color), 0) if referent.color in cfg.colors else None,
@@ -182,14 +182,14 @@ class ReferentVerifier:
         """The object proposal CLIP reads best as ``referent``: ``(region (H, W) bool or None, its score)``.
 
         ``image`` (H, W, 3) uint8, any size; proposals are the colour segments of the image in CLIP's frame
-        covering ``min_frac``..``max_frac`` of it (:func:`regionedit.region.refine.object_segments`), each
+        covering ``min_frac``..``max_frac`` of it (:func:`regionedit.world.priors.refine.object_segments`), each
         scored by :meth:`score`. The best proposal is returned, scaled back to (H, W) by nearest neighbour, when its score
         reaches ``threshold``; otherwise ``(None, best score)`` (score 0.0 when nothing could be scored).
         With ``snap_grow`` (px) an image of another size gets the proposal's upscaling snapped to its own
-        full-resolution colour segments (:func:`regionedit.region.refine.snap_region`, grown by that much).
+        full-resolution colour segments (:func:`regionedit.world.priors.refine.snap_region`, grown by that much).
         ``clip_image``: :meth:`clip_image` of ``image`` when already computed.
         """
-        from regionedit.region.refine import snap_region
+        from regionedit.world.priors.refine import snap_region
 
         h, w = image.shape[:2]
         img = self.clip_image(image) if clip_image is None else clip_image
@@ -209,8 +209,8 @@ class ReferentVerifier:
 
     def _scored_proposals(self, img: np.ndarray, referent, min_frac: float, max_frac: float):
         """``(proposal (S, S) bool, score or None)`` for every object proposal of ``img`` (CLIP's frame, (S, S, 3)
-        uint8): :func:`regionedit.region.refine.object_segments` at ``config.proposal_tol``, largest first."""
-        from regionedit.region.refine import object_segments
+        uint8): :func:`regionedit.world.priors.refine.object_segments` at ``config.proposal_tol``, largest first."""
+        from regionedit.world.priors.refine import object_segments
 
         for seg in object_segments(img, min_frac, max_frac, tol=self.config.proposal_tol, flat=self.config.flat_proposals):
             yield seg, self.score(img, seg, referent)
@@ -218,7 +218,7 @@ class ReferentVerifier:
     def readings(self, image: np.ndarray, referent, min_score: float = 0.5, min_frac: float = 0.002,
                  max_frac: float = 0.4, clip_image: np.ndarray | None = None) -> list[tuple[np.ndarray, str]]:
         """Every object proposal CLIP reads as ``referent``: ``[(region (S, S) bool in CLIP's frame, "red
-        circle"), ...]``, largest first. A proposal (:func:`regionedit.region.refine.object_segments`, as
+        circle"), ...]``, largest first. A proposal (:func:`regionedit.world.priors.refine.object_segments`, as
         :meth:`relocate`) counts when CLIP's most probable colour and shape agree with every attribute the
         referent names and its :meth:`score` reaches ``min_score``. ``image`` (H, W, 3) uint8, any size; an
         empty list when the referent names neither colour nor shape. Two of them for a referent that leaves

@@ -32,7 +32,8 @@ import re
 
 from regionedit.world import spec
 
-from .base import Description, EditIntent, Referent, check_instruction
+from regionedit.describe.base import Description, check_instruction
+from regionedit.world.intent import OPS, REFERENT_OPS, EditIntent, Referent, general_fields  # noqa: F401  (re-exported)
 
 __all__ = [
     "WorldDescriber",
@@ -1096,4 +1097,4 @@ class WorldDescriber:
             objects, background, err = apply_intent(intent, *parsed)
             error = err
             target = format_caption(objects, background) if err is None else source_caption  # type: ignore[assignment]
-        return Description(intent, target, local_prompt, referent_text, error, notes)
+        return Description(intent, target, local_prompt, referent_text, error, notes, **general_fields(intent))

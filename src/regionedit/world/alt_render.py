@@ -13,7 +13,7 @@ It follows the spec but makes the choices another implementer might make, each d
 Shapes keep WORLD.md's geometry: centre and circumscribed-circle radius, triangle upright, star with a point up
 and inner radius 0.45, diamond a square rotated 45 degrees.
 
-    from regionedit.evaluation.alt_render import render_pil, rerender_sample
+    from regionedit.world.alt_render import render_pil, rerender_sample
     image = render_pil(scene, 64)                # (64, 64, 3) uint8 RGB
     sample = rerender_sample(sample)             # source, target and mask redrawn by this renderer
 """

@@ -127,7 +127,7 @@ class RegionPredictor(nn.Module):
         if self.proj_txt is not None:
             if f_txt is None:
                 raise ValueError("this region predictor also reads CLIP text features of the instruction: pass f_txt "
-                                 "(regionedit.region.features.instruction_text_features)")
+                                 "(regionedit.localize.features.instruction_text_features)")
             ctx = torch.cat([ctx, self.proj_txt(f_txt)], 1)  # (B, M + L, d)
             if txt_mask is None:
                 txt_mask = torch.ones(f_txt.shape[:2], dtype=torch.bool, device=ctx.device)

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import torch
 
-from .bundled import MODEL_INDEX
+from regionedit.models.bundled import MODEL_INDEX
 
 
 def tiny_tokenizer():
-    from .tokenizer import build_world_tokenizer
+    from regionedit.world.training.tokenizer import build_world_tokenizer
 
     corpus = ["a red circle on a white background", "remove the blue square", "add a green star"] * 3
     return build_world_tokenizer(vocab_size=300, model_max_length=16, corpus=corpus)
@@ -25,7 +25,7 @@ def tiny_region_predictor(bias: float = 3.0, seed: int = 0, presence_bias: float
     """A random region predictor for the tiny models; ``bias`` sets the region logits' offset
     (+3: nearly everything is region, -30: nothing is); ``presence_bias`` adds a presence head whose
     logit is that constant (-5: "the referent is absent" for every input)."""
-    from regionedit.region import RegionPredictor, RegionPredictorConfig
+    from regionedit.localize import RegionPredictor, RegionPredictorConfig
 
     torch.manual_seed(seed)
     p = RegionPredictor(RegionPredictorConfig(image_dim=32, instruction_dim=32, clip_dim=32, dim=32, heads=4,
@@ -82,7 +82,7 @@ def save_tiny_models(folder: str | Path, seed: int = 0, region_bias: float | Non
                   set_alpha_to_one=False, steps_offset=1, prediction_type="v_prediction").save_pretrained(folder / "scheduler")
     (folder / "model_index.json").write_text(json.dumps(MODEL_INDEX, indent=2))
     if region_bias is not None:
-        from regionedit.region import save_region_predictor
+        from regionedit.localize import save_region_predictor
 
         save_region_predictor(tiny_region_predictor(region_bias, seed, presence_bias), folder / "region_predictor", {"steps": 0})
     return folder

@@ -196,7 +196,7 @@ def _has_thresholds(export: Path) -> bool:
 def run(args) -> int:
     from regionedit.models.bundled import bundled_dir
     from regionedit.training import region as region_trainer
-    from regionedit.training import world_models
+    from regionedit.world.training import world_models
 
     out = Path(args.out)
     export = Path(args.export or out / "export")

@@ -4,7 +4,7 @@ Seed paper 001 (Sec. 3.1) uses Qwen2.5 for ``t_e = LLM(t_o, ins)``. :class:`Tran
 loads any causal LM by hub id (from the local cache only, by default) or by path, asks it for one JSON
 object ``{"target_description", "local_prompt", "referent"}`` and reads the first ``{...}`` of the
 answer. When the answer cannot be read (a small or untuned model), the fields come from the rule-based
-:class:`~regionedit.describe.parser.WorldDescriber` and ``error`` says that the fallback was used.
+:class:`~regionedit.world.grammar.WorldDescriber` and ``error`` says that the fallback was used.
 Generation is greedy (``do_sample=False``) under a fixed seed, so the same input gives the same output.
 """
 
@@ -16,8 +16,8 @@ import os
 import re
 from typing import Any
 
-from .base import Description, check_instruction
-from .parser import WorldDescriber
+from regionedit.describe.base import Description, check_instruction
+from regionedit.world.grammar import WorldDescriber
 
 __all__ = ["TransformersDescriber", "build_prompt_messages", "extract_json"]
 
@@ -233,5 +233,6 @@ class TransformersDescriber:
         referent = obj.get("referent")
         referent = referent.strip() if isinstance(referent, str) and referent.strip() and referent != "null" else None
         return Description(
-            ref.intent, obj["target_description"].strip(), obj["local_prompt"].strip(), referent, None, ref.notes
+            ref.intent, obj["target_description"].strip(), obj["local_prompt"].strip(), referent, None, ref.notes,
+            ref.operation, ref.target, ref.content,
         )

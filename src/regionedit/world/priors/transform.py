@@ -295,7 +295,7 @@ def new_object_footprint(source: np.ndarray, generated: np.ndarray, region: np.n
     ``source``, the largest 4-connected piece of them, holes filled. Empty when nothing moved that much.
     ``source`` / ``generated`` ``(H, W, 3)`` uint8, ``region`` ``(H, W)`` bool, all in the image frame.
     """
-    from regionedit.region.refine import connected_regions, touches_frame
+    from regionedit.world.priors.refine import connected_regions, touches_frame
 
     if not region.any():
         return np.zeros(region.shape, bool)
