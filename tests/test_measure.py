@@ -124,6 +124,37 @@ def test_label_components():
         assert labels[0, 0] == 1  # raster order of first pixels
 
 
+def test_label_components_matches_a_flood_fill():
+    def flood(mask, connectivity):
+        steps = [(0, 1), (1, 0), (0, -1), (-1, 0)]
+        if connectivity == 8:
+            steps += [(1, 1), (1, -1), (-1, 1), (-1, -1)]
+        labels, n = np.zeros(mask.shape, np.int32), 0
+        for y, x in zip(*np.nonzero(mask)):  # raster order: a new component at its first pixel
+            if labels[y, x]:
+                continue
+            n += 1
+            labels[y, x], stack = n, [(y, x)]
+            while stack:
+                cy, cx = stack.pop()
+                for dy, dx in steps:
+                    v, u = cy + dy, cx + dx
+                    if 0 <= v < mask.shape[0] and 0 <= u < mask.shape[1] and mask[v, u] and not labels[v, u]:
+                        labels[v, u] = n
+                        stack.append((v, u))
+        return labels, n
+
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        mask = rng.random(tuple(rng.integers(1, 25, 2))) < rng.uniform(0.1, 0.8)
+        for connectivity in (4, 8):
+            labels, n = label_components(mask, connectivity)
+            ref, n_ref = flood(mask, connectivity)
+            assert n == n_ref and labels.dtype == np.int32 and (labels == ref).all()
+    with pytest.raises(ValueError, match="connectivity"):
+        label_components(np.ones((3, 3), bool), 6)
+
+
 def test_background_gradient_estimate():
     bg = Background("beige", "sky blue")
     scene = Scene(bg, (WorldObject("square", "red", 0.5, 0.5, 0.2),))
@@ -298,9 +329,28 @@ def test_background_l1_after_remove():
 
 
 def test_random_noise_images_do_not_crash():
-    """Generated images can be pure noise (an untrained model): measurement must not fail."""
-    from regionedit.world.measure import measure_objects
+    """Generated images can be pure noise (an untrained model): measurement must not fail, must return
+    well-formed objects, and must not credit the noise with a palette object."""
+    from regionedit.world.measure import MeasuredObject, measure_objects
 
     rng = np.random.default_rng(0)
+    n_objects = 0
     for _ in range(5):
-        measure_objects(rng.integers(0, 256, size=(64, 64, 3), dtype=np.uint8))
+        img = rng.integers(0, 256, size=(64, 64, 3), dtype=np.uint8)
+        objects = measure_objects(img)
+        assert isinstance(objects, list)
+        assert [o.cx for o in objects] == sorted(o.cx for o in objects)  # left to right
+        for o in objects:
+            n_objects += 1
+            assert isinstance(o, MeasuredObject)
+            assert o.shape in spec.SHAPES and o.color in (*spec.OBJECT_COLORS, UNKNOWN_COLOR)
+            assert o.mask.shape == (64, 64) and o.mask.dtype == bool
+            assert o.area_px == int(o.mask.sum()) >= 0.004 * 64 * 64  # speckles are dropped
+            assert 0.0 <= o.cx <= 1.0 and 0.0 <= o.cy <= 1.0 and o.r > 0
+            assert set(o.shape_scores) == set(spec.SHAPES) and all(0.0 <= s <= 1.0 for s in o.shape_scores.values())
+            assert all(math.isfinite(v) for v in (o.cx, o.cy, o.r, o.color_distance, *o.rgb))
+        found = [(c, s) for c in spec.OBJECT_COLORS for s in spec.SHAPES
+                 if find_object(img, c, s, objects=objects).found]
+        assert found == [], found  # noise is no palette object
+        assert scene_match(img, Scene(Background("white"), ()), objects)["correct_rate"] == 1.0
+    assert n_objects > 0  # the checks above ran on something (noise reads as off-palette blobs)

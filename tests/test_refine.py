@@ -28,6 +28,33 @@ def test_color_segments_separate_flat_objects_from_a_smooth_background():
     assert len(np.unique(lab)) == 3
 
 
+def test_color_segments_label_each_segment_by_its_first_pixel():
+    # the documented ids: a segment's label is the flat index of its first pixel in raster order
+    img, disc, sq = _scene()
+    for image in (img, np.random.default_rng(0).integers(0, 256, (9, 13, 3), dtype=np.uint8)):
+        flat = color_segments(image).ravel()
+        ids = np.unique(flat)
+        assert (ids == [np.flatnonzero(flat == i)[0] for i in ids]).all()
+    steps = np.zeros((7, 5, 3), np.uint8)
+    steps[..., 0] = (np.arange(35) * 7).reshape(7, 5)  # every 4-neighbour 7 or 35 levels apart
+    assert (color_segments(steps, tol=5) == np.arange(35).reshape(7, 5)).all()  # nothing joins: one each
+
+
+def test_grow_region_is_the_square_dilation():
+    def brute(m, px):  # a pixel is in when its (2 px + 1)-square (clipped to the image) holds a region pixel
+        h, w = m.shape
+        return np.array([[m[max(0, y - px):y + px + 1, max(0, x - px):x + px + 1].any() for x in range(w)]
+                         for y in range(h)])
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        m = rng.random(tuple(rng.integers(1, 30, 2))) < rng.uniform(0.02, 0.5)
+        for px in (1, 2, 5):
+            assert (grow_region(m, px) == brute(m, px)).all()
+    m = rng.random((6, 6)) < 0.5
+    assert grow_region(m, 0) is m
+
+
 def test_snap_fills_the_object_and_drops_stray_pixels():
     img, disc, sq = _scene()
     n = img.shape[0]
@@ -77,6 +104,15 @@ def test_connected_regions_split_a_region_into_its_pieces_largest_first():
     pieces = connected_regions(big, max_side=128)
     assert len(pieces) == 2 and (pieces[0] | pieces[1] == big).all() and not (pieces[0] & pieces[1]).any()
     assert (pieces[1] == np.kron(sq, np.ones((8, 8), bool))).all()
+
+
+def test_connected_regions_equal_sizes_keep_raster_order():
+    m = np.zeros((10, 10), bool)
+    m[6:8, 1:3] = True  # same size, lower
+    m[1:3, 6:8] = True  # same size, first in raster order
+    m[4, 4] = True  # diagonal to nothing: a piece of its own
+    pieces = connected_regions(m)
+    assert len(pieces) == 3 and pieces[0][1, 6] and pieces[1][6, 1] and pieces[2][4, 4]
 
 
 def test_snap_keeps_the_predicted_region_when_its_object_lost_the_vote():

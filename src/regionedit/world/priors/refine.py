@@ -14,6 +14,10 @@ import math
 
 import numpy as np
 
+from regionedit.compose import dilate_square
+from regionedit.world.geometry import label_components
+from regionedit.world.geometry import label_joined as _label  # components of joined 4-neighbours (scipy.ndimage)
+
 
 def color_segments(image: np.ndarray, tol: float = 24.0) -> np.ndarray:
     """Connected components of similar colour: ``(H, W)`` int64 labels (arbitrary ids).
@@ -29,27 +33,6 @@ def _joins(image: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
     ``(join_x (H, W-1), join_y (H-1, W))`` bool, as :func:`_label` takes them."""
     x = image.astype(np.int16)
     return np.abs(x[:, 1:] - x[:, :-1]).max(-1) < tol, np.abs(x[1:] - x[:-1]).max(-1) < tol
-
-
-def _label(join_x: np.ndarray, join_y: np.ndarray) -> np.ndarray:
-    """Connected-component labels ``(H, W)`` int64 from which 4-neighbours join: ``join_x`` ``(H, W-1)``
-    (pixel and its right neighbour), ``join_y`` ``(H-1, W)`` (pixel and the one below)."""
-    h, w = join_y.shape[0] + 1, join_x.shape[1] + 1
-    idx = np.arange(h * w).reshape(h, w)
-    ea = [idx[:, :-1][join_x], idx[:-1, :][join_y]]
-    eb = [ea[0] + 1, ea[1] + w]
-    a, b = np.concatenate(ea), np.concatenate(eb)
-    lab = np.arange(h * w)
-    while True:  # min-label propagation with pointer jumping
-        m = np.minimum(lab[a], lab[b])
-        new = lab.copy()
-        np.minimum.at(new, a, m)
-        np.minimum.at(new, b, m)
-        new = new[new]
-        if np.array_equal(new, lab):
-            break
-        lab = new
-    return lab.reshape(h, w)
 
 
 def object_segments(image: np.ndarray, min_frac: float = 0.002, max_frac: float = 0.4, tol: float = 24.0,
@@ -158,7 +141,7 @@ def connected_regions(region: np.ndarray, max_side: int = 256) -> list[np.ndarra
     small = region if scale is None else _take(region, scale[0])
     if not small.any():
         return []
-    lab = _label(small[:, 1:] & small[:, :-1], small[1:] & small[:-1])
+    lab, _ = label_components(small, connectivity=4)  # numbered in raster order, as _label's ids sort
     ids, counts = np.unique(lab[small], return_counts=True)
     pieces = [lab == i for i in ids[np.argsort(-counts, kind="stable")]]
     if scale is not None:
@@ -216,8 +199,6 @@ def grow_region(region: np.ndarray, px: int) -> np.ndarray:
     """Binary dilation by a (2 px + 1)-square: ``(H, W)`` bool -> ``(H, W)`` bool."""
     if px <= 0:
         return region
-    from regionedit.compose.blend import dilate_square
-
     return dilate_square(region.astype(bool), px)
 
 

@@ -34,6 +34,7 @@ import dataclasses
 import numpy as np
 
 from regionedit.compose import erode
+from regionedit.world.geometry import SHAPE_AREA as AREA_PER_R2  # area of each WORLD.md shape over its circumradius^2
 from regionedit.world.priors.transform import scaled_window
 from regionedit.world import spec
 
@@ -87,11 +88,6 @@ def scale_about_centroid(region: np.ndarray, factor: float, center: tuple[float,
     out = np.zeros_like(region, dtype=bool)
     out[wy, wx] = win
     return out
-
-
-# area of each WORLD.md shape over its circumscribed radius squared (star: 5 points, inner radius 0.45)
-AREA_PER_R2 = {"circle": np.pi, "square": 2.0, "diamond": 2.0, "triangle": 3 * np.sqrt(3) / 4,
-               "star": 5 * 0.45 * np.sin(np.radians(36))}
 
 
 def object_radius(footprint: np.ndarray, image: np.ndarray | None = None, shape: str | None = None,

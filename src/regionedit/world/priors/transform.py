@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from regionedit.compose.blend import dilate, dilate_square, erode
+from regionedit.world.geometry import circumradius
 
 
 def scaled_window(mask: np.ndarray, factor: float, center: tuple[float, float] | None = None):
@@ -313,16 +314,6 @@ def new_object_footprint(source: np.ndarray, generated: np.ndarray, region: np.n
             piece |= p
     out[sl] = piece
     return out
-
-
-def circumradius(footprint: np.ndarray) -> float:
-    """Circumscribed radius of the shape under ``footprint`` ((H, W) bool), in pixels: the largest distance
-    from its centroid to a footprint pixel's centre, plus half a pixel. The centroid is the circumcentre of
-    every shapes-world shape (circle, square, upright equilateral triangle, star, diamond)."""
-    ys, xs = np.nonzero(footprint)
-    if not len(ys):
-        return 0.0
-    return float(np.sqrt((ys - ys.mean()) ** 2 + (xs - xs.mean()) ** 2).max()) + 0.5
 
 
 def fit_object_size(source: np.ndarray, generated: np.ndarray, region: np.ndarray, radius_range: tuple[float, float],
