@@ -201,6 +201,35 @@ def test_psnr_ssim_match_torchmetrics(case):
     # torchmetrics' own default averages the full (reflect-padded) map since its PR #2721 and the
     # valid part before it: ours matches it with the corresponding padding
     assert np.allclose(tm_default.numpy(), ours_reflect, atol=1e-4) or np.allclose(tm_default.numpy(), ours_valid, atol=1e-4)
+    # another window: torchmetrics (like scikit-image) filters with 2 * int(3.5 sigma + 0.5) + 1 taps,
+    # 7 for sigma 0.8 (valid: scikit-image; reflect: our scipy version)
+    _, full7 = structural_similarity_index_measure(ta, tb, data_range=1.0, reduction="none", return_full_image=True,
+                                                   kernel_size=7, sigma=0.8)
+    np.testing.assert_allclose(ssim(a, b, window=7, sigma=0.8, padding="reflect", reduce=False),
+                               full7.reshape(full7.shape[0], -1).mean(-1).numpy(), atol=1e-4)
+    np.testing.assert_allclose(ssim(a, b, window=7, sigma=0.8, reduce=False),
+                               full7[..., 3:-3, 3:-3].reshape(full7.shape[0], -1).mean(-1).numpy(), atol=1e-4)
+
+
+def test_general_metric_modules_do_not_import_the_world():
+    # the shapes-world metrics live in regionedit.world.edit_success; only the package re-exports them
+    import ast
+    from pathlib import Path
+
+    import regionedit.evaluation.metrics as metrics_pkg
+
+    for path in Path(metrics_pkg.__file__).parent.glob("*.py"):
+        if path.name == "__init__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [("." * node.level) + (node.module or "")]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            for name in names:
+                assert not name.startswith(("regionedit.world", "...world")), (path.name, name)
 
 
 # ------------------------------------------------------------------------------------------------
