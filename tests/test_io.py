@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-import regionedit.io.images as images_mod
+import regionedit.io.saving as saving_mod
 from regionedit.io import (
     MASK_KEY,
     ImageInputError,
@@ -355,8 +355,8 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise OSError("disk full (simulated)")
 
-    monkeypatch.setattr(images_mod.os, "replace", boom)
-    monkeypatch.setattr(images_mod.os, "link", boom)
+    monkeypatch.setattr(saving_mod.os, "replace", boom)
+    monkeypatch.setattr(saving_mod.os, "link", boom)
     with pytest.raises(OSError, match="disk full"):
         save_png(tmp_path / "a.png", np.zeros((8, 8, 3), np.uint8))
     assert os.listdir(tmp_path) == []

@@ -128,7 +128,7 @@ def test_region_training_runs_resumes_and_exports(tmp_path):
 def test_instructions_from_captions_use_text_only():
     import numpy as np
 
-    from regionedit.training.region import instruction_from_caption
+    from regionedit.world.training.region_data import instruction_from_caption
 
     rng = np.random.default_rng(0)
     made = [instruction_from_caption("a red circle and a blue star on a white background", rng) for _ in range(40)]
@@ -141,7 +141,7 @@ def test_instructions_from_captions_use_text_only():
 def test_examples_from_captions_score_edits_of_objects_against_the_caption_without_them():
     import numpy as np
 
-    from regionedit.training.region import example_from_caption
+    from regionedit.world.training.region_data import example_from_caption
 
     cap = "a red circle and a blue star on a white background"
     rng = np.random.default_rng(1)
@@ -161,7 +161,8 @@ def test_examples_from_captions_score_edits_of_objects_against_the_caption_witho
 def test_background_estimate_removes_objects_and_keeps_gradients():
     import numpy as np
 
-    from regionedit.training.region import background_estimate, background_from_text
+    from regionedit.training.region import background_estimate
+    from regionedit.world.training.region_data import background_from_text
     from regionedit.world.rendering import render, render_background
     from regionedit.world.scene import sample_scene
 
@@ -174,6 +175,31 @@ def test_background_estimate_removes_objects_and_keeps_gradients():
     assert ((est - bg).abs() / 2).mean() < 0.5 * ((x - bg).abs() / 2).mean()
     drawn = background_from_text(("white", "sky blue"), 64, 64)
     assert drawn.shape == (3, 64, 64) and drawn[:, 0].mean() > drawn[:, -1].mean() - 0.01
+
+
+def test_world_region_data_gives_seeded_batches_of_the_documented_form():
+    from regionedit.training.region import RegionBatch, RegionExample
+    from regionedit.world.training.region_data import WorldRegionData
+
+    a = WorldRegionData(seed=3, absent_prob=0.5, degrade=0.5)
+    b = WorldRegionData(seed=3, absent_prob=0.5, degrade=0.5)
+    for _ in range(3):
+        x, exs = ba = a(8)
+        assert isinstance(ba, RegionBatch) and x.shape == (8, 3, 64, 64) and x.dtype == torch.float32
+        assert -1 <= x.min() and x.max() <= 1 and len(exs) == 8
+        bb = b(8)
+        assert torch.equal(x, bb.images) and [e.instruction for e in exs] == [e.instruction for e in bb.examples]
+        for e in exs:
+            assert isinstance(e, RegionExample) and e.instruction and e.source
+            assert e.referent is (True if e.op in ("remove", "color", "local", "size") else False if e.op == "absent" else None)
+            if e.op == "background":
+                assert e.proxy_fill.shape == (3, 64, 64) and -1 <= e.proxy_fill.min() and e.proxy_fill.max() <= 1
+            else:
+                assert e.proxy_fill == ("generate" if e.op == "add" else "estimate")
+    with pytest.raises(SystemExit, match="needs a data source"):
+        from regionedit.training import region
+
+        region.main(["--out", "unused"])
 
 
 def test_sigterm_checkpoints_and_exports(tmp_path, export):
@@ -206,7 +232,7 @@ def test_absent_examples_name_objects_the_caption_lacks_in_every_phrasing():
     import numpy as np
 
     from regionedit.world.grammar import WorldDescriber
-    from regionedit.training.region import example_from_caption
+    from regionedit.world.training.region_data import example_from_caption
 
     cap = "a red circle and a blue star on a white background"
     rng = np.random.default_rng(2)

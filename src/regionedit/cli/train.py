@@ -12,6 +12,21 @@ TRAINERS = (
 )
 
 
+def run_region(args) -> int:
+    """``regionedit train region``: the general region trainer (:mod:`regionedit.training.region`, which imports
+    no world) on the bundled shapes world's data source
+    (:class:`~regionedit.world.training.region_data.WorldRegionData`): pairs rendered on the fly, or the
+    ``--pairs`` shards, with each edit written from the caption text by the world's language rules."""
+    from regionedit.training import region
+    from regionedit.world.training.region_data import WorldRegionData
+
+    return region.run(args, data=WorldRegionData)
+
+
+# sub-command -> the run(args) the app wires in instead of its module's own (which needs what the app selects)
+RUNNERS = {"region": run_region}
+
+
 def add_parser(sub) -> None:
     import importlib
 
@@ -22,5 +37,5 @@ def add_parser(sub) -> None:
         mod = importlib.import_module(module)
         tp = tsub.add_parser(name, help=help_, description=mod.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
         mod.add_arguments(tp)
-        tp.set_defaults(func=mod.run)
+        tp.set_defaults(func=RUNNERS.get(name, mod.run))
     p.set_defaults(func=lambda args: (p.print_help(), 0)[1])

@@ -1,9 +1,9 @@
 """``regionedit train region``: train the seed-001 region predictor on text-image pairs only.
 
-No edit pairs and no ground-truth masks: each step takes (image, caption) pairs, writes an instruction
-and the target description from the *caption text alone* (the paper uses an LLM; we use the world
-language rules, :func:`instruction_from_caption`), predicts a region, fills it with the frozen
-inpainting generator, blends with a differentiable soft mask and minimises
+No edit pairs and no ground-truth masks: each step takes (image, caption) pairs with an instruction and the
+target description written from the *caption text alone* (the paper uses an LLM; a data source supplies them,
+see :class:`RegionData`), predicts a region, fills it with the frozen inpainting generator, blends with a
+differentiable soft mask and minimises
 
     L = alpha * L_semAlign (eqs 4-6) + beta * (l_g L_CLIPg + l_d L_CLIPd + l_s L_CLIPs + l_c L_CLIPc)
         + gamma * mean(region)  (keeps regions tight)
@@ -11,10 +11,13 @@ inpainting generator, blends with a differentiable soft mask and minimises
 (eqs 7-10; ``L_CLIPc``, our addition, is eq. 7 in CLIP's contrastive form: the composite must match the
 target better than the captions a wrong region would produce).
 
-Data: ``--pairs DIR`` reads WebDataset shards written by ``regionedit world make --format pairs``;
-without it, pairs are rendered on the fly by the same code (image and caption only; the scene graph is
-discarded before training sees the sample). Resumable: checkpoints in ``--out``; the trained predictor
-is exported to ``<export>/region_predictor`` (config.json + fp16 safetensors).
+Data: the trainer takes a :class:`RegionDataFactory` (``run(args, data=...)``); this module imports no
+world. ``regionedit train region`` passes the bundled shapes world's
+(:class:`regionedit.world.training.region_data.WorldRegionData`): with ``--pairs DIR`` it reads the WebDataset
+shards written by ``regionedit world make --format pairs`` (:func:`caption_pairs`); without it, pairs are
+rendered on the fly by the same code (image and caption only; the scene graph is discarded before training
+sees the sample). Resumable: checkpoints in ``--out``; the trained predictor is exported to
+``<export>/region_predictor`` (config.json + fp16 safetensors).
 """
 
 from __future__ import annotations
@@ -23,144 +26,102 @@ import argparse
 import dataclasses
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import torch
 
-from regionedit.world.grammar import REFERENT_OPS, WorldDescriber, format_caption, parse_caption
-from regionedit.world.intent import Referent
-from regionedit.world import language as lang
-from regionedit.world import spec
-from regionedit.world.scene import Background, color_allowed
+
+# --------------------------------------------------------------------------------------------------
+# the data interface: what a data source hands the trainer
 
 
+@dataclasses.dataclass
+class RegionExample:
+    """One training edit, written from a pair's caption text alone (never from the image or a scene graph).
 
-def example_from_caption(caption: str, rng: np.random.Generator, absent_prob: float = 0.1) -> dict | None:
-    """Text-only edit synthesis from a caption (never the image or a scene graph), or None.
-
-    Returns ``{"op", "instruction", "target", "local", "clip_target", "negatives"}``: ``target`` is the target
-    description t_e, ``local`` the generator prompt, and ``clip_target`` the description the composite
-    is scored against by the CLIP losses: for edits of an existing object (remove / color / local /
-    size) the caption *without that object* (the region is the object's footprint: the region that, once
-    refilled with background, makes the object disappear), for background and add edits t_e, and for
-    absent referents the source caption itself (nothing should change). ``negatives`` are captions a
-    wrong region would produce (another object removed; nothing changed), scored against in the
-    contrastive form of the CLIP loss.
+    Attributes:
+        instruction: the edit instruction (``"remove the red circle"``), read by the predictor.
+        target: the target description ``t_e`` (the caption of the edited image), for ``L_semAlign``.
+        local: the generator's prompt inside the region (``"a blue star"``, ``"background"``).
+        clip_target: the text the composite is scored against by the CLIP losses: for an edit of an existing
+            object, the caption *without* that object (the region is the object's footprint: the region that,
+            once refilled with background, makes the object disappear); for additions and background edits
+            ``target``; for an absent referent the source caption itself (nothing should change).
+        negatives: captions a wrong region would produce (another object edited, nothing changed...), scored
+            against in the contrastive CLIP loss; may be empty.
+        source: the pair's caption (the source description).
+        referent: True when the instruction edits an object the caption has; False when it names an object the
+            caption lacks (nothing should change: the presence head's label 0, no directional CLIP loss);
+            None when there is no referent to look for (additions, background edits).
+        proxy_fill: what the ``proxy`` fill (:class:`RegionTrainConfig`) blends into the region: ``"estimate"``
+            (the classical :func:`background_estimate` of the frame: the object removed), ``"generate"`` (the
+            frozen generator fills the hard region with ``local``), or a (3, H, W) float32 tensor in [-1, 1]
+            (a whole frame the text alone determines, e.g. the requested new background).
+        op: the data source's own name of the edit kind, for inspection only (the trainer never reads it).
     """
-    objects, (top, bottom) = parse_caption(caption)
-    bg = Background(top, bottom)
-    present = {(o.color, o.shape) for o in objects}
-    ops = ["remove", "color", "local", "size", "background", "add"] if objects else ["add", "background"]
-    op = "absent" if rng.random() < absent_prob else ops[rng.integers(len(ops))]
-    clip_target, negatives = None, []
-    if op in REFERENT_OPS:
-        k = int(rng.integers(len(objects)))
-        o: Referent = objects[k]
-        clip_target = format_caption(objects[:k] + objects[k + 1:], (top, bottom))
-        # what a wrong region would produce: the edit applied to another object, or to every object
-        negatives = [format_caption(objects[:j] + objects[j + 1:], (top, bottom)) for j in range(len(objects)) if j != k]
-        if len(objects) > 1:
-            negatives.append(format_caption([], (top, bottom)))
-        unique_shape = sum(x.shape == o.shape for x in objects) == 1
-        ref = lang.refer(rng, None if unique_shape and rng.random() < 0.3 else o.color, o.shape)
-        if op == "remove":
-            text = lang.phrase_remove(rng, ref)
-        elif op == "color":
-            cs = [c for c in spec.OBJECT_COLORS if c != o.color and (c, o.shape) not in present and color_allowed(c, bg)]
-            if not cs:
-                return None
-            text = lang.phrase_color(rng, ref, cs[rng.integers(len(cs))])
-        elif op == "local":
-            opts = [(c, s) for c in spec.OBJECT_COLORS for s in spec.SHAPES if s != o.shape and (c, s) not in present and color_allowed(c, bg)]
-            c, s = opts[rng.integers(len(opts))]
-            text = lang.phrase_replace(rng, ref, lang.new_object_phrase(rng, c, s, None))
-        else:
-            text = lang.phrase_size(rng, ref, bigger=o.size != "large" if o.size else bool(rng.random() < 0.5))
-    elif op == "add":
-        opts = [(c, s) for c in spec.OBJECT_COLORS for s in spec.SHAPES if (c, s) not in present and color_allowed(c, bg)]
-        c, s = opts[rng.integers(len(opts))]
-        area = spec.AREAS[rng.integers(len(spec.AREAS))] if rng.random() < 0.5 else None
-        text = lang.phrase_add(rng, lang.new_object_phrase(rng, c, s, None), area)
-    elif op == "background":
-        names = [n for n in spec.BACKGROUND_COLORS if n != top]
-        new = Background(names[rng.integers(len(names))])
-        if not all(color_allowed(x.color, new) for x in objects if x.color):
-            return None
-        text = lang.phrase_background(rng, new)
-    else:  # absent referent: any edit of an object the caption does not have
-        text = _absent_instruction(rng, objects, present, bg)
-    d = WorldDescriber()(text, caption)
-    if d.intent is None:
-        return None
-    if op == "absent":
-        removed = [format_caption(objects[:j] + objects[j + 1:], (top, bottom)) for j in range(len(objects))]
-        if len(objects) > 1:
-            removed.append(format_caption([], (top, bottom)))
-        return {"op": op, "instruction": text, "target": caption, "local": "background", "clip_target": caption,
-                "negatives": removed}
-    if d.error:
-        return None
-    if op != "add":
-        negatives.append(caption)  # an empty region leaves the source as it was
-    if op == "background" and objects:  # a region over the objects too paints them over
-        negatives.append(format_caption([], d.intent.background))
-    return {"op": op, "instruction": text, "target": d.target_description, "local": d.local_prompt,
-            "clip_target": clip_target or d.target_description, "background": d.intent.background,
-            "negatives": negatives}
+
+    instruction: str
+    target: str
+    local: str
+    clip_target: str
+    negatives: list[str]
+    source: str
+    referent: bool | None
+    proxy_fill: str | torch.Tensor = "estimate"
+    op: str = ""
 
 
-def _absent_instruction(rng: np.random.Generator, objects, present: set, bg) -> str:
-    """An instruction naming an object the caption lacks, in any referent phrasing. Half the time a near
-    miss of a present object (its shape in another colour, or its colour on another shape), the cases a
-    region predictor confuses; a bare shape ("the star") only when no object has that shape."""
-    shapes_present = {s for _, s in present}
-    if objects and rng.random() < 0.5:
-        o = objects[int(rng.integers(len(objects)))]
-        opts = ([(c, o.shape) for c in spec.OBJECT_COLORS] + [(o.color, s) for s in spec.SHAPES]) if o.color else []
-        opts = [(c, s) for c, s in opts if (c, s) not in present]
-    else:
-        opts = []
-    if not opts:
-        opts = [(c, s) for c in spec.OBJECT_COLORS for s in spec.SHAPES if (c, s) not in present]
-    c, s = opts[int(rng.integers(len(opts)))]
-    ref = lang.refer(rng, None if s not in shapes_present and rng.random() < 0.3 else c, s)
-    kind = rng.integers(4)
-    if kind == 0:
-        return lang.phrase_remove(rng, ref)
-    if kind == 1:
-        cs = [x for x in spec.OBJECT_COLORS if x != c and color_allowed(x, bg)]
-        return lang.phrase_color(rng, ref, cs[int(rng.integers(len(cs)))])
-    if kind == 2:
-        s2 = [x for x in spec.SHAPES if x != s][int(rng.integers(len(spec.SHAPES) - 1))]
-        cs = [x for x in spec.OBJECT_COLORS if color_allowed(x, bg)]
-        return lang.phrase_replace(rng, ref, lang.new_object_phrase(rng, cs[int(rng.integers(len(cs)))], s2, None))
-    return lang.phrase_size(rng, ref, bigger=bool(rng.random() < 0.5))
+class RegionBatch(NamedTuple):
+    """``images``: (B, 3, H, W) float32 in [-1, 1], RGB, row 0 at the top (the frozen models' size, e.g. 64);
+    ``examples``: B :class:`RegionExample`, one per image, in the same order."""
+
+    images: torch.Tensor
+    examples: list[RegionExample]
 
 
-def instruction_from_caption(caption: str, rng: np.random.Generator, absent_prob: float = 0.1):
-    """``(instruction, target_description, local_prompt)`` or None: see :func:`example_from_caption`."""
-    ex = example_from_caption(caption, rng, absent_prob)
-    return None if ex is None else (ex["instruction"], ex["target"], ex["local"])
+class RegionData(Protocol):
+    """A data source: ``data(n)`` returns the next :class:`RegionBatch` of ``n`` pairs (forever)."""
+
+    def __call__(self, n: int) -> RegionBatch: ...
+
+
+class RegionDataFactory(Protocol):
+    """Makes the :class:`RegionData` of a run from the command line's data options: ``pairs`` (a folder of
+    pairs on disk, or None for the source's own), ``seed`` (the same seed must give the same batches),
+    ``absent_prob`` (share of examples naming an object the caption lacks) and ``degrade`` (share of images
+    passed through a JPEG or noise). A class whose ``__init__`` takes these keywords is one."""
+
+    def __call__(self, *, pairs: Path | None, seed: int, absent_prob: float, degrade: float) -> RegionData: ...
+
+
+def caption_pairs(folder: Path, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, str]]:
+    """Yields ``(image, caption)`` forever from a dataset on disk (:func:`regionedit.data.load_dataset`: the
+    records' ``source`` image, (H, W, 3) uint8 RGB 0..255, and ``source_caption``), each epoch in a random
+    order drawn from ``rng``."""
+    from regionedit.data import load_dataset
+
+    ds = load_dataset(folder)
+    while True:
+        for i in rng.permutation(len(ds)):
+            r = ds[int(i)]
+            yield r["source"], r["source_caption"]
+
+
+# --------------------------------------------------------------------------------------------------
+# the trainer
 
 
 def background_estimate(x: torch.Tensor) -> torch.Tensor:
     """A classical, non-learned fill: each row replaced by its median colour.
 
-    (B, 3, H, W) in [-1, 1] -> same shape. World backgrounds are top-to-bottom gradients and objects
+    (B, 3, H, W) float in [-1, 1] -> same shape and dtype. World backgrounds are top-to-bottom gradients and objects
     cover a minority of each row, so this is the image with its objects removed; it reads only pixels.
     Used by the ``proxy`` fill of training (see :class:`RegionTrainConfig`), never at inference.
     """
     return x.median(dim=-1, keepdim=True).values.expand_as(x)
-
-
-def background_from_text(background, h: int, w: int) -> torch.Tensor:
-    """The background a background edit asks for, drawn from its colour names: (3, H, W) in [-1, 1]."""
-    from regionedit.world.rendering import render_background
-
-    top, bottom = (background, None) if isinstance(background, str) else tuple(background)
-    img = render_background(Background(top, bottom), (h, w))
-    return torch.from_numpy(img).permute(2, 0, 1).float() / 127.5 - 1
 
 
 @dataclasses.dataclass
@@ -173,7 +134,7 @@ class RegionTrainConfig:
     lambda_c: float = 1.0  # contrastive CLIP: the composite must match clip_target better than the negatives
     lambda_p: float = 1.0  # presence head: BCE on "does the referent exist", a label the caption text implies
     absent_prob: float = 0.1  # share of examples naming an object the caption lacks
-    degrade: float = 0.0  # share of training images passed through a JPEG or noise (world_data.degrade)
+    degrade: float = 0.0  # share of training images passed through a JPEG or noise (by the data source)
     gamma: float = 0.2  # region area penalty
     gen_steps: int = 6  # DDIM steps of the frozen generator during training
     guidance: float = 4.0
@@ -213,26 +174,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default, **extra)
 
 
-def _pair_stream(args, rng):
-    """Yields (image uint8 HxWx3, caption) forever."""
-    if args.pairs is not None:
-        from regionedit.data import load_dataset
-
-        ds = load_dataset(args.pairs)
-        while True:
-            for i in rng.permutation(len(ds)):
-                r = ds[int(i)]
-                yield r["source"], r["source_caption"]
-    from regionedit.world.language import caption
-    from regionedit.world.rendering import render
-    from regionedit.world.scene import sample_scene
-
-    while True:
-        s = sample_scene(rng)
-        yield render(s), caption(s, rng, size_words=0.6)
-
-
-def run(args) -> int:
+def run(args, data: RegionDataFactory | None = None) -> int:
+    """Train (or resume) as ``args`` (see :func:`add_arguments`) says, on the batches of ``data`` (built with
+    ``pairs=args.pairs``, ``seed=args.seed`` and the config's ``absent_prob`` / ``degrade``), and export the
+    predictor. ``data`` is required: this module knows no world (``regionedit train region`` passes the
+    bundled shapes world's)."""
+    if data is None:
+        raise SystemExit("the region trainer needs a data source (run(args, data=...)): use `regionedit train region`, "
+                         "which passes the bundled shapes world's (regionedit.world.training.region_data.WorldRegionData)")
     from regionedit import models as M
     from regionedit.generate import InpaintConfig, InpaintGenerator
     from regionedit.localize import RegionPredictor, RegionPredictorConfig, SemanticAlignment
@@ -240,7 +189,6 @@ def run(args) -> int:
     from regionedit.localize.features import clip_pixels, image_features, instruction_inputs, text_embeddings
     from regionedit.localize import load_region_predictor, save_region_predictor
     from regionedit.training.common import Run, earlier_record, train_loop
-    from regionedit.world.training.world_data import degrade
 
     torch.set_num_threads(args.threads)
     args.presence = args.presence or args.presence_only
@@ -278,36 +226,25 @@ def run(args) -> int:
             q.requires_grad_(n.startswith("pred.presence_head."))
     opt = torch.optim.AdamW(params.parameters(), lr=cfg.lr, weight_decay=0.01)
     gen = InpaintGenerator(m, InpaintConfig(steps=cfg.gen_steps, guidance=cfg.guidance))
-    rng = np.random.default_rng(args.seed + 11)
-    aug = np.random.default_rng(args.seed + 12)  # its own stream: --degrade does not change the scenes drawn
-    stream = _pair_stream(args, rng)
+    source = data(pairs=args.pairs, seed=args.seed, absent_prob=cfg.absent_prob, degrade=cfg.degrade)
     (args.out).mkdir(parents=True, exist_ok=True)
     (args.out / "config.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items() if k != "func"}, indent=2))
 
     def batch():
-        imgs, exs = [], []
-        while len(imgs) < args.batch:
-            img, cap = next(stream)
-            ex = example_from_caption(cap, rng, cfg.absent_prob)
-            if ex is None:
-                continue
-            ex["source"] = cap
-            imgs.append(degrade(img, aug, cfg.degrade) if cfg.degrade > 0 else img)
-            exs.append(ex)
-        x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float() / 127.5 - 1
-        return x, exs
+        b = source(args.batch)
+        return b.images, b.examples
 
     def fill(x, region, exs, g):
         """The image blended into the composite, (B, 3, H, W), no gradient (see RegionTrainConfig.fill)."""
         if cfg.fill == "generator":
-            return gen(x, (region > 0.5).float(), [e["local"] for e in exs], generator=g)
+            return gen(x, (region > 0.5).float(), [e.local for e in exs], generator=g)
         out = background_estimate(x).clone()
         for i, e in enumerate(exs):
-            if e["op"] == "background":
-                out[i] = background_from_text(e["background"], *x.shape[-2:])
-        add = [i for i, e in enumerate(exs) if e["op"] == "add"]
+            if isinstance(e.proxy_fill, torch.Tensor):
+                out[i] = e.proxy_fill
+        add = [i for i, e in enumerate(exs) if isinstance(e.proxy_fill, str) and e.proxy_fill == "generate"]
         if add:
-            out[add] = gen(x[add], (region[add] > 0.5).float(), [exs[i]["local"] for i in add], generator=g)
+            out[add] = gen(x[add], (region[add] > 0.5).float(), [exs[i].local for i in add], generator=g)
         return out
 
     def contrastive(e_res, t_pos, negatives):
@@ -329,11 +266,11 @@ def run(args) -> int:
     def presence_terms(out, exs):
         """``(presence BCE or None, logs)`` over the referent edits of a batch (present or absent; add /
         background edits have no referent to look for)."""
-        ref = torch.tensor([e["op"] in REFERENT_OPS or e["op"] == "absent" for e in exs])
+        ref = torch.tensor([e.referent is not None for e in exs])
         if "presence_logit" not in out or not ref.any():
             return None, {}
         logit = out["presence_logit"][ref]
-        present = torch.tensor([e["op"] != "absent" for e in exs])[ref]
+        present = torch.tensor([e.referent is not False for e in exs])[ref]
         l_p = L.presence_loss(logit, present.float())
         return l_p, {"presence": l_p.item(), "presence_acc": ((logit > 0) == present).float().mean().item()}
 
@@ -341,7 +278,7 @@ def run(args) -> int:
         """``--presence-only``: the presence BCE, nothing else (no generator, no CLIP losses)."""
         with torch.no_grad():
             f_img, _ = image_features(clip, clip_pixels(x, size, proc.image_mean, proc.image_std))
-            ins_in = instruction_inputs(m, pred, [e["instruction"] for e in exs])
+            ins_in = instruction_inputs(m, pred, [e.instruction for e in exs])
         l_p, logs = presence_terms(pred(f_img, **ins_in), exs)
         if l_p is None:  # no referent edit in this batch: nothing to learn from
             return {"loss": 0.0}
@@ -352,13 +289,13 @@ def run(args) -> int:
         x, exs = batch()
         if args.presence_only:
             return presence_step(x, exs)
-        ins, tgt = [e["instruction"] for e in exs], [e["target"] for e in exs]
+        ins, tgt = [e.instruction for e in exs], [e.target for e in exs]
         with torch.no_grad():
             f_img, e_src = image_features(clip, clip_pixels(x, size, proc.image_mean, proc.image_std))
             ins_in = instruction_inputs(m, pred, ins)
             t_tgt = text_embeddings(clip, m.clip_tokenizer, tgt)
-            t_clip = text_embeddings(clip, m.clip_tokenizer, [e["clip_target"] for e in exs])
-            t_src = text_embeddings(clip, m.clip_tokenizer, [e["source"] for e in exs])
+            t_clip = text_embeddings(clip, m.clip_tokenizer, [e.clip_target for e in exs])
+            t_src = text_embeddings(clip, m.clip_tokenizer, [e.source for e in exs])
         out = pred(f_img, pixels=x, **ins_in)
         region = out["region"]  # (B, 1, H, W)
         with torch.no_grad():
@@ -367,11 +304,11 @@ def run(args) -> int:
         f_res, e_res = image_features(clip, clip_pixels(res, size, proc.image_mean, proc.image_std))
         l_sem = L.semantic_alignment_loss(sem(out["f_edited"]), t_tgt, sem(pred.proj_img(f_img)), t_src)
         l_g = L.clip_global_loss(e_res, t_clip)
-        changed = torch.tensor([e["op"] != "absent" for e in exs])  # eq. 8 needs a text direction
+        changed = torch.tensor([e.referent is not False for e in exs])  # eq. 8 needs a text direction
         l_d = L.clip_directional_loss(e_res[changed], e_src[changed], t_clip[changed], t_src[changed]) if changed.any() else e_res.sum() * 0
         l_s = L.clip_structural_loss(f_img, f_res)
         area = L.region_area_loss(region)
-        l_c = contrastive(e_res, t_clip, [e["negatives"] for e in exs])
+        l_c = contrastive(e_res, t_clip, [e.negatives for e in exs])
         loss = cfg.alpha * l_sem + cfg.beta * (cfg.lambda_g * l_g + cfg.lambda_d * l_d + cfg.lambda_s * l_s + cfg.lambda_c * l_c) + cfg.gamma * area
         l_p, logs = presence_terms(out, exs)
         if l_p is not None:
@@ -398,8 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run(build_parser().parse_args(argv))
+def main(argv: list[str] | None = None, data: RegionDataFactory | None = None) -> int:
+    return run(build_parser().parse_args(argv), data)
 
 
 if __name__ == "__main__":

@@ -197,6 +197,7 @@ def run(args) -> int:
     from regionedit.models.bundled import bundled_dir
     from regionedit.training import region as region_trainer
     from regionedit.world.training import world_models
+    from regionedit.world.training.region_data import WorldRegionData
 
     out = Path(args.out)
     export = Path(args.export or out / "export")
@@ -244,7 +245,7 @@ def run(args) -> int:
             results = world_models.run_components(world_models.build_parser().parse_args(argv))
             result = results.get(ph.argv[1], {})
         else:
-            region_trainer.run(region_trainer.build_parser().parse_args(argv))
+            region_trainer.run(region_trainer.build_parser().parse_args(argv), data=WorldRegionData)
             result = None
         steps = _steps_done(ph, out, result)
         if budget is None or (steps is not None and steps >= budget):
