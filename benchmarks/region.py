@@ -1,7 +1,7 @@
 """Region prediction alone (no generation) on held-out world edits: IoU per category, the absent-referent
 "no edit" rate and the false "no edit" rate, at thresholds chosen on separate calibration scenes.
 
-    python benchmarks/region.py [--n-per-category 40] [--calibration-n 30] [--model shapes-64] [--predictor DIR | --checkpoint state.pt]
+    python benchmarks/region.py [--n-per-category 40] [--calibration-n 30] [--model shapes-64] [--predictor DIR | --checkpoint state.pt] [--priors on|off]
 
 Fast enough to watch a training run: ``--checkpoint runs/region/region/state.pt`` scores the latest
 checkpoint of ``regionedit train region`` without exporting it. Held-out scenes use seeds >= 20000.
@@ -10,7 +10,9 @@ presence probability is below the presence threshold, region = probability >= th
 segments, one connected piece per referent (the one CLIP reads best as it), moved to the object proposal CLIP
 reads as the referent when it does not read the region so, "no edit" when no proposal does either
 (region/verify.py) or when the region covers less than ``min_region_frac`` of the image, shaping by edit
-type), with ``--no-shape`` / ``--no-snap`` / ``--no-verify`` / ``--no-single-object`` to switch those steps off. The three thresholds are swept on calibration scenes (seeds
+type), with ``--no-shape`` / ``--no-snap`` / ``--no-verify`` / ``--no-single-object`` to switch those steps off;
+``--priors off`` switches every world rule off (the learned predictor alone: threshold and presence gate; with
+``--write-card`` its thresholds are stored as the folder's ``learned_thresholds``). The three thresholds are swept on calibration scenes (seeds
 15000+), the best within the false "no edit" bar is chosen there and reported on the held-out scenes.
 Note the ceiling the ground truth sets: its masks are the pixels that *differ*, so "make it smaller" and
 "replace the square with a circle" have ring-like masks, while an editor must regenerate the whole
@@ -31,8 +33,9 @@ from regionedit.world.alt_render import RENDERERS
 from regionedit.evaluation.metrics import add_iou_ceiling
 from regionedit.evaluation.region_thresholds import (FALSE_NO_EDIT_BAR, calibrate, localize_all, score_thresholds,
                                                      store_thresholds)
-from regionedit.pipeline import Editor, EditorConfig
+from regionedit.pipeline import Editor
 from regionedit.world import spec
+from regionedit.world.priors.prior import WorldPriorConfig
 
 
 def main(argv=None) -> int:
@@ -47,6 +50,8 @@ def main(argv=None) -> int:
     p.add_argument("--renderer", choices=RENDERERS, default="regionedit",
                    help="who draws the held-out scenes: this package's renderer, or regionedit.world.alt_render "
                         "(pil: supersampled, pil-aliased: hard edges); calibration scenes always use ours")
+    p.add_argument("--priors", choices=("on", "off"), default="on",
+                   help="the shapes world's rules (snap, one object, CLIP check, shaping, add placement) on, or off: the learned predictor alone")
     p.add_argument("--no-shape", dest="shape", action="store_false", help="no shaping by edit type")
     p.add_argument("--no-snap", dest="snap", action="store_false", help="no snapping to colour segments")
     p.add_argument("--write-card", action="store_true",
@@ -60,8 +65,9 @@ def main(argv=None) -> int:
                    help="keep every connected piece of the region (default: one piece per referent)")
     args = p.parse_args(argv)
     torch.set_num_threads(2)
-    editor = Editor.from_pretrained(args.model, config=EditorConfig(shape_regions=args.shape, snap=args.snap, verify_referent=args.verify,
-                                                                       single_object=args.single_object))
+    world = WorldPriorConfig(shape_regions=args.shape, snap=args.snap, verify_referent=args.verify,
+                             single_object=args.single_object)
+    editor = Editor.from_pretrained(args.model, priors=args.priors == "on", plugin_options={"config": world})
     if args.predictor is not None:
         from regionedit.localize import load_region_predictor
 
@@ -137,6 +143,10 @@ def write_card_and_threshold(editor, args, thresholds: tuple, row: dict) -> None
 
     folder = args.predictor or Path(editor.models.location) / "region_predictor"
     threshold, presence_threshold, verify_threshold = thresholds
+    if args.priors == "off":  # the learned parts' own thresholds; the card keeps the full system's figures
+        cfg_p = store_thresholds(folder, thresholds, learned_only=True)
+        print(f"stored learned_thresholds {thresholds[:2]} into {cfg_p} (the model card is left as it is)")
+        return
     cfg_p = store_thresholds(folder, thresholds)
     metrics = {f"iou_{c}": row[c] for c in ("remove", "local", "color", "size", "add", "background")}
     metrics.update(add_placed=row["add_placed"], add_iou_ceiling=row["add_iou_ceiling"], absent_no_edit=row["absent_no_edit"], false_no_edit=row["false_no_edit"], threshold=threshold,

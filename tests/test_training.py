@@ -535,8 +535,8 @@ def test_recipe_last_phase_calibrates_the_exports_thresholds(tmp_path, capsys):
     recipe.copy_earlier_phases("region_thresholds", bundled_dir(), out, export)
     cfg_p = export / "region_predictor" / "config.json"
     cfg = json.loads(cfg_p.read_text())
-    for k in ("threshold", "presence_threshold", "verify_threshold"):  # as the region phases export it: none
-        cfg.pop(k)
+    for k in ("threshold", "presence_threshold", "verify_threshold", "learned_thresholds"):  # as exported: none
+        cfg.pop(k, None)
     cfg_p.write_text(json.dumps(cfg))
     assert Editor.from_pretrained(export).region_predictor.threshold is None
     args = ["--out", str(out), "--scale", "0.03", "--threads", "1", "--minutes", "30",
@@ -552,7 +552,11 @@ def test_recipe_last_phase_calibrates_the_exports_thresholds(tmp_path, capsys):
     assert done["calibration"]["false_no_edit"] <= 0.5  # the shipped models refuse few real edits
     assert {k: v for k, v in stored.items() if "threshold" not in k} == cfg  # its other keys kept
     editor = Editor.from_pretrained(export)
-    assert (editor.threshold, editor.verify_threshold) == (stored["threshold"], stored["verify_threshold"])
+    assert (editor.threshold, editor.priors[0].verify_threshold) == (stored["threshold"], stored["verify_threshold"])
+    learned = Editor.from_pretrained(export, priors=False)  # the learned parts' own thresholds, chosen without priors
+    assert stored["learned_thresholds"] == done["learned_thresholds"] and learned.priors == []
+    assert (learned.threshold, learned.presence_threshold) == (done["learned_thresholds"]["threshold"],
+                                                               done["learned_thresholds"]["presence_threshold"])
     shipped = json.loads((bundled_dir() / "region_predictor" / "config.json").read_text())
     assert shipped["threshold"] == 0.4  # the package's folder is never written
     assert recipe.main(args) == 0 and "choosing" not in capsys.readouterr().out  # done: not calibrated again

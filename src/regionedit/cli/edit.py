@@ -33,6 +33,9 @@ def add_parser(sub) -> None:
                    help="seam blend when pasting the edit back (default feather; see benchmarks/compose_seams.py)")
     p.add_argument("--candidates", type=positive_int, default=None,
                    help="generator candidates; the one CLIP reads best as the edit is kept (default 3; 1: fastest)")
+    p.add_argument("--priors", default="on", choices=["on", "off"],
+                   help="the model folder's plugin priors (the shapes world's rules for the bundled models) on, or off: "
+                        "the learned parts alone (default on)")
     p.add_argument("--caption", default=None, help="optional description of the input image (source caption)")
     p.add_argument("--model", default="shapes-64", help="bundled model name, local folder or Hugging Face id")
     p.add_argument("--batch", help="JSONL file of jobs: {image, instruction, output, [mask_out], [mask], [seed]} per line")
@@ -71,7 +74,7 @@ def run(args) -> int:
     jobs = _jobs(args)
     from regionedit.pipeline import EditorConfig
 
-    editor = Editor.from_pretrained(args.model, config=EditorConfig(
+    editor = Editor.from_pretrained(args.model, priors=args.priors == "on", config=EditorConfig(
         blend=args.blend, **({} if args.candidates is None else {"candidates": args.candidates})))  # models load once for all jobs
     failures = 0
     for job in tqdm(jobs, desc="editing", disable=len(jobs) < 2 or args.json, file=sys.stderr):

@@ -14,8 +14,12 @@ every pixel) and ``status`` ``"edited"`` or ``"no_edit"``.
 Methods (:data:`METHODS`):
 
 ``region``
-    our :class:`~regionedit.pipeline.Editor`, mask-free (the learned region predictor). Needs
+    our :class:`~regionedit.pipeline.Editor`, mask-free (the learned region predictor), with the priors of the
+    plugin the model folder names (the shapes world's rules for the bundled models). Needs
     ``<model>/region_predictor``.
+``region-learned``
+    the same Editor without priors: the learned parts alone (region predictor, generator), thresholds calibrated
+    for them where the folder has such.
 ``oracle``
     the same Editor given the ground-truth edit mask (``mask=sample.mask``): the upper bound of
     localisation. Needs datasets with masks.
@@ -47,7 +51,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-METHODS: tuple[str, ...] = ("region", "oracle", "diffedit", "sdedit", "instructpix2pix")
+METHODS: tuple[str, ...] = ("region", "region-learned", "oracle", "diffedit", "sdedit", "instructpix2pix")
 
 RESIZE_FILTER = "bicubic"  # PIL filter of the stock pipelines' resize to / from their native size
 
@@ -173,7 +177,8 @@ class RegionMethod:
 
     name = "region"
 
-    def __init__(self, editor):
+    def __init__(self, editor, name: str = "region"):
+        self.name = name
         if editor.region_predictor is None:
             raise MethodUnavailable(
                 f"no region predictor in {editor.models.location}/region_predictor: train one with "
@@ -181,6 +186,7 @@ class RegionMethod:
             )
         self.editor = editor
         self.params = {"editor": dataclasses.asdict(editor.config), "inputs": "image + instruction (no caption)",
+                       "priors": {p.name: _settings(p) for p in editor.priors},
                        "resolution": f"crop around the region resized to {editor.generator.native_size}px"}
 
     last_reason: str | None = None  # why the last call made no edit (recorded per sample)
@@ -337,19 +343,23 @@ class InstructPix2PixMethod(_StockPipeline):
 # building
 
 
-def load_editor(models, steps: int, guidance: float, candidates: int = 3):
-    """Our Editor over ``models`` (with ``<model>/region_predictor`` when present)."""
+def _settings(prior) -> dict[str, Any]:
+    """A prior's settings for the record (its dataclass config, when it has one)."""
+    cfg = getattr(prior, "config", None)
+    return dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else {}
+
+
+def load_editor(models, steps: int, guidance: float, candidates: int = 3, priors: bool = True):
+    """Our Editor over ``models`` (with ``<model>/region_predictor`` and the folder's plugin when present;
+    ``priors=False``: the learned parts alone)."""
     from regionedit.pipeline import Editor, EditorConfig
-    from regionedit.localize import load_region_predictor
 
     root = Path(models.location)
     if (getattr(models, "_inpaint_loc", None) is None and root.is_dir()
             and not any((root / sub / "config.json").exists() for sub in ("unet_inpaint", "unet"))):
         raise MethodUnavailable(f"{root} has neither unet_inpaint/ nor unet/: the inpainting UNet is missing (not "
                                 "trained or not installed yet; `regionedit train world-models` builds the bundled components)")
-    folder = Path(models.location) / "region_predictor"
-    pred = load_region_predictor(folder) if (folder / "config.json").exists() else None
-    editor = Editor(models, pred, config=EditorConfig(steps=steps, guidance=guidance, candidates=candidates))
+    editor = Editor.from_models(models, EditorConfig(steps=steps, guidance=guidance, candidates=candidates), priors=priors)
     _ = editor.generator.native_size  # loads the inpainting UNet: fail here, not mid-run
     return editor
 
@@ -374,11 +384,15 @@ def build_methods(
         raise ValueError(f"unknown method(s) {unknown}; choose from {list(METHODS)}")
     methods: dict[str, Method] = {}
     skipped: dict[str, str] = {}
-    editor = None
+    editor = learned = None
     editor_error: str | None = None
     for name in names:
         try:
-            if name in ("region", "oracle"):
+            if name == "region-learned":
+                learned = _load_component("the Editor (inpainting UNet)", lambda: load_editor(
+                    models, settings.steps, settings.guidance, settings.candidates, priors=False))
+                methods[name] = RegionMethod(learned, name)
+            elif name in ("region", "oracle"):
                 if name == "oracle" and not has_masks:
                     raise MethodUnavailable("the dataset has no ground-truth masks (oracle needs them)")
                 if editor is None and editor_error is None:

@@ -35,15 +35,15 @@ CALIBRATION_SEED = 15000  # calibration scenes: seeds 15000 + category index
 
 def localize_all(editor, seed: int, n: int, renderer: str = "regionedit") -> dict[str, list]:
     """Per world category, ``n`` edits (``sample_edit(seed + category index, i)``, drawn by ``renderer``) with
-    the predictor's outputs: ``{category: [(sample, prob, presence, intent), ...]}``; ``prob`` is the
+    the predictor's outputs: ``{category: [(sample, prob, presence, description), ...]}``; ``prob`` is the
     editor's (H, W) float region probability in [0, 1] in image pixels, ``presence`` a float or None."""
     items: dict[str, list] = {}
     for ci, cat in enumerate(spec.CATEGORIES):
         for i in range(n):
             s = drawn_by(sample_edit(seed + ci, i, category=cat), renderer)
-            intent = editor.describer(s.instruction).intent
-            prob, presence = editor.localize(s.source, editor.region_instruction(s.instruction, intent))
-            items.setdefault(cat, []).append((s, prob, presence, intent))
+            desc = editor.describer(s.instruction)
+            prob, presence = editor.localize(s.source, editor.region_instruction(s.instruction, desc))
+            items.setdefault(cat, []).append((s, prob, presence, desc))
     return items
 
 
@@ -88,8 +88,12 @@ def add_placed(region: np.ndarray, sample) -> bool:
 def threshold_grid(editor, has_presence: bool) -> list[tuple]:
     """Every (region, presence, verify) combination tried: presence None without a presence head, verify 0
     when the editor's CLIP referent check is off."""
+    from regionedit.world.priors.prior import WorldPrior
+
+    world = editor.prior(WorldPrior)
+    verify = world is not None and world.config.verify_referent
     return [(th, pth, vth) for th in THRESHOLDS for pth in (PRESENCE_THRESHOLDS if has_presence else (None,))
-            for vth in (VERIFY_THRESHOLDS if editor.config.verify_referent else (0.0,))]
+            for vth in (VERIFY_THRESHOLDS if verify else (0.0,))]
 
 
 def choose_thresholds(table: dict[tuple, dict]) -> tuple:
@@ -119,20 +123,31 @@ def calibrate(editor, n: int, seed: int = CALIBRATION_SEED, items: dict[str, lis
     return choose_thresholds(table), table
 
 
-def store_thresholds(folder: str | Path, thresholds: tuple) -> Path:
+def store_thresholds(folder: str | Path, thresholds: tuple, learned_only: bool = False) -> Path:
     """Write ``(threshold, presence_threshold or None, verify_threshold)`` into a region predictor folder's
-    config.json (atomically; its other keys kept). Returns the config's path."""
+    config.json (atomically; its other keys kept). ``learned_only``: thresholds chosen for an Editor without
+    priors, stored under ``learned_thresholds`` (the verify threshold, a prior's, is not stored). Returns the
+    config's path."""
     cfg_p = Path(folder) / "config.json"
     if not cfg_p.is_file():
         raise FileNotFoundError(f"{cfg_p} does not exist: give a region predictor folder (one written by "
                                 "`regionedit train region`, e.g. <model>/region_predictor)")
     cfg = json.loads(cfg_p.read_text())
     threshold, presence_threshold, verify_threshold = thresholds
+    if learned_only:
+        cfg["learned_thresholds"] = {"threshold": float(threshold)} | (
+            {} if presence_threshold is None else {"presence_threshold": float(presence_threshold)})
+        return _write_json(cfg_p, cfg)
     cfg["threshold"] = float(threshold)
     if presence_threshold is not None:
         cfg["presence_threshold"] = float(presence_threshold)
     cfg["verify_threshold"] = float(verify_threshold)
-    tmp = cfg_p.with_suffix(".tmp")
-    tmp.write_text(json.dumps(cfg, indent=2) + "\n")
-    tmp.replace(cfg_p)
-    return cfg_p
+    return _write_json(cfg_p, cfg)
+
+
+def _write_json(path: Path, data: dict) -> Path:
+    """``data`` written to ``path`` atomically (a temporary file renamed over it)."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
+    return path

@@ -87,6 +87,10 @@ class RegionPredictor(nn.Module):
     threshold: float | None = None  # the calibrated region threshold of a loaded predictor, if any
     presence_threshold: float | None = None  # the calibrated presence threshold, if any
     verify_threshold: float | None = None  # the calibrated CLIP referent-check threshold of the editor, if any
+    # thresholds calibrated for the learned parts alone (an Editor without priors), e.g. {"threshold": 0.4,
+    # "presence_threshold": 0.3}: with priors the plugin's checks do part of the refusing, without them the
+    # presence head must do it all, so the two are chosen separately (evaluation.region_thresholds)
+    learned_thresholds: dict | None = None
 
     def __init__(self, config: RegionPredictorConfig | None = None):
         super().__init__()
@@ -232,7 +236,8 @@ def load_region_predictor(folder: Path):
     pred = RegionPredictor(RegionPredictorConfig.from_dict(cfg))
     pred.threshold = cfg.get("threshold")  # calibrated on held-out data (benchmarks/region.py --write-card)
     pred.presence_threshold = cfg.get("presence_threshold")  # likewise, for predictors with a presence head
-    pred.verify_threshold = cfg.get("verify_threshold")  # the editor's CLIP referent check (region/verify.py)
+    pred.verify_threshold = cfg.get("verify_threshold")  # the world prior's CLIP referent check (world/priors/verify.py)
+    pred.learned_thresholds = cfg.get("learned_thresholds")  # calibrated for an Editor without priors
     sd = {k: v.float() for k, v in load_file(str(Path(folder) / "model.safetensors")).items()}
     pred.load_state_dict(sd)
     return pred.eval()

@@ -119,7 +119,7 @@ class WebApp:
         with self.queue.slot():
             t0 = time.perf_counter()
             try:
-                mask, prob = ed.find_region(img, instruction, desc.intent if desc is not None else None)
+                mask, prob = ed.find_region(img, instruction, desc)
             except OSError as e:
                 raise _model_error(ed, e) from e
             seconds = time.perf_counter() - t0
@@ -303,7 +303,7 @@ class WebApp:
         try:
             d = self.editor.describer(instruction, None)
             return {"target_description": d.target_description, "local_prompt": d.local_prompt,
-                    "understood": d.intent is not None and not d.error, "describe_error": d.error}, d
+                    "understood": (d.intent is not None or d.operation is not None) and not d.error, "describe_error": d.error}, d
         except Exception as e:  # noqa: BLE001 - the preview works without a description
             log.warning("describer failed: %s", e)
             return {"target_description": "", "local_prompt": "", "understood": False, "describe_error": str(e)}, None

@@ -59,7 +59,10 @@ def load_tokenizer(export: Path):
 
 
 def write_model_index(export: Path) -> None:
+    """The folder's diffusers index, scheduler, and ``regionedit.json`` naming the shapes plugin (its describer
+    and priors are what an Editor of these models edits with)."""
     (export / "model_index.json").write_text(json.dumps(MODEL_INDEX, indent=2) + "\n")
+    (export / "regionedit.json").write_text(json.dumps({"plugin": "shapes"}) + "\n")
     sched = C.build_scheduler()
     sched.save_pretrained(export / "scheduler")
 

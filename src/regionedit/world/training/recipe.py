@@ -148,8 +148,9 @@ def copy_earlier_phases(start_at: str, inputs: Path, out: Path, export: Path) ->
     export.mkdir(parents=True, exist_ok=True)
     if (inputs / "scheduler").is_dir() and not (export / "scheduler").exists():  # the pipeline's other parts
         shutil.copytree(inputs / "scheduler", export / "scheduler")
-    if (inputs / "model_index.json").is_file() and not (export / "model_index.json").exists():
-        shutil.copy2(inputs / "model_index.json", export / "model_index.json")
+    for name in ("model_index.json", "regionedit.json"):
+        if (inputs / name).is_file() and not (export / name).exists():
+            shutil.copy2(inputs / name, export / name)
     for ph in earlier:
         done = out / ph.name / "DONE"
         if done.exists():
@@ -184,8 +185,13 @@ def calibrate_export(export: Path, n: int, threads: int = 2) -> dict:
     editor = Editor.from_pretrained(export)
     best, table = calibrate(editor, n)
     store_thresholds(Path(export) / "region_predictor", best)
+    # and for the learned parts alone (an Editor without the world's priors): their own region/presence thresholds
+    learned = Editor.from_pretrained(export, priors=False)
+    best_l, table_l = calibrate(learned, n)
+    store_thresholds(Path(export) / "region_predictor", best_l, learned_only=True)
     return {"threshold": best[0], "presence_threshold": best[1], "verify_threshold": best[2], "calibration_n": n,
-            "calibration": table[best]}
+            "calibration": table[best], "learned_thresholds": {"threshold": best_l[0], "presence_threshold": best_l[1]},
+            "learned_calibration": table_l[best_l]}
 
 
 def _has_thresholds(export: Path) -> bool:
