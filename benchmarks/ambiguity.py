@@ -7,7 +7,8 @@ the colour rows, a colour). Each scene gives an instruction naming the shared wo
 "make the circle green"; "remove the red one") -- WORLD.md names an object by shape alone only when the shape
 is unique, so the right answer is "no edit", ambiguous -- and one naming a word that is unique in the same
 scene, which must not be refused as ambiguous. Only the localisation and the ambiguity check run (no
-generation): ``Editor.find_region`` then ``Editor.ambiguous``, as ``Editor.__call__`` does. Prints the rates.
+generation): ``Editor.find_region`` then the world prior's ``ambiguous`` (its ``refuse`` hook), as
+``Editor.__call__`` does. Prints the rates.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ import numpy as np
 import torch
 
 from regionedit.world.alt_render import RENDERERS, render_by
-from regionedit.pipeline import Editor, EditorConfig
+from regionedit.pipeline import Editor
 from regionedit.world import spec
+from regionedit.world.priors.prior import WorldPrior, WorldPriorConfig
 from regionedit.world.scene import sample_scene
 
 
@@ -55,13 +57,17 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=21000)
     p.add_argument("--renderer", choices=RENDERERS, default="regionedit")
     p.add_argument("--min-score", type=float, default=None,
-                   help="EditorConfig.refuse_ambiguous: CLIP score a second object needs (default: the editor's)")
+                   help="WorldPriorConfig.refuse_ambiguous: CLIP score a second object needs (default: the prior's)")
     args = p.parse_args(argv)
     torch.set_num_threads(2)
-    config = EditorConfig() if args.min_score is None else EditorConfig(refuse_ambiguous=args.min_score)
-    editor = Editor.from_pretrained(args.model, config=config)
+    config = WorldPriorConfig() if args.min_score is None else WorldPriorConfig(refuse_ambiguous=args.min_score)
+    editor = Editor.from_pretrained(args.model, plugin_options={"config": config})
     if editor.region_predictor is None:
         print("no region predictor in this model: nothing to measure")
+        return 1
+    prior = editor.prior(WorldPrior)
+    if prior is None:
+        print(f"{args.model} does not name the shapes plugin: no world prior to refuse ambiguous referents")
         return 1
     rng = np.random.default_rng(args.seed)
     out = {}
@@ -73,9 +79,9 @@ def main(argv=None) -> int:
                 if word is None:
                     continue
                 text = _instructions(key, word, rng)
-                intent = editor.describer(text).intent
-                footprint, _ = editor.find_region(image, text, intent, shape=False)
-                amb = bool(footprint.any()) and bool(editor.ambiguous(image, intent, footprint))
+                desc = editor.describer(text)
+                footprint, _ = editor.find_region(image, text, desc, shape=False)
+                amb = bool(footprint.any()) and bool(prior.ambiguous(image, desc.intent, footprint))
                 if is_shared:
                     # an empty footprint is "no edit" too (the editor's answer), though not for this reason
                     refused_shared += amb or not footprint.any()

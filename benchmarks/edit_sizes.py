@@ -5,8 +5,9 @@ editing issue: a 2048 px edit within 1.3x the time of a 64 px one).
 
 One held-out colour edit (seed 20000), the same scene rendered at each size. Per size, medians over
 ``--reps`` (sizes interleaved, so a machine slowing down hits all of them alike): the whole edit, the
-localisation (``Editor.find_region``: CLIP features, predictor, the decision at ``EditorConfig.work_side``)
-and the rest (generation on the 64 px crop plus paste-back), and the ratio of the whole edit to 64 px.
+localisation (``Editor.find_region``: CLIP features, predictor, the decision at ``Editor.work_side``: the world
+prior's ``WorldPriorConfig.work_side`` unless ``EditorConfig.work_side`` is set) and the rest (generation on
+the 64 px crop plus paste-back), and the ratio of the whole edit to 64 px.
 """
 
 from __future__ import annotations

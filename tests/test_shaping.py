@@ -125,3 +125,21 @@ def test_replace_region_is_a_disc_of_the_old_radius():
     assert 0.15 <= r <= 0.15 + 2.5 / 64, r
     with pytest.raises(ValueError, match="local_disc"):
         shape_region(foot, intent, ShapingConfig(local_disc="box"), img)
+
+
+def test_the_world_prior_shapes_with_its_config():
+    # the Editor's shaping step is the world prior's ``shape`` hook: shape_region with WorldPriorConfig.shaping,
+    # the footprint as found when shape_regions is off or the description has no world intent
+    import dataclasses
+
+    from regionedit.world.priors.prior import WorldPrior, WorldPriorConfig
+
+    region = _square()
+    desc = WorldDescriber()("make the red square bigger")
+    shaping = ShapingConfig(grow=1.5, core_erode=3, size_classes=None)
+    prior = WorldPrior(None, config=WorldPriorConfig(shaping=shaping))  # no model is read to shape
+    want = shape_region(region, desc.intent, shaping)
+    assert (prior.shape(region, desc, None) == want).all() and not (want == region).all()
+    off = WorldPrior(None, config=WorldPriorConfig(shaping=shaping, shape_regions=False))
+    assert (off.shape(region, desc, None) == region).all()
+    assert (prior.shape(region, dataclasses.replace(desc, intent=None), None) == region).all()

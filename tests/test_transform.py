@@ -1,6 +1,6 @@
-"""Objects between layers (compose/transform.py): resized in place (the editor's resample path for size
-edits) and laid back over a new background (background edits); and, on the bundled models, the editor
-completing a prompt the instruction leaves short from CLIP's reading of the referent."""
+"""Objects between layers (world/priors/transform.py): resized in place (the world prior's resample path for
+size edits) and laid back over a new background (background edits); and, on the bundled models, the world
+prior completing a prompt the instruction leaves short from CLIP's reading of the referent."""
 
 import dataclasses
 
@@ -10,6 +10,8 @@ import pytest
 from regionedit.world.priors.transform import (circumradius, composite, debleed, fill_nearest, fit_object_size, fit_replaced_size, matte_kept,
                                          new_object_footprint, relay_objects, rescale_object)
 from regionedit.pipeline import Editor, EditorConfig
+from regionedit.world.plugin import world_editor
+from regionedit.world.priors.prior import WorldPrior, WorldPriorConfig
 from regionedit.world.priors.refine import grow_region
 from regionedit.world import spec
 from regionedit.world.rendering import object_coverage, render
@@ -83,7 +85,15 @@ def test_fit_object_size_shrinks_a_new_object_into_the_range_and_drops_the_rest(
 
 @pytest.fixture(scope="module")
 def editor():
-    return Editor.from_pretrained("shapes-64", config=EditorConfig(steps=2))
+    ed = Editor.from_pretrained("shapes-64", config=EditorConfig(steps=2))
+    assert len(ed.priors) == 1 and isinstance(ed.priors[0], WorldPrior)  # the folder names the shapes plugin
+    return ed
+
+
+def _with(editor, **prior_settings) -> Editor:
+    """The bundled models, predictor and editor settings with the world prior configured otherwise."""
+    return world_editor(editor.models, editor.region_predictor, config=editor.config,
+                        prior_config=WorldPriorConfig(**prior_settings))
 
 
 def test_size_edits_resample_the_object_found(editor):
@@ -92,16 +102,18 @@ def test_size_edits_resample_the_object_found(editor):
     big = editor(img, "make the red star bigger", seed=0)
     assert big.status == "edited" and big.local_prompt == "a large red star"
     assert 2.25 < _red(big.image) / _red(img) < 4.0  # r 0.1 -> the large class, 0.15-0.20 (size_factor)
-    assert (big.image[~big.mask] == img[~big.mask]).all()  # nothing outside the region changed (no blend here)
+    assert (big.image[~big.mask] == img[~big.mask]).all()  # nothing outside the region changed
     assert not big.mask[object_coverage(scene.objects[1], 64) > 0.5].any()  # the blue circle is untouched
     small = editor(img, "make the red star smaller", seed=0)
     assert small.status == "edited" and small.local_prompt == "background"
     assert 0.2 < _red(small.image) / _red(img) < 0.6  # 0.6x linear, the rest refilled by the generator
-    gen = Editor(editor.models, editor.region_predictor, config=EditorConfig(steps=2, size_edit="generate"))
+    assert (small.image[~small.mask] == img[~small.mask]).all()  # the refill's blend stays inside the mask too
+    gen = _with(editor, size_edit="generate")
     r = gen(img, "make the red star smaller", seed=0)
     assert r.status == "edited" and r.local_prompt == "a small red star"
+    assert (r.image[~r.mask] == img[~r.mask]).all()
     with pytest.raises(ValueError, match="size_edit"):
-        EditorConfig(size_edit="stretch")
+        WorldPriorConfig(size_edit="stretch")
 
 
 @pytest.mark.parametrize("size", [64, 200])
@@ -206,8 +218,8 @@ def test_a_replace_without_a_colour_keeps_the_colour_clip_reads(editor):
     img = render(scene)
     r = editor(img, "replace the square with a triangle", seed=0)
     assert r.status == "edited" and r.local_prompt == "a blue triangle"  # the instruction names no colour
-    assert editor.verifier.read(img, object_coverage(scene.objects[1], 64) > 0.5) == ("red", "circle")
-    plain = Editor(editor.models, editor.region_predictor, config=EditorConfig(steps=2, complete_prompt=False))
+    assert editor.prior(WorldPrior).verifier.read(img, object_coverage(scene.objects[1], 64) > 0.5) == ("red", "circle")
+    plain = _with(editor, complete_prompt=False)
     assert plain(img, "replace the square with a triangle", seed=0).local_prompt == "a triangle"
 
 
@@ -216,7 +228,7 @@ def test_a_recolour_without_a_shape_keeps_the_shape_clip_reads(editor):
     img = render(scene)
     r = editor(img, "make the red one blue", seed=0)  # the instruction names no shape
     assert r.status == "edited" and r.local_prompt == "a blue star"
-    plain = Editor(editor.models, editor.region_predictor, config=EditorConfig(steps=2, complete_prompt=False))
+    plain = _with(editor, complete_prompt=False)
     assert plain(img, "make the red one blue", seed=0).local_prompt == "a blue object"
 
 

@@ -1,10 +1,13 @@
-"""The CLIP referent check (region/verify.py) and the editor's use of it for near-miss instructions."""
+"""The CLIP referent check (world/priors/verify.py) and the world prior's use of it, through the editor, for
+near-miss instructions."""
 
 import numpy as np
 import pytest
 
 from regionedit.world.grammar import Referent
 from regionedit.pipeline import Editor, EditorConfig
+from regionedit.world.plugin import world_editor
+from regionedit.world.priors.prior import WorldPrior, WorldPriorConfig
 from regionedit.world.priors.refine import grow_region
 from regionedit.world.priors.verify import ReferentVerifier
 from regionedit.world.rendering import object_coverage, render
@@ -15,17 +18,30 @@ SCENE = Scene(Background("white"), (WorldObject("star", "red", 0.27, 0.3, 0.17),
 
 @pytest.fixture(scope="module")
 def editor():
-    return Editor.from_pretrained("shapes-64", config=EditorConfig(steps=1))
+    ed = Editor.from_pretrained("shapes-64", config=EditorConfig(steps=1))
+    assert len(ed.priors) == 1 and isinstance(ed.priors[0], WorldPrior)  # the folder names the shapes plugin
+    return ed
+
+
+@pytest.fixture(scope="module")
+def prior(editor):
+    return editor.prior(WorldPrior)
+
+
+def _with(editor, **prior_settings) -> Editor:
+    """The bundled models, predictor and editor settings with the world prior configured otherwise."""
+    return world_editor(editor.models, editor.region_predictor, config=editor.config,
+                        prior_config=WorldPriorConfig(**prior_settings))
 
 
 def _mask(obj, size=64):
     return object_coverage(obj, size) > 0.5
 
 
-def test_isolate_centres_the_region_at_its_own_scale_on_the_surrounding_colour(editor):
+def test_isolate_centres_the_region_at_its_own_scale_on_the_surrounding_colour(prior):
     img = render(SCENE)
     star = _mask(SCENE.objects[0])
-    canvas = editor.verifier.isolate(img, star)
+    canvas = prior.verifier.isolate(img, star)
     assert canvas.shape == img.shape and canvas.dtype == np.uint8
     assert (canvas[0, 0] == img[0, 0]).all()  # the white around the star
     red = (np.abs(canvas.astype(int) - img[star].mean(0)).max(-1) < 40)
@@ -35,9 +51,9 @@ def test_isolate_centres_the_region_at_its_own_scale_on_the_surrounding_colour(e
     assert not (np.abs(canvas.astype(int) - np.array([0, 0, 255])).max(-1) < 60).any()  # the blue circle is gone
 
 
-def test_clip_reads_the_region_and_scores_only_the_named_attributes(editor):
+def test_clip_reads_the_region_and_scores_only_the_named_attributes(prior):
     img = render(SCENE)
-    v = editor.verifier
+    v = prior.verifier
     star, circle = (_mask(o) for o in SCENE.objects)
     assert v.best(img, star) == "red star" and v.best(img, circle) == "blue circle"
     assert v.score(img, star, Referent("red", "star")) > 0.5
@@ -48,42 +64,47 @@ def test_clip_reads_the_region_and_scores_only_the_named_attributes(editor):
     assert v.score(img, np.zeros((64, 64), bool), Referent("red", "star")) is None
 
 
-def test_scores_agree_across_image_sizes(editor):
+def test_scores_agree_across_image_sizes(prior):
     big = render(SCENE, 256)
     star = object_coverage(SCENE.objects[0], 256) > 0.5
-    img, r = editor.verifier.to_clip_frame(big, star)
+    img, r = prior.verifier.to_clip_frame(big, star)
     assert img.shape == (64, 64, 3) and r.shape == (64, 64) and abs(int(r.sum()) - int(_mask(SCENE.objects[0]).sum())) < 12
-    assert editor.verifier.score(big, star, Referent("red", "star")) > 0.5
-    assert editor.verifier.score(big, star, Referent("red", "circle")) < 0.05
+    assert prior.verifier.score(big, star, Referent("red", "star")) > 0.5
+    assert prior.verifier.score(big, star, Referent("red", "circle")) < 0.05
     # the image resized once and passed along scores exactly as the image itself
-    small = editor.verifier.clip_image(big)
+    small = prior.verifier.clip_image(big)
     for ref in (Referent("red", "star"), Referent("red", "circle"), Referent(None, "star")):
-        assert editor.verifier.score(big, star, ref, clip_image=small) == editor.verifier.score(big, star, ref)
+        assert prior.verifier.score(big, star, ref, clip_image=small) == prior.verifier.score(big, star, ref)
 
 
 def test_editor_refuses_a_region_that_is_a_look_alike(editor):
     """"remove the red circle" where the image has a red star and a blue circle: a map on either look-alike
     is refused by the check (whatever the presence head says), the real object is kept."""
     img = render(SCENE)
-    intent = editor.describer("remove the red circle").intent
+    desc = editor.describer("remove the red circle")
+    off = _with(editor, verify_referent=False)
     for obj in SCENE.objects:
         prob = _mask(obj).astype(np.float32)
-        assert not editor.region_from(prob, 1.0, img, intent, presence_threshold=0.0, verify_threshold=0.05).any()
-        off = Editor(editor.models, editor.region_predictor, config=EditorConfig(steps=1, verify_referent=False))
-        assert off.region_from(prob, 1.0, img, intent, presence_threshold=0.0).any()  # the check is what refuses
-    right = editor.describer("remove the red star").intent
+        assert not editor.region_from(prob, 1.0, img, desc, presence_threshold=0.0, verify_threshold=0.05).any()
+        assert off.region_from(prob, 1.0, img, desc, presence_threshold=0.0).any()  # the check is what refuses
+        # verify_threshold reaches the world prior's refine through region_from's overrides: 0 turns the check off
+        assert editor.region_from(prob, 1.0, img, desc, presence_threshold=0.0, verify_threshold=0.0).any()
+    right = editor.describer("remove the red star")
     prob = _mask(SCENE.objects[0]).astype(np.float32)
     assert editor.region_from(prob, 1.0, img, right, presence_threshold=0.0, verify_threshold=0.05).any()
     # add edits have no referent: never checked
-    add = editor.describer("add a red circle in the top right").intent
+    add = editor.describer("add a red circle in the top right")
     assert editor.region_from(np.zeros((64, 64), np.float32), 1.0, img, add, verify_threshold=0.99).any()
 
 
-def test_verify_threshold_comes_from_config_then_predictor_then_default(editor):
-    assert Editor(editor.models, None, config=EditorConfig(verify_threshold=0.3)).verify_threshold == 0.3
-    assert Editor(editor.models, None).verify_threshold == 0.0  # uncalibrated: off
-    calibrated = getattr(editor.region_predictor, "verify_threshold", None)
-    assert editor.verify_threshold == (0.0 if calibrated is None else calibrated)
+def test_verify_threshold_comes_from_config_then_predictor_then_default(editor, prior):
+    pred = editor.region_predictor
+    calibrated = getattr(pred, "verify_threshold", None)
+    assert calibrated is not None and calibrated > 0  # the bundled predictor's card carries one
+    assert WorldPrior(editor.models, pred, WorldPriorConfig(verify_threshold=0.3)).verify_threshold == 0.3
+    assert WorldPrior(editor.models, pred).verify_threshold == calibrated
+    assert prior.verify_threshold == calibrated  # the editor's own prior reads its predictor's
+    assert WorldPrior(editor.models, None).verify_threshold == 0.0  # uncalibrated: off
 
 
 TWO = Scene(Background("white"), (WorldObject("circle", "red", 0.27, 0.3, 0.17), WorldObject("circle", "blue", 0.72, 0.68, 0.16)))
@@ -95,19 +116,19 @@ def test_a_rejected_region_moves_to_the_object_clip_reads_as_the_referent(editor
     circle among the image's object proposals; without relocation the answer is no edit."""
     img = render(TWO, size)
     red, blue = (object_coverage(o, size) > 0.5 for o in TWO.objects)
-    intent = editor.describer("remove the red circle").intent
-    region = editor.region_from(blue.astype(np.float32), 1.0, img, intent, presence_threshold=0.0, verify_threshold=0.05)
+    desc = editor.describer("remove the red circle")
+    region = editor.region_from(blue.astype(np.float32), 1.0, img, desc, presence_threshold=0.0, verify_threshold=0.05)
     assert (region & red).sum() >= 0.95 * red.sum() and not (region & blue).any()
     assert region.sum() <= 1.6 * red.sum()  # the object and its edge, not the background
-    stay = Editor(editor.models, editor.region_predictor, config=EditorConfig(steps=1, relocate=False))
-    assert not stay.region_from(blue.astype(np.float32), 1.0, img, intent, presence_threshold=0.0, verify_threshold=0.05).any()
+    stay = _with(editor, relocate=False)
+    assert not stay.region_from(blue.astype(np.float32), 1.0, img, desc, presence_threshold=0.0, verify_threshold=0.05).any()
 
 
-def test_relocate_returns_none_and_the_best_score_when_nothing_reads_as_the_referent(editor):
+def test_relocate_returns_none_and_the_best_score_when_nothing_reads_as_the_referent(prior):
     img = render(SCENE)
-    region, score = editor.verifier.relocate(img, Referent("green", "triangle"), threshold=0.05)
+    region, score = prior.verifier.relocate(img, Referent("green", "triangle"), threshold=0.05)
     assert region is None and 0.0 <= score < 0.05
-    region, score = editor.verifier.relocate(img, Referent("blue", "circle"), threshold=0.05)
+    region, score = prior.verifier.relocate(img, Referent("blue", "circle"), threshold=0.05)
     assert region is not None and score > 0.5 and (region & _mask(SCENE.objects[1])).sum() >= 0.95 * _mask(SCENE.objects[1]).sum()
 
 
@@ -119,22 +140,22 @@ def test_a_map_on_two_objects_keeps_the_one_clip_reads_as_the_referent(editor, s
     img = render(SCENE, size)
     star, circle = (object_coverage(o, size) > 0.5 for o in SCENE.objects)
     prob = np.where(circle, 0.95, np.where(star, 0.8, 0.0)).astype(np.float32)
-    intent = editor.describer("remove the red star").intent
+    desc = editor.describer("remove the red star")
     for vth in (0.0, 0.05):
-        region = editor.region_from(prob, 1.0, img, intent, threshold=0.5, presence_threshold=0.0, verify_threshold=vth)
+        region = editor.region_from(prob, 1.0, img, desc, threshold=0.5, presence_threshold=0.0, verify_threshold=vth)
         assert (region & star).sum() >= 0.95 * star.sum() and not (region & circle).any()
-    both = Editor(editor.models, editor.region_predictor, config=EditorConfig(steps=1, single_object=False))
-    region = both.region_from(prob, 1.0, img, intent, threshold=0.5, presence_threshold=0.0, verify_threshold=0.0)
+    both = _with(editor, single_object=False)
+    region = both.region_from(prob, 1.0, img, desc, threshold=0.5, presence_threshold=0.0, verify_threshold=0.0)
     assert (region & star).any() and (region & circle).any()
-    blind = Editor(editor.models, editor.region_predictor, config=EditorConfig(steps=1, verify_referent=False))
-    region = blind.region_from(prob, 1.0, img, intent, threshold=0.5, presence_threshold=0.0)
+    blind = _with(editor, verify_referent=False)
+    region = blind.region_from(prob, 1.0, img, desc, threshold=0.5, presence_threshold=0.0)
     assert (region & circle).sum() >= 0.95 * circle.sum() and not (region & star).any()
 
 
-def test_slivers_are_not_objects_and_score_zero(editor):
+def test_slivers_are_not_objects_and_score_zero(prior):
     from regionedit.world.priors.refine import grow_region
 
-    v = editor.verifier
+    v = prior.verifier
     rng = np.random.default_rng(0)
     for shape in ("circle", "square", "triangle", "star", "diamond"):  # the smallest objects, grown by their edge
         for _ in range(20):
@@ -166,7 +187,8 @@ def test_large_images_are_localised_at_the_working_size_and_agree_with_64_px(edi
     monkeypatch.setattr(editor, "region_from", spy)
     small, _ = editor.find_region(render(SCENE, 64), instruction, shape=False)
     big, prob = editor.find_region(render(SCENE, 1024), instruction, shape=False)
-    assert seen == [(64, 64), (256, 256)]  # 1024 px: decided at config.work_side
+    assert editor.work_side == WorldPriorConfig().work_side == 256  # the world prior's working side
+    assert seen == [(64, 64), (256, 256)]  # 1024 px: decided at the working side
     assert big.shape == prob.shape == (1024, 1024) and big.dtype == bool
     back = F.adaptive_avg_pool2d(torch.from_numpy(big.astype(np.float32))[None], (64, 64))[0].numpy() >= 0.5
     obj, other = _mask(SCENE.objects[which]), _mask(SCENE.objects[1 - which])
@@ -174,7 +196,7 @@ def test_large_images_are_localised_at_the_working_size_and_agree_with_64_px(edi
         assert (found & obj).sum() / (found | obj).sum() > 0.55 and not (found & other).any()
 
 
-def test_relocation_proposes_a_star_whose_tips_chain_to_the_background(editor):
+def test_relocation_proposes_a_star_whose_tips_chain_to_the_background(prior):
     import dataclasses
 
     from regionedit.world.priors.verify import VerifierConfig
@@ -182,12 +204,12 @@ def test_relocation_proposes_a_star_whose_tips_chain_to_the_background(editor):
     star = WorldObject("star", "purple", 0.45, 0.55, 0.11)
     img = render(Scene(Background("gray"), (star, WorldObject("circle", "yellow", 0.8, 0.2, 0.1))))
     want = _mask(star)
-    region, score = editor.verifier.relocate(img, Referent("purple", "star"), 0.05)
+    region, score = prior.verifier.relocate(img, Referent("purple", "star"), 0.05)
     assert region is not None and (region & want).sum() / (region | want).sum() > 0.6 and score >= 0.05
-    coarse = ReferentVerifier(editor.models, dataclasses.replace(VerifierConfig(), proposal_tol=24.0, flat_proposals=False))
-    region24, _ = coarse.relocate(img, Referent("purple", "star"), 0.05)  # at 24 the star is part of the background
-    assert region24 is None or (region24 & want).sum() < 0.5 * want.sum()
-    flat24 = ReferentVerifier(editor.models, dataclasses.replace(VerifierConfig(), proposal_tol=24.0))
+    coarse = ReferentVerifier(prior.models, dataclasses.replace(VerifierConfig(), proposal_tol=24.0, flat_proposals=False))
+    region24, score24 = coarse.relocate(img, Referent("purple", "star"), 0.05)  # at 24 the star is part of the
+    assert region24 is None and score24 < 0.05  # background: no proposal reads as it
+    flat24 = ReferentVerifier(prior.models, dataclasses.replace(VerifierConfig(), proposal_tol=24.0))
     region24, _ = flat24.relocate(img, Referent("purple", "star"), 0.05)  # its flat-pixel segment is a proposal:
     edged = grow_region(want, 1)  # the star with its 1 px anti-aliased edge, tips included
     assert region24 is not None and (region24 & edged).sum() / (region24 | edged).sum() > 0.9
@@ -206,7 +228,8 @@ def test_background_edit_keeps_a_star_chained_to_the_background(editor):
     assert out.status == "edited" and not out.mask[cov > 0.97].any() and (out.image[cov > 0.97] == img[cov > 0.97]).all()
     assert out.mask[(cov > 0.05) & (cov < 0.85)].mean() > 0.9  # its anti-aliased edge is repainted (no beige rim)
     assert out.mask[~grow_region(on_star, 3)].mean() > 0.95  # the background itself is edited
-    old = Editor(editor.models, editor.region_predictor, config=dataclasses.replace(editor.config, flat_islands=False))
+    old = world_editor(editor.models, editor.region_predictor, config=editor.config,
+                       prior_config=dataclasses.replace(editor.prior(WorldPrior).config, flat_islands=False))
     assert old(img, "make the background sky blue", seed=0).mask[on_star].mean() > 0.5  # what it prevents
 
 
@@ -250,7 +273,7 @@ TWO_CIRCLES = Scene(Background("white"), (WorldObject("circle", "red", 0.25, 0.3
                                           WorldObject("square", "yellow", 0.75, 0.22, 0.11)))
 
 
-def test_ambiguous_referents_get_no_edit(editor):
+def test_ambiguous_referents_get_no_edit(editor, prior):
     # "the circle" with a red and a blue circle: WORLD.md names an object by shape alone only when unique
     img = render(TWO_CIRCLES)
     res = editor(img, "remove the circle")
@@ -258,18 +281,18 @@ def test_ambiguous_referents_get_no_edit(editor):
     assert np.array_equal(res.image, img) and not res.mask.any()
     assert editor(img, "remove the red circle").status == "edited"  # named in full
     assert editor(img, "make the square blue").status == "edited"  # unique by shape
-    off = Editor(editor.models, editor.region_predictor, config=EditorConfig(steps=1, refuse_ambiguous=0))
+    off = _with(editor, refuse_ambiguous=0)
     assert off(img, "remove the circle").status == "edited"
     # the check itself: the other circle is named, the referent's own fragments are no second object
-    intent = editor.describer("remove the circle").intent
-    fp, _ = editor.find_region(img, "remove the circle", intent, shape=False)
-    others = editor.ambiguous(img, intent, fp)
+    desc = editor.describer("remove the circle")
+    fp, _ = editor.find_region(img, "remove the circle", desc, shape=False)
+    others = prior.ambiguous(img, desc.intent, fp)
     assert len(others) == 1 and others[0].endswith("circle")
-    square = editor.describer("remove the square").intent
-    assert editor.ambiguous(img, square, editor.find_region(img, "remove the square", square, shape=False)[0]) == []
+    square = editor.describer("remove the square")
+    assert prior.ambiguous(img, square.intent, editor.find_region(img, "remove the square", square, shape=False)[0]) == []
 
 
-def test_candidate_score_ranks_candidates_by_the_edit_asked(editor):
+def test_candidate_score_ranks_candidates_by_the_edit_asked(prior):
     # the score ranks the candidates of one edit: the right background / object must outrank a wrong one
     from regionedit.world.grammar import parse_intent
     from regionedit.world import render
@@ -281,7 +304,7 @@ def test_candidate_score_ranks_candidates_by_the_edit_asked(editor):
     whole = np.ones((64, 64), bool)
 
     def score(text, img, region=whole):
-        return editor.candidate_score(img, region, parse_intent(text)[0])
+        return prior.scorer(img, region, parse_intent(text)[0])
 
     for want, wrong in [(("beige",), ("black",)), (("gray",), ("white",)), (("black", "white"), ("white", "black")),
                         (("sky blue", "beige"), ("beige", "sky blue")), (("light green",), ("light green", "black"))]:
