@@ -52,6 +52,8 @@ class CandidateScorer:
         v = self._verifier()
         color = intent.new_color
         shape = intent.new_shape if intent.op != "color" else (intent.target.shape if intent.target else None)
+        if not v.to_clip_frame(edited, region)[1].any():
+            return None  # a region too small to survive CLIP's input size: nothing to read
         p_color, p_shape = v.attribute_probabilities(edited, region)
         score = 0.0
         if color in v.config.colors:

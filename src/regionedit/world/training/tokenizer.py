@@ -8,10 +8,7 @@ words still encode, letter by letter, instead of failing.
 
 from __future__ import annotations
 
-import json
-
-
-BOS, EOS = "<|startoftext|>", "<|endoftext|>"
+from regionedit.models.tokenizer import BOS, EOS  # noqa: F401  (re-exported)
 
 # Words users are likely to type beyond what the generator produces (kept as whole tokens too).
 EXTRA_WORDS = (
@@ -37,52 +34,8 @@ def world_corpus(n: int = 4000, seed: int = 1234) -> list[str]:
 
 
 def build_world_tokenizer(vocab_size: int = 1024, model_max_length: int = 48, corpus: list[str] | None = None):
-    """Train a byte-level BPE on world text and wrap it as a :class:`transformers.CLIPTokenizer`.
+    """Train a byte-level BPE on world text (:func:`world_corpus` unless ``corpus`` is given) and wrap it as a
+    :class:`transformers.CLIPTokenizer` (:func:`regionedit.models.tokenizer.build_clip_tokenizer`)."""
+    from regionedit.models.tokenizer import build_clip_tokenizer
 
-    The token ids of ``<|startoftext|>`` / ``<|endoftext|>`` are *not* 2 (transformers' CLIP text
-    model falls back to argmax pooling when ``eos_token_id == 2``).
-    """
-    from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
-    from transformers import CLIPTokenizer
-
-    tok = Tokenizer(models.BPE(continuing_subword_prefix="", end_of_word_suffix="</w>"))
-    tok.normalizer = normalizers.Sequence(
-        [normalizers.NFC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Lowercase()]
-    )
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(
-                Regex(r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""),
-                behavior="removed",
-                invert=True,
-            ),
-            pre_tokenizers.ByteLevel(add_prefix_space=False),
-        ]
-    )
-    alphabet = pre_tokenizers.ByteLevel.alphabet()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        min_frequency=1,
-        show_progress=False,
-        initial_alphabet=sorted(alphabet),
-        end_of_word_suffix="</w>",
-        special_tokens=[],
-    )
-    texts = corpus if corpus is not None else world_corpus()
-    tok.train_from_iterator(texts, trainer=trainer)
-    model = json.loads(tok.to_str())["model"]
-    vocab: dict[str, int] = dict(model["vocab"])
-    # every single byte, bare and as a word end, so any text encodes
-    for ch in sorted(alphabet):
-        for t in (ch, ch + "</w>"):
-            if t not in vocab:
-                vocab[t] = len(vocab)
-    vocab = {t: i for i, t in enumerate(sorted(vocab, key=vocab.get))}
-    vocab[BOS] = len(vocab)
-    vocab[EOS] = len(vocab)
-    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=model_max_length)
-    assert tokenizer.eos_token_id != 2 and tokenizer.bos_token_id != 2
-    return tokenizer
-
-
+    return build_clip_tokenizer(corpus if corpus is not None else world_corpus(), vocab_size, model_max_length)
