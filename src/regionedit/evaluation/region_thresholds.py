@@ -29,6 +29,10 @@ from regionedit.world import sample_edit, spec
 THRESHOLDS = (0.4, 0.5, 0.6, 0.7, 0.8)  # region threshold on the per-pixel probability
 PRESENCE_THRESHOLDS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)  # 0: no presence gate
 VERIFY_THRESHOLDS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)  # 0: no CLIP referent check
+# an Editor without priors: no CLIP check, so a finer grid of the two learned thresholds costs little; its presence
+# gate alone must refuse absent referents, and its empty regions (false "no edit") fall at lower region thresholds
+LEARNED_THRESHOLDS = (0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6)
+LEARNED_PRESENCE_THRESHOLDS = (0.0, 0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.5)
 FALSE_NO_EDIT_BAR = 0.03  # at most this share of real edits may get "no edit"
 CALIBRATION_SEED = 15000  # calibration scenes: seeds 15000 + category index
 
@@ -87,9 +91,12 @@ def add_placed(region: np.ndarray, sample) -> bool:
 
 def threshold_grid(editor, has_presence: bool) -> list[tuple]:
     """Every (region, presence, verify) combination tried: presence None without a presence head, verify 0
-    when the editor's CLIP referent check is off."""
+    when the editor's CLIP referent check is off; the finer learned grid for an editor without priors."""
     from regionedit.world.priors.prior import WorldPrior
 
+    if not editor.priors:
+        return [(th, pth, 0.0) for th in LEARNED_THRESHOLDS
+                for pth in (LEARNED_PRESENCE_THRESHOLDS if has_presence else (None,))]
     world = editor.prior(WorldPrior)
     verify = world is not None and world.config.verify_referent
     return [(th, pth, vth) for th in THRESHOLDS for pth in (PRESENCE_THRESHOLDS if has_presence else (None,))
