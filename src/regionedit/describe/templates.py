@@ -91,12 +91,10 @@ class TemplateDescriber:
                 prompt = f"a {content.lower()} {_bare(target)}"
                 return Description(None, prompt, prompt, _bare(target), operation="recolor", target=target,
                                    content=content.lower())
-            if op == "resize":
-                return Description(None, _with_article(target), _with_article(target), _bare(target), operation="resize",
-                                   target=target, content=content.lower())
-            if op == "move":
-                return Description(None, _with_article(target), _with_article(target), _bare(target), operation="move",
-                                   target=target, content=content)
+            if op in ("resize", "move"):  # the object itself is redrawn: "a dog"
+                prompt = _with_article(_bare(target))
+                return Description(None, prompt, prompt, _bare(target), operation=op, target=target,
+                                   content=content.lower() if op == "resize" else content)
             if op == "add":
                 return Description(None, _with_article(content), _with_article(content), None, operation="add",
                                    target=target, content=content)
