@@ -35,6 +35,7 @@ import numpy as np
 
 from regionedit.compose import erode
 from regionedit.world.geometry import SHAPE_AREA as AREA_PER_R2  # area of each WORLD.md shape over its circumradius^2
+from regionedit.world.geometry import circumradius
 from regionedit.world.priors.transform import scaled_window
 from regionedit.world import spec
 
@@ -65,7 +66,7 @@ class ShapingConfig:
 def _disc(region: np.ndarray, scale: float, margin: float) -> np.ndarray:
     ys, xs = np.nonzero(region)
     cy, cx = ys.mean(), xs.mean()
-    r = np.sqrt(((ys - cy) ** 2 + (xs - cx) ** 2).max()) + 0.5
+    r = circumradius(region)
     h, w = region.shape
     yy = (np.arange(h) - cy)[:, None] ** 2
     xx = (np.arange(w) - cx)[None, :] ** 2
@@ -104,9 +105,7 @@ def object_radius(footprint: np.ndarray, image: np.ndarray | None = None, shape:
         solid = footprint & (np.abs(image.astype(np.float32) - med).max(-1) < cfg.solid_tol)
         if solid.any():
             return (np.sqrt(np.count_nonzero(solid) / AREA_PER_R2[shape]) + cfg.solid_edge_px * side / 64) / side
-    ys, xs = np.nonzero(footprint)
-    r_px = np.sqrt(((ys - ys.mean()) ** 2 + (xs - xs.mean()) ** 2).max()) + 0.5  # to the pixel's far side
-    return r_px / cfg.edge_ratio / side
+    return circumradius(footprint) / cfg.edge_ratio / side  # to the farthest pixel's far side
 
 
 def size_factor(footprint: np.ndarray, bigger: bool, config: ShapingConfig | None = None,
