@@ -78,8 +78,9 @@ def main(argv=None) -> int:
         p.error("--write-card describes an exported predictor folder, not a checkpoint")
     if args.checkpoint is not None:
         from regionedit.localize import RegionPredictor, RegionPredictorConfig
+        from regionedit.training.common import load_checkpoint
 
-        st = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
+        st = load_checkpoint(args.checkpoint)  # weights_only: a planted checkpoint runs no code
         sd = {k[len("pred."):]: v for k, v in st["model"].items() if k.startswith("pred.")}
         c = editor.models.clip.config.projection_dim
         saved = st.get("predictor_config")

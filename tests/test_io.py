@@ -448,3 +448,63 @@ def test_validate_instruction():
     with pytest.raises(ValueError):
         validate_instruction("")
     assert validate_instruction("x" * 600, max_chars=600)
+
+
+# ------------------------------------------------------------------------------------------------
+# issue 33: the pixel limit's CLI flag, alpha="keep", stale temp files, unwritable folders
+
+
+def test_max_pixels_limit_context_and_message_names_the_flag(tmp_path):
+    from regionedit.io import max_pixels_limit
+
+    p = tmp_path / "a.png"
+    Image.fromarray(np.zeros((200, 300, 3), np.uint8)).save(p)
+    with max_pixels_limit(50_000):
+        with pytest.raises(ImageInputError, match=r"--max-pixels 60000"):
+            load_image(p)  # the default limit is the block's
+        assert load_image(p, max_pixels=None).shape == (200, 300, 3)  # an explicit argument wins
+    assert load_image(p).shape == (200, 300, 3)  # restored after the block
+    with max_pixels_limit(10):
+        with pytest.raises(ImageInputError, match="max_pixels"):
+            load_image(np.zeros((300, 200, 3), np.uint8))
+    with pytest.raises(ImageInputError, match="positive"):
+        with max_pixels_limit(0):
+            pass
+
+
+def test_alpha_keep_returns_rgba_only_for_transparent_images(tmp_path):
+    rgba = np.zeros((4, 5, 4), np.uint8)
+    rgba[..., 0], rgba[..., 3] = 200, np.arange(20, dtype=np.uint8).reshape(4, 5) * 10
+    p = tmp_path / "a.png"
+    Image.fromarray(rgba, "RGBA").save(p)
+    assert np.array_equal(load_image(p, alpha="keep"), rgba)
+    Image.fromarray(rgba[..., :3]).save(tmp_path / "b.png")
+    assert load_image(tmp_path / "b.png", alpha="keep").shape == (4, 5, 3)
+
+
+def test_remove_stale_temp_files_only_ours(tmp_path):
+    from regionedit.io import remove_stale_temp_files, temp_files_for
+
+    dest = tmp_path / "out.png"
+    ours = tmp_path / ".out.png.0123456789ab.tmp"
+    keep = [tmp_path / ".out.png.tmp", tmp_path / ".other.png.0123456789ab.tmp", tmp_path / "out.png.0123456789ab.tmp",
+            tmp_path / ".out.png.0123456789AB.tmp"]
+    for f in [ours, *keep]:
+        f.write_bytes(b"x")
+    assert temp_files_for(dest) == [ours]
+    assert remove_stale_temp_files([dest]) == [ours] and not ours.exists() and all(f.exists() for f in keep)
+
+
+def test_save_png_unwritable_folder_is_an_input_error(tmp_path, monkeypatch):
+    import regionedit.io.saving as saving
+
+    real_open = os.open
+
+    def denied(path, *a, **k):
+        if str(path).endswith(".tmp"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *a, **k)
+
+    monkeypatch.setattr(saving.os, "open", denied)
+    with pytest.raises(ImageInputError, match="no permission to write.*writable"):
+        save_png(tmp_path / "o.png", np.zeros((2, 2, 3), np.uint8))

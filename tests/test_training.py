@@ -23,7 +23,7 @@ def export(tmp_path_factory):
 
 
 def _steps(run_dir):
-    return torch.load(run_dir / "state.pt", weights_only=False)["step"]
+    return torch.load(run_dir / "state.pt", weights_only=True)["step"]
 
 
 @pytest.mark.parametrize("component", ["clip", "vae", "instruction_encoder", "unet", "unet_inpaint", "unet_ip2p"])
@@ -335,7 +335,7 @@ def test_clip_finetune_from_shipped_keeps_record_and_learns_dense_shape(export, 
     state = json.loads((export / "clip" / "training_state.json").read_text())
     assert state["steps"] == first["steps"] and state["finetune"]["steps"] == 2  # both runs on record
     assert state["finetune"]["shape_aux_weight"] == 1.0
-    run = torch.load(tmp_path / "b" / "clip" / "state.pt", weights_only=False)
+    run = torch.load(tmp_path / "b" / "clip" / "state.pt", weights_only=True)
     assert run["from_shipped"] and any(k.startswith("shape_head.") for k in run["model"])
     # a resume of the fine-tune stays a fine-tune (the record is not reset)
     assert world_models.main(args + ["--out", str(tmp_path / "b"), "--max-steps", "3"]) == 0

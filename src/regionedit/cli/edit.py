@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
-from regionedit.cli.main import positive_int
+from regionedit.cli.main import SEED_LIMIT, non_negative_float, positive_int, seed_int
+from regionedit.io.loading import DEFAULT_MAX_PIXELS
 
 
 def add_parser(sub) -> None:
@@ -17,17 +21,20 @@ def add_parser(sub) -> None:
         description=(
             "Edit IMAGE following INSTRUCTION: regionedit finds the region (or uses --mask), fills it with the "
             "frozen inpainting model and leaves every other pixel bit-identical. Outputs are PNGs carrying the "
-            "instruction, seed, method and model as metadata; the input is never overwritten."
+            "instruction, seed, method and model as metadata; the input is never overwritten, and no two outputs "
+            "may be the same file. An input with an alpha channel keeps it: the output is RGBA with the input's "
+            "alpha (the model edits the image composited over white)."
         ),
     )
     p.add_argument("image", nargs="?", help="input image (PNG, JPEG, ...)")
     p.add_argument("instruction", nargs="?", help='the edit, e.g. "remove the red circle"')
     p.add_argument("-o", "--output", help="output PNG (must not exist unless --overwrite; never the input)")
-    p.add_argument("--mask-out", help="also write the edited region as a PNG (white = edited)")
+    p.add_argument("--mask-out", help="also write the edited region as a PNG (white = edited); not the --output file")
     p.add_argument("--mask", help="use this mask (white = edit) instead of predicting the region")
-    p.add_argument("--seed", type=int, default=0, help="random seed of the generator (default 0)")
-    p.add_argument("--steps", type=int, default=None, help="diffusion steps (default 20)")
-    p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (default 4)")
+    p.add_argument("--seed", type=seed_int, default=0, help="random seed of the generator, 0 <= seed < 2**63 (default 0)")
+    p.add_argument("--steps", type=positive_int, default=None, help="diffusion steps, >= 1 (default 20)")
+    p.add_argument("--guidance", type=non_negative_float, default=None,
+                   help="classifier-free guidance scale, a finite number >= 0; <= 1 turns guidance off (default 4)")
     p.add_argument("--method", default="region", choices=["region", "mask"], help="how the region is found (default: region)")
     p.add_argument("--blend", default="feather", choices=["feather", "laplacian", "poisson", "hard"],
                    help="seam blend when pasting the edit back (default feather; see benchmarks/compose_seams.py)")
@@ -38,64 +45,207 @@ def add_parser(sub) -> None:
                         "the learned parts alone (default on)")
     p.add_argument("--caption", default=None, help="optional description of the input image (source caption)")
     p.add_argument("--model", default="shapes-64", help="bundled model name, local folder or Hugging Face id")
-    p.add_argument("--batch", help="JSONL file of jobs: {image, instruction, output, [mask_out], [mask], [seed]} per line")
+    p.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
+                   help=f"refuse input images with more than this many pixels, width * height (default {DEFAULT_MAX_PIXELS:,})")
+    p.add_argument("--batch", help="JSONL file of jobs: {image, instruction, output, [mask_out], [mask], [seed], [caption]} "
+                                   "per line; a bad line or a failed job is reported and the others still run")
+    p.add_argument("--resume", action="store_true",
+                   help="skip jobs finished by an earlier run: their output exists and carries this job's provenance "
+                        "(instruction, seed, model); reported as 'skipped'")
     p.add_argument("--json", action="store_true", help="print one JSON object per job")
     p.add_argument("--overwrite", action="store_true", help="allow replacing existing output files (never inputs)")
     p.set_defaults(func=run)
 
 
-def _jobs(args) -> list[dict]:
+@dataclasses.dataclass
+class _Job:
+    spec: dict
+    line: int | None = None  # line of the batch file (None: the command line)
+    error: str | None = None  # refused before running, with the fix
+
+    def where(self) -> str:
+        return f"line {self.line}: " if self.line is not None else ""
+
+
+_JOB_EXAMPLE = '{"image": "in.png", "instruction": "remove the red circle", "output": "out.png", "seed": 0}'
+
+
+def _check_spec(job: Any) -> str | None:
+    """Why a batch line's value cannot be a job (with the fix), or None."""
+    if not isinstance(job, dict):
+        return f"a job must be a JSON object, got {type(job).__name__}; write one object per line, e.g. {_JOB_EXAMPLE}"
+    missing = [k for k in ("image", "instruction", "output") if k not in job]
+    if missing:
+        return f"missing {', '.join(missing)}; each job needs image, instruction and output, e.g. {_JOB_EXAMPLE}"
+    for k in ("image", "instruction", "output"):
+        if not isinstance(job[k], str) or (k != "instruction" and not job[k]):
+            return f"{k!r} must be a non-empty string, got {json.dumps(job[k])}"
+    for k in ("mask_out", "mask", "caption"):
+        if job.get(k) is not None and not isinstance(job[k], str):
+            return f"{k!r} must be a string (or left out), got {json.dumps(job[k])}"
+    if "seed" in job:
+        s = job["seed"]
+        if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < SEED_LIMIT:
+            return (f"'seed' must be a whole number 0 <= seed < 2**63, got {json.dumps(s)}; "
+                    "leave it out to use --seed")
+    return None
+
+
+def _jobs(args) -> list[_Job]:
     if args.batch:
+        try:
+            text = Path(args.batch).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise SystemExit(f"cannot read --batch {args.batch!r} ({e}); give a UTF-8 JSONL file, one job per line")
         jobs = []
-        for n, line in enumerate(Path(args.batch).read_text().splitlines(), 1):
+        for n, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
             try:
-                job = json.loads(line)
+                spec = json.loads(line)
             except json.JSONDecodeError as e:
-                raise SystemExit(f"{args.batch}:{n}: not valid JSON ({e.msg}); write one JSON object per line")
-            missing = [k for k in ("image", "instruction", "output") if k not in job]
-            if missing:
-                raise SystemExit(f"{args.batch}:{n}: missing {', '.join(missing)}; each job needs image, instruction and output")
-            jobs.append(job)
+                jobs.append(_Job({}, n, f"not valid JSON ({e.msg}, column {e.colno}); write one JSON object per "
+                                        f"line, e.g. {_JOB_EXAMPLE}"))
+                continue
+            jobs.append(_Job(spec if isinstance(spec, dict) else {}, n, _check_spec(spec)))
         return jobs
     if not (args.image and args.instruction is not None and args.output):
         raise SystemExit("give IMAGE, INSTRUCTION and -o OUTPUT (or --batch JOBS.jsonl); see `regionedit edit --help`")
-    return [{"image": args.image, "instruction": args.instruction, "output": args.output,
-             "mask_out": args.mask_out, "mask": args.mask, "seed": args.seed}]
+    if args.mask_out and _same(args.output, args.mask_out):
+        raise SystemExit(f"-o/--output and --mask-out are the same file ({args.output!r}): the mask would overwrite "
+                         "the edited image; give --mask-out another name")
+    return [_Job({"image": args.image, "instruction": args.instruction, "output": args.output,
+                  "mask_out": args.mask_out, "mask": args.mask, "seed": args.seed})]
+
+
+def _real(path: str) -> str:
+    return os.path.realpath(os.path.abspath(path))
+
+
+def _same(a: str, b: str) -> bool:
+    if _real(a) == _real(b):
+        return True
+    try:
+        return os.path.samefile(a, b)  # hard links
+    except OSError:
+        return False
+
+
+def _refuse_collisions(jobs: list[_Job]) -> None:
+    """Refuse (set ``error`` of) each job whose output is another output (its own mask-out, or an earlier
+    job's output) or another job's input; the first job to claim an output keeps it."""
+    inputs: dict[str, _Job] = {}
+    for j in jobs:
+        if j.error is None:
+            for k in ("image", "mask"):
+                if j.spec.get(k):
+                    inputs.setdefault(_real(j.spec[k]), j)
+    claimed: dict[str, _Job] = {}
+    for j in jobs:
+        if j.error is not None:
+            continue
+        outs = [j.spec["output"]] + ([j.spec["mask_out"]] if j.spec.get("mask_out") else [])
+        if len(outs) == 2 and _same(*outs):
+            j.error = (f"'output' and 'mask_out' are the same file ({outs[0]!r}): the mask would overwrite the "
+                       "edited image; give mask_out another name")
+            continue
+        for o in outs:
+            r = _real(o)
+            other = inputs.get(r)
+            if other is not None and other is not j:
+                j.error = (f"output {o!r} is the input of the job on line {other.line}; refusing to overwrite another "
+                           "job's input: give this job another output")
+                break
+            if r in claimed:
+                j.error = (f"output {o!r} is also written by the job on line {claimed[r].line}; give each job its own "
+                           "output file")
+                break
+        if j.error is None:
+            for o in outs:
+                claimed[_real(o)] = j
+
+
+def _provenance_matches(path: str, job: dict, seed: int, model_id: str) -> bool:
+    """Whether ``path`` is a PNG written by this job in an earlier run (its instruction, seed and model)."""
+    from regionedit.io import ImageInputError, read_png_metadata
+
+    if not os.path.isfile(path):
+        return False
+    try:
+        meta = read_png_metadata(path)
+    except ImageInputError:
+        return False
+    return (meta.get("regionedit:instruction") == job["instruction"].strip()
+            and meta.get("regionedit:seed") == str(seed) and meta.get("regionedit:model") == str(model_id))
 
 
 def run(args) -> int:
+    import numpy as np
     from tqdm import tqdm
 
-    from regionedit.io import ImageInputError, save_png
-    from regionedit.pipeline import Editor
+    from regionedit.io import ImageInputError, load_image, max_pixels_limit, remove_stale_temp_files, save_png
+    from regionedit.pipeline import Editor, EditorConfig
 
     jobs = _jobs(args)
-    from regionedit.pipeline import EditorConfig
+    _refuse_collisions(jobs)
+    stale = remove_stale_temp_files(
+        p for j in jobs if j.error is None for p in (j.spec["output"], j.spec.get("mask_out")) if p)
+    if stale:
+        print(f"removed {len(stale)} stale temporary file(s) left by an interrupted run: "
+              f"{', '.join(str(s) for s in stale)}", file=sys.stderr)
 
     editor = Editor.from_pretrained(args.model, priors=args.priors == "on", config=EditorConfig(
         blend=args.blend, **({} if args.candidates is None else {"candidates": args.candidates})))  # models load once for all jobs
+    model_id = editor.models.model_id
     failures = 0
-    for job in tqdm(jobs, desc="editing", disable=len(jobs) < 2 or args.json, file=sys.stderr):
-        record = {"image": job["image"], "output": job["output"], "mask": job.get("mask_out")}
+    for j in tqdm(jobs, desc="editing", disable=len(jobs) < 2 or args.json, file=sys.stderr):
+        job = j.spec
+        record: dict[str, Any] = ({"line": j.line} if j.line is not None else {}) | {
+            "image": job.get("image"), "output": job.get("output"), "mask": job.get("mask_out")}
         try:
+            if j.error is not None:
+                raise ValueError(j.error)
             if args.method == "mask" and not job.get("mask"):
                 raise ValueError("--method mask needs --mask MASK.png (or a 'mask' key per batch job)")
-            res = editor(job["image"], job["instruction"], seed=int(job.get("seed", args.seed)), mask=job.get("mask"),
-                         source_caption=job.get("caption", args.caption), steps=args.steps, guidance=args.guidance)
-            protect = [job["image"]] + ([job["mask"]] if job.get("mask") else [])
-            save_png(job["output"], res.image, res.metadata(), overwrite=args.overwrite, protect=protect, mask=res.mask)
-            if job.get("mask_out"):
-                save_png(job["mask_out"], (res.mask * 255).astype("uint8"), res.metadata(), overwrite=args.overwrite, protect=protect)
-            record.update(res.to_json())
-        except (ImageInputError, ValueError, FileExistsError, FileNotFoundError, RuntimeError) as e:
+            seed = int(job.get("seed", args.seed))
+            outs = [job["output"]] + ([job["mask_out"]] if job.get("mask_out") else [])
+            ours = [args.resume and _provenance_matches(o, job, seed, model_id) for o in outs]
+            if args.resume and ours[0] and all(ours):
+                record.update({"status": "skipped", "reason": "finished by an earlier run: the output exists and "
+                                                              "carries this job's instruction, seed and model (--resume)"})
+            else:
+                with max_pixels_limit(args.max_pixels):
+                    src = load_image(job["image"], alpha="keep")
+                    alpha = src[..., 3] if src.shape[2] == 4 else None
+                    rgb = load_image(src) if alpha is not None else src  # composited over white, as the Editor would
+                    res = editor(rgb, job["instruction"], seed=seed, mask=job.get("mask"),
+                                 source_caption=job.get("caption", args.caption), steps=args.steps,
+                                 guidance=args.guidance)
+                image = res.image
+                if alpha is not None:  # keep the input's alpha; outside the edit, the input's RGBA bit for bit
+                    image = np.where(res.mask[..., None], np.dstack([res.image, alpha]), src)
+                protect = [job["image"]] + ([job["mask"]] if job.get("mask") else [])
+                # the mask first, the image last: an output with this job's provenance means the job finished
+                if job.get("mask_out"):
+                    save_png(job["mask_out"], (res.mask * 255).astype("uint8"), res.metadata(),
+                             overwrite=args.overwrite or ours[1], protect=protect)
+                save_png(job["output"], image, res.metadata(), overwrite=args.overwrite or ours[0], protect=protect,
+                         mask=res.mask)
+                record.update(res.to_json())
+                if alpha is not None:
+                    record["alpha"] = "kept: the output has the input's alpha channel"
+        except (ImageInputError, ValueError, OSError, RuntimeError) as e:
             failures += 1
-            record.update({"status": "error", "reason": str(e)})
+            reason = str(e)
+            if "already exists" in reason:
+                reason += " (regionedit edit: --overwrite replaces it, --resume skips jobs finished by an earlier run)"
+            record.update({"status": "error", "reason": reason})
         if args.json:
             print(json.dumps(record), flush=True)
         elif record["status"] == "error":
-            print(f"error: {job['image']}: {record['reason']}", file=sys.stderr)
+            print(f"error: {j.where()}{job.get('image', args.batch)}: {record['reason']}", file=sys.stderr)
+        elif record["status"] == "skipped":
+            print(f"skipped {job['image']}: {job['output']} is already done")
         elif record["status"] == "no_edit":
             print(f"no edit: {record['reason']} (wrote the unchanged image to {job['output']})")
         else:

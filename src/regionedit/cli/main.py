@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import sys
 
 # command name -> module in regionedit.cli that implements it
@@ -29,6 +30,34 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
+SEED_LIMIT = 2**63
+"""Seeds are 0 <= seed < 2**63: torch.Generator.manual_seed takes up to 2**64 - 1 and an edit also uses
+seed + k * CANDIDATE_STRIDE for its candidates (and seed + k for the k-th of several edits)."""
+
+
+def seed_int(text: str) -> int:
+    """argparse ``type``: a seed, a whole number 0 <= seed < 2**63."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number 0 <= seed < 2**63, got {text!r}") from None
+    if not 0 <= value < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number 0 <= seed < 2**63 (= {SEED_LIMIT}), got {value}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """argparse ``type``: a finite number >= 0 (no nan, no inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
     return value
 
 

@@ -121,4 +121,8 @@ class InpaintGenerator:
                 lat = m_blend * lat + (1 - m_blend) * src_t
         # 5. decode
         out = self.decode(lat)
+        if not bool(torch.isfinite(out).all()):
+            raise RuntimeError(
+                "the generator produced non-finite values (NaN or inf) in the generated patch; the model's "
+                "weights are probably corrupted (NaN/inf): check the weights, or re-download / re-export the model")
         return (out, lat) if return_latents else out

@@ -11,8 +11,11 @@ from regionedit.io.images import (
     load_image,
     mask_from_text,
     mask_to_text,
+    max_pixels_limit,
     read_png_metadata,
+    remove_stale_temp_files,
     save_png,
+    temp_files_for,
     validate_instruction,
 )
 
@@ -24,7 +27,10 @@ __all__ = [
     "load_image",
     "mask_from_text",
     "mask_to_text",
+    "max_pixels_limit",
     "read_png_metadata",
+    "remove_stale_temp_files",
     "save_png",
+    "temp_files_for",
     "validate_instruction",
 ]

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from regionedit.io.errors import ImageInputError
 from regionedit.io.instructions import MAX_INSTRUCTION_CHARS, validate_instruction
-from regionedit.io.loading import DEFAULT_MAX_PIXELS, load_image
+from regionedit.io.loading import DEFAULT_MAX_PIXELS, load_image, max_pixels_limit
 from regionedit.io.masks import MASK_KEY, mask_from_text, mask_to_text
-from regionedit.io.saving import read_png_metadata, save_png
+from regionedit.io.saving import read_png_metadata, remove_stale_temp_files, save_png, temp_files_for
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -34,7 +34,10 @@ __all__ = [
     "load_image",
     "mask_from_text",
     "mask_to_text",
+    "max_pixels_limit",
     "read_png_metadata",
+    "remove_stale_temp_files",
     "save_png",
+    "temp_files_for",
     "validate_instruction",
 ]

@@ -5,11 +5,13 @@ it. Pillow's ``MAX_IMAGE_PIXELS`` and ``LOAD_TRUNCATED_IMAGES`` are read, never 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import io
 import os
 import struct
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,38 @@ from regionedit.io.errors import ImageInputError
 DEFAULT_MAX_PIXELS = 4096 * 4096
 """Default limit on width * height for :func:`load_image` (a 4096 x 4096 image)."""
 
-_ALPHA_CHOICES = ("white", "black", "error")
+_PIXEL_LIMIT: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "regionedit_max_pixels", default=DEFAULT_MAX_PIXELS
+)
+
+
+class _DefaultLimit:
+    """Marker default of ``load_image(max_pixels=...)``: the limit of :func:`max_pixels_limit` if one is
+    active, else :data:`DEFAULT_MAX_PIXELS`."""
+
+    def __repr__(self) -> str:
+        return "DEFAULT_MAX_PIXELS"
+
+
+_DEFAULT_LIMIT = _DefaultLimit()
+
+
+@contextlib.contextmanager
+def max_pixels_limit(max_pixels: int | None) -> Iterator[None]:
+    """Within this block (this thread / task only: a context variable), calls of :func:`load_image` that
+    leave ``max_pixels`` at its default use ``max_pixels`` instead of :data:`DEFAULT_MAX_PIXELS`; this is
+    how ``regionedit edit --max-pixels N`` reaches the loads inside the Editor."""
+    if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(max_pixels, int)
+                                   or max_pixels <= 0):
+        raise ImageInputError(f"max_pixels must be a positive int or None, got {max_pixels!r}")
+    token = _PIXEL_LIMIT.set(max_pixels)
+    try:
+        yield
+    finally:
+        _PIXEL_LIMIT.reset(token)
+
+
+_ALPHA_CHOICES = ("white", "black", "error", "keep")
 _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}
 _SUPPORTED_HINT = "PNG, JPEG, WebP, BMP, TIFF, GIF"
@@ -34,7 +67,7 @@ _SUPPORTED_HINT = "PNG, JPEG, WebP, BMP, TIFF, GIF"
 
 def load_image(
     source: Any,
-    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    max_pixels: int | None = _DEFAULT_LIMIT,  # type: ignore[assignment]
     alpha: str = "white",
 ) -> np.ndarray:
     """Load an image as an RGB array.
@@ -51,9 +84,12 @@ def load_image(
         max_pixels: refuse images with ``width * height`` above this (checked from the file
             header, before any pixel is decoded). ``None`` disables our limit; Pillow's own
             decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``) still applies to files.
+            Default: :data:`DEFAULT_MAX_PIXELS`, or the limit of an enclosing :func:`max_pixels_limit`.
         alpha: what to do with transparency (RGBA, LA, PA, or a palette/grey/RGB image with a
             transparent colour): ``"white"`` (default) or ``"black"`` composites the image over
-            that background; ``"error"`` raises if any pixel is not fully opaque.
+            that background; ``"error"`` raises if any pixel is not fully opaque; ``"keep"``
+            returns ``(H, W, 4)`` RGBA (straight alpha) for an image with an alpha channel or a
+            transparent colour, and ``(H, W, 3)`` RGB for any other.
 
     Returns:
         ``(H, W, 3)`` ``uint8`` RGB array, values 0..255, row 0 at the top, C-contiguous, owned
@@ -69,6 +105,8 @@ def load_image(
     """
     if alpha not in _ALPHA_CHOICES:
         raise ImageInputError(f"alpha must be one of {_ALPHA_CHOICES}, got {alpha!r}")
+    if max_pixels is _DEFAULT_LIMIT:
+        max_pixels = _PIXEL_LIMIT.get()
     if max_pixels is not None and (not isinstance(max_pixels, int) or max_pixels <= 0):
         raise ImageInputError(f"max_pixels must be a positive int or None, got {max_pixels!r}")
 
@@ -197,8 +235,8 @@ def _check_pixels(size: tuple[int, int], max_pixels: int | None, what: str) -> N
     if max_pixels is not None and w * h > max_pixels:
         raise ImageInputError(
             f"{what} is {w} x {h} = {w * h:,} pixels, above the limit max_pixels={max_pixels:,}; "
-            f"downscale it, or pass a larger max_pixels (e.g. max_pixels={w * h}) if you have the "
-            "memory for it"
+            f"downscale it, or raise the limit if you have the memory for it: max_pixels={w * h} in "
+            f"Python, --max-pixels {w * h} for `regionedit edit` / `regionedit serve`"
         )
 
 
@@ -255,6 +293,8 @@ def _grey_to_rgb(grey: np.ndarray) -> np.ndarray:
 
 def _apply_alpha(rgba: np.ndarray, alpha: str, what: str) -> np.ndarray:
     """(H, W, 4) uint8 RGBA -> (H, W, 3) uint8 RGB, composited over white/black or refused."""
+    if alpha == "keep":
+        return np.array(rgba, dtype=np.uint8, order="C", copy=True)
     a = rgba[:, :, 3:4].astype(np.uint16)
     rgb = rgba[:, :, :3]
     if (a == 255).all():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import secrets
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -178,7 +179,13 @@ def _atomic_write(dest: Path, data: bytes, overwrite: bool) -> None:
     folder = dest.parent if str(dest.parent) else Path(".")
     tmp = folder / f".{dest.name}.{secrets.token_hex(6)}.tmp"
     # os.open with 0o666 lets the process umask set the final permissions, as for a plain open().
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except PermissionError as exc:
+        raise ImageInputError(
+            f"no permission to write {str(dest)!r} (folder {str(folder)!r} is read-only for this user); "
+            "choose a writable output folder or fix its permissions (chmod)"
+        ) from exc
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -205,6 +212,40 @@ def _atomic_write(dest: Path, data: bytes, overwrite: bool) -> None:
         except FileNotFoundError:
             pass
     _fsync_dir(folder)
+
+
+_TMP_RE = re.compile(r"\.(?P<name>.+)\.[0-9a-f]{12}\.tmp")
+
+
+def temp_files_for(path: str | os.PathLike) -> list[Path]:
+    """The temporary files :func:`save_png` makes for ``path`` (``.NAME.<12 hex>.tmp`` next to it) that
+    exist now: left behind only when a writer was killed (kill -9, power loss) mid-write."""
+    dest = Path(os.fspath(path))
+    folder = dest.parent if str(dest.parent) else Path(".")
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    out = []
+    for n in names:
+        m = _TMP_RE.fullmatch(n)
+        if m and m["name"] == dest.name and (folder / n).is_file():
+            out.append(folder / n)
+    return sorted(out)
+
+
+def remove_stale_temp_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Remove :func:`temp_files_for` each of ``paths`` (our own pattern only, nothing else); returns the
+    files removed. Call it before a run that writes ``paths``, not while another writes them."""
+    removed = []
+    for p in paths:
+        for tmp in temp_files_for(p):
+            try:
+                tmp.unlink()
+                removed.append(tmp)
+            except FileNotFoundError:
+                pass
+    return removed
 
 
 def _fsync_dir(folder: Path) -> None:

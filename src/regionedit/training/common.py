@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import pickle
 import signal
 import threading
 import time
@@ -18,6 +19,32 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+class CheckpointError(SystemExit):
+    """A checkpoint that cannot be loaded safely (or at all). A ``SystemExit``: the command line prints the
+    message and exits 1, with no traceback."""
+
+
+def load_checkpoint(path: Path) -> dict:
+    """Load a training checkpoint with ``torch.load(..., weights_only=True)``: tensors, dicts, lists, tuples,
+    numbers, strings and None only, never arbitrary pickled objects, so a planted file cannot run code. A file
+    that holds anything else (or is not a checkpoint) is a :class:`CheckpointError` naming it; there is no
+    fallback to an unrestricted load."""
+    path = Path(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(
+            f"{path}: refused to load this checkpoint: it holds Python objects other than tensors, numbers, strings, "
+            f"lists and dicts, which could run code when loaded ({first}). It was not written by this version's "
+            "trainers or was tampered with: delete it (or start a fresh --out) and train again.") from None
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # truncated, empty, not a torch file
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e}); "
+                              "delete it (or start a fresh --out) and train again.") from None
 
 
 class EMA:
@@ -49,7 +76,8 @@ class Run:
         return self.state_path.exists()
 
     def load(self) -> dict:
-        return torch.load(self.state_path, map_location="cpu", weights_only=False)
+        """The run state, loaded safely (:func:`load_checkpoint`: tensors and plain data only)."""
+        return load_checkpoint(self.state_path)
 
     def save(self, state: dict) -> None:
         atomic_torch_save(state, self.state_path)

@@ -77,7 +77,8 @@ DESCRIPTIONS = {
 # `regionedit train world-models --only NAME` run
 TRAIN_COMMANDS = {
     "clip": ["regionedit train world-models --only clip --clip-shape-aux 0 --minutes M --out runs/wm",
-             "regionedit train world-models --only clip --batch 64 --minutes M --out runs/wm_clipshape"],
+             "regionedit train world-models --only clip --batch 64 --minutes M --out runs/wm_clipshape "
+             "--export runs/wm/export"],
     "region_predictor": ["regionedit train region --out runs/region --minutes M",
                          "regionedit train region --out runs/region_presence --presence-only --absent-prob 0.35 "
                          "--batch 64 --lr 1e-3 --minutes M"],

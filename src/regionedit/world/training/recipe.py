@@ -99,9 +99,9 @@ def _steps_done(phase: Phase, out: Path, result: dict | None) -> int | None:
         return int(result["step"])
     state = out / phase.name / ("region" if phase.trainer == "region" else phase.argv[1]) / "state.pt"
     if state.exists():
-        import torch
+        from regionedit.training.common import load_checkpoint
 
-        return int(torch.load(state, map_location="cpu", weights_only=False)["step"])
+        return int(load_checkpoint(state)["step"])
     return None
 
 
@@ -207,8 +207,9 @@ def run(args) -> int:
 
     out = Path(args.out)
     export = Path(args.export or out / "export")
-    if export.resolve() == Path(bundled_dir("shapes-64")).resolve():
-        raise SystemExit("--export is the package's bundled folder: the recipe builds a new one; give another folder")
+    if world_models.inside_bundled(export):
+        raise SystemExit(f"--export {export} is inside the package's bundled folder of weights ({bundled_dir().parent}): "
+                         "the recipe builds a new model folder; give another folder (default <out>/export)")
     out.mkdir(parents=True, exist_ok=True)
     if (args.start_at is None) != (args.inputs is None):
         raise SystemExit("--start-at and --inputs go together: --start-at PHASE --inputs shapes-64 (or a model folder)")

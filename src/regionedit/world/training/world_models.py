@@ -17,8 +17,10 @@ unet_ip2p              diffusers.UNet2DConditionModel (8 ch)        InstructPix2
 
 Run folders (``--out``) hold ``<name>/state.pt`` checkpoints and ``log.jsonl``; kill and rerun the
 same command to resume. Without a checkpoint, a component starts from the weights already in the
-export folder (``--export``, default: the package's bundled folder), so training continues from what
-ships.
+export folder (``--export``, default ``<out>/export``), else from scratch. The export never defaults into
+the installed package: a folder inside its bundled ``weights/`` is refused unless ``--overwrite-bundled``
+is given. To continue from what ships, copy the bundled folder (``regionedit.models.bundled_dir()``) to a
+folder of your own and pass it as ``--export``.
 
 Code: this module is the command line (``python -m regionedit.world.training.world_models`` works too); the
 trainers are :mod:`.clip_trainer`, :mod:`.vae_trainer`, :mod:`.text_trainers` (tokenizer, instruction encoder)
@@ -76,7 +78,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=None, help="batch size (default: per component)")
     p.add_argument("--seed", type=int, default=0, help="training seed (data and noise)")
     p.add_argument("--out", type=Path, required=True, help="run folder for checkpoints and logs (keep it out of git)")
-    p.add_argument("--export", type=Path, default=None, help="model folder to write (default: the package's bundled shapes-64 folder)")
+    p.add_argument("--export", type=Path, default=None,
+                   help="model folder to write (default: <out>/export); a component without a checkpoint starts from "
+                        "the weights already there. A folder inside the package's bundled weights is refused "
+                        "unless --overwrite-bundled")
+    p.add_argument("--overwrite-bundled", action="store_true",
+                   help="allow --export inside the installed package's bundled weights folder (replaces the shipped "
+                        "models; for maintainers updating them)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--degrade", type=float, default=0.0,
                    help="clip: share of training images passed through a JPEG (quality 60-95) or noise (sigma 1-4) "
@@ -89,6 +97,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --only vae: the same as --only vae_decoder (fine-tune only the VAE decoder; latents, hence the UNets, unchanged)")
 
 
+def inside_bundled(path: Path) -> bool:
+    """Whether ``path`` is (or lies inside) the installed package's bundled weights folder."""
+    root = bundled_dir().resolve().parent  # .../regionedit/weights
+    p = Path(path).expanduser().resolve()
+    return p == root or root in p.parents
+
+
+def resolve_export(out: Path, export: Path | None, overwrite_bundled: bool = False) -> Path:
+    """The export folder: ``export``, default ``<out>/export``. One inside the package's bundled weights
+    folder is a ``SystemExit`` unless ``overwrite_bundled`` (a training run must not replace the shipped models
+    by accident)."""
+    folder = Path(export) if export is not None else Path(out) / "export"
+    if inside_bundled(folder) and not overwrite_bundled:
+        raise SystemExit(f"--export {folder} is inside the package's bundled folder of weights ({bundled_dir().parent}): "
+                         "training would overwrite the shipped models. Give another folder (default <out>/export; copy the "
+                         "bundled folder there to continue from it), or pass --overwrite-bundled if that is the intent")
+    return folder
+
+
 def run(args) -> int:
     run_components(args)
     return 0
@@ -98,7 +125,7 @@ def run_components(args) -> dict[str, dict]:
     """Train the components ``args.only`` (default: all, in order): ``{name: train_loop result}``
     (``step``, ``seconds``, ``interrupted``; components that return none map to ``{}``)."""
     torch.set_num_threads(args.threads)
-    args.export = Path(args.export or bundled_dir("shapes-64"))
+    args.export = resolve_export(args.out, args.export, getattr(args, "overwrite_bundled", False))
     args.export.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "config.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items() if k != "func"}, indent=2))
