@@ -29,8 +29,8 @@ def resolve(name_or_path: str | Path) -> tuple[str, bool]:
         path = BUNDLED[s]
         if not (path / "model_index.json").exists():
             raise FileNotFoundError(
-                f"bundled model {s!r} is missing its files at {path}; reinstall regionedit or run "
-                "`regionedit train world-models --out runs/wm` to rebuild it"
+                f"bundled model {s!r} is missing its files at {path}; reinstall regionedit, or rebuild the models "
+                "with `regionedit train recipe --out runs/repro` and pass --model runs/repro/export"
             )
         return str(path), True
     p = Path(s).expanduser()

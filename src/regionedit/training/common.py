@@ -61,16 +61,47 @@ class EMA:
             e.lerp_(p.detach(), 1 - d)
 
 
+def add_checkpoint_arguments(p) -> None:
+    """``--checkpoint-minutes`` / ``--checkpoint-steps`` on a trainer's argument parser (a kill -9 loses at most
+    one interval: whichever of the two comes first)."""
+    p.add_argument("--checkpoint-minutes", type=float, default=3.0,
+                   help="checkpoint at least this often, in wall-clock minutes (default 3; > 0)")
+    p.add_argument("--checkpoint-steps", type=int, default=None,
+                   help="also checkpoint every this many steps (default: by time only; >= 1)")
+
+
 class Run:
     """A resumable training run in ``out_dir``: ``state.pt`` (model, EMA, optimizer, step, seconds,
-    generator state) and ``log.jsonl``. Checkpoints every ``ckpt_minutes`` and at the end."""
+    generator state) and ``log.jsonl``. Checkpoints every ``ckpt_minutes`` (and every ``ckpt_steps`` steps when
+    given), and at the end."""
 
-    def __init__(self, out_dir: Path, ckpt_minutes: float = 3.0):
+    def __init__(self, out_dir: Path, ckpt_minutes: float = 3.0, ckpt_steps: int | None = None):
+        if not ckpt_minutes > 0:
+            raise ValueError(f"--checkpoint-minutes must be > 0, got {ckpt_minutes}")
+        if ckpt_steps is not None and ckpt_steps < 1:
+            raise ValueError(f"--checkpoint-steps must be >= 1, got {ckpt_steps}")
         self.dir = Path(out_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.state_path = self.dir / "state.pt"
         self.log_path = self.dir / "log.jsonl"
         self.ckpt_seconds = ckpt_minutes * 60
+        self.ckpt_steps = ckpt_steps
+
+    @classmethod
+    def for_args(cls, out_dir: Path, args) -> "Run":
+        """A run with the checkpoint interval of a trainer's parsed arguments (:func:`add_checkpoint_arguments`)."""
+        return cls(out_dir, getattr(args, "checkpoint_minutes", 3.0), getattr(args, "checkpoint_steps", None))
+
+    def truncate_log(self, step: int) -> None:
+        """Drop log records of steps after ``step`` (written after the last checkpoint by a run that was killed:
+        the resumed run logs those steps again)."""
+        if not self.log_path.exists():
+            return
+        keep = [line for line in self.log_path.read_text().splitlines()
+                if line.strip() and json.loads(line).get("step", 0) <= step]
+        tmp = self.log_path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(line + "\n" for line in keep))
+        tmp.replace(self.log_path)
 
     def exists(self) -> bool:
         return self.state_path.exists()
@@ -127,6 +158,7 @@ def train_loop(
             ema.model.load_state_dict(st["ema"])
         step, seconds = st["step"], st["seconds"]
         gen.set_state(st["generator"])
+        run.truncate_log(step)  # a kill -9 after the checkpoint left later steps in the log: they run again
         print(f"resumed {run.dir} at step {step} ({seconds / 60:.1f} min)", flush=True)
 
     def checkpoint():
@@ -177,10 +209,36 @@ def train_loop(
             run.log(rec)
             print(json.dumps(rec), flush=True)
             acc = {}
-        if time.time() - last_ckpt > run.ckpt_seconds:
+        if time.time() - last_ckpt > run.ckpt_seconds or (run.ckpt_steps and step % run.ckpt_steps == 0):
             checkpoint()
             last_ckpt = time.time()
     checkpoint()
     for sig, handler in previous.items():
         signal.signal(sig, handler)
     return {"step": step, "seconds": seconds, "interrupted": stop["flag"]}
+
+
+# -- where trained models go: never into the installed package's bundled weights by accident ----------
+def inside_bundled(path: Path) -> bool:
+    """Whether ``path`` is (or lies inside) the installed package's bundled weights folder."""
+    root = _bundled_dir().resolve().parent  # .../regionedit/weights
+    p = Path(path).expanduser().resolve()
+    return p == root or root in p.parents
+
+
+def resolve_export(out: Path, export: Path | None, overwrite_bundled: bool = False) -> Path:
+    """The export folder: ``export``, default ``<out>/export``. One inside the package's bundled weights
+    folder is a ``SystemExit`` unless ``overwrite_bundled`` (a training run must not replace the shipped models
+    by accident)."""
+    folder = Path(export) if export is not None else Path(out) / "export"
+    if inside_bundled(folder) and not overwrite_bundled:
+        raise SystemExit(f"--export {folder} is inside the package's bundled folder of weights ({_bundled_dir().parent}): "
+                         "training would overwrite the shipped models. Give another folder (default <out>/export; copy the "
+                         "bundled folder there to continue from it), or pass --overwrite-bundled if that is the intent")
+    return folder
+
+
+def _bundled_dir() -> Path:
+    from regionedit.models.bundled import bundled_dir
+
+    return bundled_dir()

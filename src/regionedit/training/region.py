@@ -17,7 +17,7 @@ world. ``regionedit train region`` passes the bundled shapes world's
 shards written by ``regionedit world make --format pairs`` (:func:`caption_pairs`); without it, pairs are
 rendered on the fly by the same code (image and caption only; the scene graph is discarded before training
 sees the sample). Resumable: checkpoints in ``--out``; the trained predictor is exported to
-``<export>/region_predictor`` (config.json + fp16 safetensors).
+``<export>/region_predictor`` (config.json + fp16 safetensors; ``--export`` defaults to ``<out>/export``).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 import torch
+from regionedit.training.common import add_checkpoint_arguments
 
 
 # --------------------------------------------------------------------------------------------------
@@ -156,8 +157,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="shapes-64", help="frozen models (bundled name, folder or hub id)")
     p.add_argument("--pairs", type=Path, default=None, help="WebDataset pair shards (default: render pairs on the fly)")
     p.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, log)")
-    p.add_argument("--export", type=Path, default=None, help="where region_predictor/ is written (default: the model folder)")
+    p.add_argument("--export", type=Path, default=None,
+                   help="the model folder region_predictor/ is written into (default: <out>/export; never the package's "
+                        "bundled weights unless --overwrite-bundled). Without a checkpoint, training continues from the "
+                        "predictor there, else from --model's")
+    p.add_argument("--overwrite-bundled", action="store_true",
+                   help="allow --export inside the installed package's bundled weights folder (replaces the shipped predictor)")
     p.add_argument("--minutes", type=float, default=30.0)
+    add_checkpoint_arguments(p)
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
@@ -188,13 +195,13 @@ def run(args, data: RegionDataFactory | None = None) -> int:
     from regionedit.localize import losses as L
     from regionedit.localize.features import clip_pixels, image_features, instruction_inputs, text_embeddings
     from regionedit.localize import load_region_predictor, save_region_predictor
-    from regionedit.training.common import Run, earlier_record, train_loop
+    from regionedit.training.common import Run, earlier_record, resolve_export, train_loop
 
     torch.set_num_threads(args.threads)
     args.presence = args.presence or args.presence_only
     cfg = RegionTrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(RegionTrainConfig)})
     m = M.load(args.model)
-    export = Path(args.export or m.location)
+    export = resolve_export(args.out, args.export, getattr(args, "overwrite_bundled", False))
     clip, proc = m.clip, m.clip_processor
     size = proc.crop_size["height"]
     d_img = clip.config.projection_dim
@@ -203,15 +210,19 @@ def run(args, data: RegionDataFactory | None = None) -> int:
                                  text_dim=clip.config.text_config.hidden_size if args.clip_text else 0,
                                  presence=args.presence)
     folder = export / "region_predictor"
-    run_ = Run(args.out / "region")
+    if not (folder / "config.json").exists() and (Path(m.location) / "region_predictor" / "config.json").exists():
+        folder_in = Path(m.location) / "region_predictor"  # continue from the model's predictor (read, never written)
+    else:
+        folder_in = folder
+    run_ = Run.for_args(args.out / "region", args)
     # the record of the predictor this run continues from, minus its presence head (kept in the run state
     # across resumes): the card lists it under "earlier training", or, for --presence-only, as the regions' own
-    earlier = earlier_record(run_, folder, drop=("presence_head",))  # a new head is trained after (--presence-only)
+    earlier = earlier_record(run_, folder_in, drop=("presence_head",))  # a new head is trained after (--presence-only)
     if run_.exists():  # resume: the predictor's architecture is the checkpoint's
         saved = run_.load().get("predictor_config")
         pred = RegionPredictor(RegionPredictorConfig.from_dict(saved) if saved else dataclasses.replace(pcfg, text_dim=0))
-    elif (folder / "config.json").exists():  # continue from the shipped predictor
-        pred = load_region_predictor(folder).train()
+    elif (folder_in / "config.json").exists():  # continue from the shipped (or exported) predictor
+        pred = load_region_predictor(folder_in).train()
         if args.presence and not pred.config.presence:  # same weights, plus a new presence head
             new = RegionPredictor(dataclasses.replace(pred.config, presence=True))
             missing, unexpected = new.load_state_dict(pred.state_dict(), strict=False)

@@ -38,7 +38,7 @@ def train_clip(args) -> dict:
 
     tok = load_tokenizer(args.export)
     folder = args.export / "clip"
-    run = Run(args.out / "clip")
+    run = Run.for_args(args.out / "clip", args)
     # continuing from the shipped CLIP (a fresh --out next to a trained folder) is a fine-tune: its card keeps
     # the original record and adds this run's; the flag survives resumes in the run state
     resumed = run.load() if run.exists() else None

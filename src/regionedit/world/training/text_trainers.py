@@ -53,7 +53,7 @@ def train_instruction_encoder(args) -> dict:
 
     tok = load_tokenizer(args.export)
     folder = args.export / "instruction_encoder"
-    run = Run(args.out / "instruction_encoder")
+    run = Run.for_args(args.out / "instruction_encoder", args)
     model = C.build_instruction_encoder(tok)
     if (folder / "config.json").exists() and not run.exists():
         enc = T5EncoderModel.from_pretrained(folder, torch_dtype=torch.float32)

@@ -84,7 +84,7 @@ def _train_unet_component(args, name: str, in_channels: int, seed_offset: int, m
     tok = load_tokenizer(args.export)
     vae, text = _frozen_vae_and_text(args.export)
     folder = args.export / name
-    run = Run(args.out / name)
+    run = Run.for_args(args.out / name, args)
     # a run that starts from the shipped weights keeps their record as its earlier training (the card shows
     # both); the record travels in the run state, so resumes keep it
     earlier = earlier_record(run, folder)
@@ -183,7 +183,7 @@ def train_unet_ip2p(args) -> dict:
     as diffusers' train_instruct_pix2pix example does (5% image, 5% text, 5% both dropped for CFG)."""
     from regionedit.world import sample_edit
 
-    run = Run(args.out / "unet_ip2p")
+    run = Run.for_args(args.out / "unet_ip2p", args)
     counter = {"i": run.load().get("counter", 0) if run.exists() else 0}
 
     def make_step(model, vae, text, tok, sched, rng):

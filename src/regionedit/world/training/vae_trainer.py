@@ -46,7 +46,7 @@ def train_vae(args, decoder_only: bool | None = None) -> dict:
     if decoder_only is None:
         decoder_only = getattr(args, "vae_decoder_only", False)
     folder = args.export / "vae"
-    run = Run(args.out / ("vae_decoder" if decoder_only else "vae"))
+    run = Run.for_args(args.out / ("vae_decoder" if decoder_only else "vae"), args)
     model = AutoencoderKL.from_pretrained(folder, torch_dtype=torch.float32) if (folder / "config.json").exists() and not run.exists() else C.build_vae()
     if decoder_only:
         # Stable Diffusion's ft-MSE recipe: only the decoder learns, so the latent space (and every UNet trained

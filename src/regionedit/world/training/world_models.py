@@ -37,7 +37,8 @@ from pathlib import Path
 
 import torch
 
-from regionedit.models.bundled import bundled_dir
+from regionedit.models.bundled import bundled_dir  # noqa: F401
+from regionedit.training.common import add_checkpoint_arguments, inside_bundled, resolve_export  # noqa: F401
 # the trainers, one module per component family (re-exported here: this module's names stay importable)
 from regionedit.world.training.clip_trainer import export_clip, train_clip  # noqa: F401
 from regionedit.world.training.component_common import write_model_index
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--only", choices=ORDER, action="append", help="train only this component (repeatable); default: all, in order")
     p.add_argument("--minutes", type=float, default=10.0, help="wall-clock budget per component for this invocation")
+    add_checkpoint_arguments(p)
     p.add_argument("--max-steps", type=int, default=None, help="stop a component at this many total steps")
     p.add_argument("--batch", type=int, default=None, help="batch size (default: per component)")
     p.add_argument("--seed", type=int, default=0, help="training seed (data and noise)")
@@ -95,25 +97,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --only clip: export CLIP's text tower as text_encoder even though UNets exist (then retrain every UNet on it)")
     p.add_argument("--vae-decoder-only", action="store_true",
                    help="with --only vae: the same as --only vae_decoder (fine-tune only the VAE decoder; latents, hence the UNets, unchanged)")
-
-
-def inside_bundled(path: Path) -> bool:
-    """Whether ``path`` is (or lies inside) the installed package's bundled weights folder."""
-    root = bundled_dir().resolve().parent  # .../regionedit/weights
-    p = Path(path).expanduser().resolve()
-    return p == root or root in p.parents
-
-
-def resolve_export(out: Path, export: Path | None, overwrite_bundled: bool = False) -> Path:
-    """The export folder: ``export``, default ``<out>/export``. One inside the package's bundled weights
-    folder is a ``SystemExit`` unless ``overwrite_bundled`` (a training run must not replace the shipped models
-    by accident)."""
-    folder = Path(export) if export is not None else Path(out) / "export"
-    if inside_bundled(folder) and not overwrite_bundled:
-        raise SystemExit(f"--export {folder} is inside the package's bundled folder of weights ({bundled_dir().parent}): "
-                         "training would overwrite the shipped models. Give another folder (default <out>/export; copy the "
-                         "bundled folder there to continue from it), or pass --overwrite-bundled if that is the intent")
-    return folder
 
 
 def run(args) -> int:
