@@ -118,8 +118,10 @@ def test_region_training_runs_resumes_and_exports(tmp_path):
     assert cli(args + ["--max-steps", "2"]) == 0
     assert cli(args + ["--max-steps", "3"]) == 0
     assert _steps(tmp_path / "run" / "region") == 3
-    pred = load_region_predictor(tiny / "region_predictor")
-    assert json.loads((tiny / "region_predictor" / "training_state.json").read_text())["steps"] == 3
+    exported = tmp_path / "run" / "export" / "region_predictor"  # the default --export, never the model folder
+    pred = load_region_predictor(exported)
+    assert json.loads((exported / "training_state.json").read_text())["steps"] == 3
+    assert not (tiny / "region_predictor").exists()
     assert pred.config.text_dim > 0  # a new predictor also reads CLIP's text tokens (default --clip-text)
     out = pred(torch.randn(1, 64, 32), torch.randn(1, 5, 32), f_txt=torch.randn(1, 7, pred.config.text_dim))
     assert out["patch_region"].shape == (1, 1, 8, 8)
@@ -261,26 +263,29 @@ def test_region_training_adds_and_trains_a_presence_head_on_a_shipped_predictor(
     args = ["train", "region", "--model", str(tiny), "--out", str(tmp_path / "run"), "--batch", "4",
             "--gen-steps", "1", "--threads", "1", "--presence", "--absent-prob", "0.5", "--max-steps", "2"]
     assert cli(args) == 0
-    after = load_region_predictor(tiny / "region_predictor")
+    export = tmp_path / "run" / "export"
+    after = load_region_predictor(export / "region_predictor")
     assert after.config.presence and after.presence_head is not None
+    assert not load_region_predictor(tiny / "region_predictor").config.presence  # --model's folder is only read
     assert after.config.text_dim == before.config.text_dim
     changed = [k for k, v in before.state_dict().items() if not torch.equal(v, after.state_dict()[k])]
     assert changed  # trained on from the shipped weights, not from scratch or left alone
     # --presence-only: the head learns, every region weight stays exactly as it was
     head_before = {k: v.clone() for k, v in after.state_dict().items() if k.startswith("presence_head.")}
     assert cli(["train", "region", "--model", str(tiny), "--out", str(tmp_path / "run_po"), "--batch", "8",
-                "--threads", "1", "--presence-only", "--absent-prob", "0.5", "--max-steps", "2"]) == 0
-    po = load_region_predictor(tiny / "region_predictor")
+                "--threads", "1", "--presence-only", "--absent-prob", "0.5", "--max-steps", "2",
+                "--export", str(export)]) == 0  # continues from the predictor already in --export
+    po = load_region_predictor(export / "region_predictor")
     sd, sa = po.state_dict(), after.state_dict()
     assert all(torch.equal(sd[k], sa[k]) for k in sa if not k.startswith("presence_head."))
     assert any(not torch.equal(sd[k], head_before[k]) for k in head_before)
-    state = json.loads((tiny / "region_predictor" / "training_state.json").read_text())
+    state = json.loads((export / "region_predictor" / "training_state.json").read_text())
     assert state["steps"] == 2 and state["presence_head"]["steps"] == 2  # both stages on record
     assert state["earlier_training"] == {"steps": 0}  # and the predictor the first stage continued from
     from regionedit.world.training.model_cards import write_card
 
-    write_card(tiny / "region_predictor", "region_predictor", {"iou_remove": 0.5}, "python benchmarks/region.py")
-    card = (tiny / "region_predictor" / "README.md").read_text()
+    write_card(export / "region_predictor", "region_predictor", {"iou_remove": 0.5}, "python benchmarks/region.py")
+    card = (export / "region_predictor" / "README.md").read_text()
     assert "continued from an earlier training (on the frozen models of its time): 0 steps" in card and "presence head alone" in card
     line = next(x for x in card.splitlines() if x.startswith("- reproduce / continue:"))
     assert line.count("`") == 4 and line.endswith("--minutes M`")  # both commands, each whole in backticks
