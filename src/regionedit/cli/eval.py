@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
     p.add_argument("--protocol", required=True, choices=PROTOCOLS,
                    help="shapes (held-out world samples, exact ground truth), magicbrush (GT target; single- and "
                         "multi-turn) or emu (input and captions, per task)")
-    p.add_argument("--methods", default="region,oracle,diffedit,sdedit,instructpix2pix",
+    p.add_argument("--methods", default="region,region-learned,oracle,diffedit,sdedit,instructpix2pix",
                    help=f"comma-separated methods among {','.join(METHODS)} (default: all)")
     p.add_argument("--n", type=int, default=100, help="number of samples (dataset protocols: the first N records)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED,
