@@ -87,3 +87,20 @@ def test_demo_command_runs_on_the_bundled_models(tmp_path, capsys):
     assert meta["regionedit:model"] == "shapes-64" and meta["regionedit:status"] == "edited"
     assert main(["demo", "--out", str(out)]) == 0  # rerunnable: replaces its own output
     assert "wrote" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("dtype", [None, torch.float16])
+def test_stock_pipeline_loads_bundled_folder_without_or_with_a_dtype(dtype):
+    """`StableDiffusionPipeline.from_pretrained(<bundled>)` with no dtype argument (every component fp32: the
+    transformers components' configs say float32, their fp16 weights are upcast) and with torch_dtype=float16."""
+    _need("vae", "unet", "text_encoder")
+    from diffusers import StableDiffusionPipeline
+
+    kw = {} if dtype is None else {"torch_dtype": dtype}
+    pipe = StableDiffusionPipeline.from_pretrained(ROOT, safety_checker=None, feature_extractor=None,
+                                                   requires_safety_checker=False, **kw)
+    want = torch.float32 if dtype is None else dtype
+    assert {pipe.text_encoder.dtype, pipe.unet.dtype, pipe.vae.dtype} == {want}
+    img = pipe("a red star on a white background", num_inference_steps=2, height=64, width=64,
+               generator=torch.Generator().manual_seed(0), output_type="np").images
+    assert img.shape == (1, 64, 64, 3) and np.isfinite(img).all()
