@@ -194,8 +194,14 @@ def run(args) -> int:
         print(f"removed {len(stale)} stale temporary file(s) left by an interrupted run: "
               f"{', '.join(str(s) for s in stale)}", file=sys.stderr)
 
-    editor = Editor.from_pretrained(args.model, priors=args.priors == "on", config=EditorConfig(
-        blend=args.blend, **({} if args.candidates is None else {"candidates": args.candidates})))  # models load once for all jobs
+    try:  # models load once for all jobs
+        editor = Editor.from_pretrained(args.model, priors=args.priors == "on", config=EditorConfig(
+            blend=args.blend, **({} if args.candidates is None else {"candidates": args.candidates})))
+    except (OSError, ValueError) as e:  # a truncated / corrupt weights file, a folder that is no model
+        why = str(e).rstrip(". ")
+        raise SystemExit(f"regionedit edit: error: cannot load the models of {args.model!r}: {why}. A weights file may be "
+                         "truncated or corrupt: restore the folder (reinstall regionedit for the bundled models) or "
+                         "retrain it") from None
     model_id = editor.models.model_id
     failures = 0
     for j in tqdm(jobs, desc="editing", disable=len(jobs) < 2 or args.json, file=sys.stderr):

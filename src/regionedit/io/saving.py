@@ -66,6 +66,8 @@ def save_png(
         raise ImageInputError(f"save_png writes PNG files: give {str(dest)!r} a .png extension")
     _check_protected(dest, protect)
     folder = dest.parent if str(dest.parent) else Path(".")
+    if folder.exists() and not folder.is_dir():
+        raise ImageInputError(f"output folder {str(folder)!r} is a file, not a folder; choose another output path")
     if not folder.is_dir():
         raise ImageInputError(
             f"output folder {str(folder)!r} does not exist; create it first (mkdir -p)"
