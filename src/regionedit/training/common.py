@@ -219,6 +219,17 @@ def train_loop(
 
 
 # -- where trained models go: never into the installed package's bundled weights by accident ----------
+def add_export_arguments(p, what: str) -> None:
+    """``--export`` (default ``<out>/export``) and ``--overwrite-bundled`` on a trainer's parser; ``what`` says what
+    the folder receives and where training starts from (the help text)."""
+    p.add_argument("--export", type=Path, default=None,
+                   help=f"{what} (default: <out>/export). A folder inside the package's bundled weights is refused "
+                        "unless --overwrite-bundled")
+    p.add_argument("--overwrite-bundled", action="store_true",
+                   help="allow --export inside the installed package's bundled weights folder (replaces the shipped "
+                        "models; for maintainers updating them)")
+
+
 def inside_bundled(path: Path) -> bool:
     """Whether ``path`` is (or lies inside) the installed package's bundled weights folder."""
     root = _bundled_dir().resolve().parent  # .../regionedit/weights

@@ -32,7 +32,7 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 import torch
-from regionedit.training.common import add_checkpoint_arguments
+from regionedit.training.common import add_checkpoint_arguments, add_export_arguments
 
 
 # --------------------------------------------------------------------------------------------------
@@ -157,12 +157,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="shapes-64", help="frozen models (bundled name, folder or hub id)")
     p.add_argument("--pairs", type=Path, default=None, help="WebDataset pair shards (default: render pairs on the fly)")
     p.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, log)")
-    p.add_argument("--export", type=Path, default=None,
-                   help="the model folder region_predictor/ is written into (default: <out>/export; never the package's "
-                        "bundled weights unless --overwrite-bundled). Without a checkpoint, training continues from the "
-                        "predictor there, else from --model's")
-    p.add_argument("--overwrite-bundled", action="store_true",
-                   help="allow --export inside the installed package's bundled weights folder (replaces the shipped predictor)")
+    add_export_arguments(p, "the model folder region_predictor/ is written into; without a checkpoint, training "
+                            "continues from the predictor there, else from --model's")
     p.add_argument("--minutes", type=float, default=30.0)
     add_checkpoint_arguments(p)
     p.add_argument("--max-steps", type=int, default=None)

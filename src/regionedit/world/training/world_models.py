@@ -38,7 +38,7 @@ from pathlib import Path
 import torch
 
 from regionedit.models.bundled import bundled_dir  # noqa: F401
-from regionedit.training.common import add_checkpoint_arguments, inside_bundled, resolve_export  # noqa: F401
+from regionedit.training.common import add_checkpoint_arguments, add_export_arguments, inside_bundled, resolve_export  # noqa: F401
 # the trainers, one module per component family (re-exported here: this module's names stay importable)
 from regionedit.world.training.clip_trainer import export_clip, train_clip  # noqa: F401
 from regionedit.world.training.component_common import write_model_index
@@ -80,13 +80,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=None, help="batch size (default: per component)")
     p.add_argument("--seed", type=int, default=0, help="training seed (data and noise)")
     p.add_argument("--out", type=Path, required=True, help="run folder for checkpoints and logs (keep it out of git)")
-    p.add_argument("--export", type=Path, default=None,
-                   help="model folder to write (default: <out>/export); a component without a checkpoint starts from "
-                        "the weights already there. A folder inside the package's bundled weights is refused "
-                        "unless --overwrite-bundled")
-    p.add_argument("--overwrite-bundled", action="store_true",
-                   help="allow --export inside the installed package's bundled weights folder (replaces the shipped "
-                        "models; for maintainers updating them)")
+    add_export_arguments(p, "model folder to write; a component without a checkpoint starts from the weights already there")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--degrade", type=float, default=0.0,
                    help="clip: share of training images passed through a JPEG (quality 60-95) or noise (sigma 1-4) "
