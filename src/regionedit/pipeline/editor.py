@@ -385,7 +385,7 @@ class Editor:
         outs = []
         for p in patch:
             patch8 = ((p.permute(1, 2, 0).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
-            outs.append(np.where(region[..., None], paste_back(image, patch8, box, region, method=cfg.blend), image))
+            outs.append(paste_back(image, patch8, box, region, method=cfg.blend))  # blended inside the region only
         return outs if isinstance(seed, list) else outs[0]
 
 
