@@ -1,0 +1,976 @@
+"""The offline instruction grammar: free text -> ``(operation, target, content)``, open over nouns.
+
+It knows the *verbs and frames* of edit instructions and a few closed word classes (colour terms, size words,
+positions); any noun phrase is a target and any phrase is content. Words are read through ``lemminflect``
+(lemmas and inflections: "wolves" -> "wolf", "smile" -> "smiling", "wore" -> "wear"), and a misspelt edit verb
+is matched to the verb lexicon with ``difflib`` ("remvoe" -> "remove", "replce" -> "replace").
+
+Frames (after "please / could you / can you / I want you to ..." and "in the image" are set aside)::
+
+    remove/delete/erase/get rid of/take out X; take X out; no more X; without X; X should go    -> remove  X
+    replace X with Y; swap X for Y; substitute Y for X; use Y instead of X; turn X into Y        -> replace X -> Y
+    make/paint/colour X <colour>; change the colour of X to <colour>; X should be <colour>       -> recolor X -> colour
+    make X bigger/smaller; enlarge/grow X; shrink X; increase the size of X                      -> resize  X -> bigger/smaller/...
+    move/shift/slide/drag X <where>; put the X (definite) on the table (definite place)          -> move    X -> where
+    change the background to Y; put the dog on a beach (an indefinite place); a Y background     -> background -> Y
+    add/insert/include/draw Y [on/in/next to Z]; put a vase on the table; there should be Y      -> add     Y (anchor Z)
+    let X wear Y; what if X had Y; give X Y; make X smile / look happy / older; X should wear Y  -> attribute X -> Y
+    make it look like Y; in the style of Y; turn the photo into Y; it should be snowing          -> global  -> Y
+    have X be Y / let X be Y / what if X were Y / I want X to be Y / X should be Y  -> by what Y is (above)
+
+Choices: ``put|place Y on X`` with an indefinite ``Y`` ("put a hat on the dog") is an **add** anchored at X
+(as "add a hat to the man"); the attribute frames are the ones that say the referent itself changes ("let the
+dog wear a hat", "give the dog a hat", "what if the dog had a hat"). ``put the dog on a beach`` (a definite
+object on an indefinite place) is a **background** edit; ``put the cat on the sofa`` (a definite place) is a
+**move**. A declarative global instruction ("it should be snowing") keeps the whole sentence as its content;
+imperative ones keep what comes after the frame ("make it look like winter" -> "winter"). Anything without a
+known frame is a global edit whose content is the instruction.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+
+from lemminflect import getAllLemmas, getInflection, getLemma
+
+from .base import Description, check_instruction
+from .build import bare, describe_edit, is_background_phrase, is_image_word
+
+__all__ = ["COLOR_WORDS", "Parse", "TemplateDescriber", "is_colour", "parse_instruction", "strip_colours"]
+
+# -- closed word classes -------------------------------------------------------------------------------------
+COLOR_WORDS = frozenset(
+    "red orange yellow green blue purple violet pink brown black white gray grey beige cyan magenta teal navy "
+    "maroon olive lime gold golden silver turquoise indigo crimson blond blonde brunette tan cream ivory "
+    "lavender lilac peach coral salmon scarlet burgundy khaki mint aqua azure amber bronze copper charcoal "
+    "rainbow multicolored multicoloured colorful colourful rose ruby emerald sapphire mauve fuchsia ochre "
+    "sepia".split())
+_SHADES = ("light", "dark", "bright", "pale", "deep", "pastel", "neon", "vivid", "dull", "hot", "baby", "sky",
+           "navy", "royal", "forest", "lime", "olive", "sea", "emerald", "mint", "blood", "jet", "off", "dusty",
+           "metallic", "matte", "matt", "glossy", "shiny", "electric", "midnight", "bold", "soft", "muted", "rich",
+           "dirty", "pure", "snow", "lemon", "cherry", "fire", "brick", "rose", "ocean", "golden", "silvery")
+_COLOUR_WORD = r"(?:" + "|".join(sorted(COLOR_WORDS, key=len, reverse=True)) + r")(?:ish|dish)?"
+COLOUR_RE = (r"(?:(?:" + "|".join(_SHADES) + r")[\s-]+)*" + _COLOUR_WORD +
+             r"(?:(?:[\s-]+|\s+and\s+|\s*/\s*|-)(?:(?:" + "|".join(_SHADES) + r")[\s-]+)*" + _COLOUR_WORD + r")*")
+_COLOUR_FULL = re.compile(r"^(?:a\s+|an\s+)?(?:(?:in|to|into|with|of)\s+)?(?P<c>" + COLOUR_RE +
+                          r")(?:\s+(?:colou?r(?:ed)?|tone|tint|hue|paint|shade|one|ones))?(?:\s+instead)?$", re.I)
+_BIGGER = ("bigger", "larger", "huge", "big", "large", "giant", "gigantic", "enormous", "taller", "longer",
+           "wider", "higher", "fatter", "thicker", "massive", "greater", "tall", "long", "wide", "fat", "thick")
+_SMALLER = ("smaller", "tinier", "tiny", "small", "little", "shorter", "thinner", "narrower", "miniature",
+            "mini", "skinnier", "slimmer", "short", "thin", "narrow", "less big", "less large")
+_SIZE_RE = re.compile(r"^(?:(?:a\s+)?(?:lot|bit|little|tiny bit|little bit|touch)\s+|slightly\s+|much\s+|way\s+|"
+                      r"even\s+|somewhat\s+|far\s+|considerably\s+|significantly\s+|very\s+|really\s+)*"
+                      r"(?P<s>" + "|".join(_BIGGER + _SMALLER) + r")(?:\s+(?:in size|than (?:before|it is|now)"
+                      r"|size|sized))?$", re.I)
+_TIMES_RE = re.compile(r"^(?:(?:twice|two times|three times|double|triple|\d+(?:\.\d+)? times)\s+(?:as\s+)?"
+                       r"(?:big|large|tall|long|wide|the size)|(?:double|triple)(?:\s+(?:its|the)\s+size|"
+                       r"\s+in size)?|half\s+(?:the|its)\s+size|half\s+as\s+(?:big|large|tall))$", re.I)
+POSITION_WORDS = ("left", "right", "top", "bottom", "center", "centre", "middle", "corner", "side", "edge",
+                  "foreground", "front", "back", "upper left", "upper right", "lower left", "lower right",
+                  "top left", "top right", "bottom left", "bottom right", "far left", "far right", "top-left",
+                  "top-right", "bottom-left", "bottom-right", "upper-left", "upper-right", "lower-left",
+                  "lower-right", "rear", "distance", "horizon")
+_POS = r"(?:(?:far|upper|lower|top|bottom|left|right)[\s-]+)?(?:" + "|".join(
+    re.escape(w) for w in POSITION_WORDS) + r")(?:\s+(?:side|corner|part|half|edge|end|hand side|-hand side))?"
+_POSITION_NP = re.compile(r"^(?:the\s+)?" + _POS + r"(?:\s+of\s+(?P<of>.+))?$", re.I)
+_LOC_PREPS = ("next to", "in front of", "on top of", "to the left of", "to the right of", "on the left of",
+              "on the right of", "at the top of", "at the bottom of", "in the middle of", "in the center of",
+              "in the centre of", "close to", "near to", "on", "in", "at", "to", "onto", "into", "near", "beside",
+              "behind", "under", "underneath", "above", "below", "over", "inside", "around", "by", "between",
+              "among", "against", "along", "across", "atop", "within", "outside")
+_LOC = r"(?:" + "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in _LOC_PREPS) + r")"
+_DIRECTIONS = re.compile(r"^(?:(?:a\s+(?:bit|little|little bit|tiny bit)|slightly|further|farther|a few inches|"
+                         r"some)\s+)?(?:to|towards?|up|down|upward|upwards|downward|downwards|left|right|leftward|"
+                         r"rightward|closer|further|farther|away|back|backward|backwards|forward|forwards|across|"
+                         r"over|into|onto|next to|near|beside|behind|in front of|above|below|under|on top of|"
+                         r"on|in|at|around|higher|lower|out of)\b", re.I)
+_STRONG_DEST = re.compile(r"\s+(?=(?:(?:a\s+(?:bit|little|little bit|tiny bit)|slightly|further|farther)\s+)?"
+                          r"(?:to|towards?|up|down|upwards?|downwards?|left|right|closer|further|farther|away|back|"
+                          r"forwards?|backwards?|across|over to|higher|lower|out of)\b)", re.I)
+_ANY_DEST = re.compile(r"\s+(?=" + _LOC + r"\s)", re.I)
+
+_POLITE = re.compile(
+    r"^(?:please|pls|plz|kindly|hey|hi|ok|okay|now|just|also|then|and|so|alright|well|"
+    r"(?:can|could|would|will|wo) (?:you|we|u|someone)(?: please| kindly| maybe| perhaps| possibly)?|"
+    r"(?:can|could) i(?: please)?(?= have\b)|"
+    r"i (?:want|would like|need|wish|would love|am asking|ask) (?:you|u) to|i(?: would)? like you to|"
+    r"(?:would|is) it (?:be )?possible to|is there a way to|try to|try and|go ahead and|help me|"
+    r"i (?:want|would like|need|wish|would love) to|we (?:need|want|should|must|would like) to|"
+    r"you (?:should|need to|must|can|could)|let us|lets|time to|it is time to|i think you should|"
+    r"do you mind|would you mind|please do|maybe|perhaps|first|next|finally|now)[\s,]+", re.I)
+_TAIL = re.compile(
+    r"(?:[\s,]+(?:please|pls|thanks|thank you|thx|for me|if possible|if you can|if you could|for me please|"
+    r"would you|will you|could you|can you|ok|okay|instead|as well|too|right now|now))+$", re.I)
+_IMAGE_PLACE = (r"(?:the|this|that|my|our|your)\s+(?:whole\s+|entire\s+)?(?:image|picture|photo|photograph|pic|"
+                r"scene|shot|frame|painting|drawing|view|composition)")
+_IN_IMAGE = re.compile(r"\s+(?:in|from|of|to|into|on|within|out of|off)\s+" + _IMAGE_PLACE + r"\b", re.I)
+_CONTRACTIONS = [
+    (r"\bi'd\b", "i would"), (r"\bi'm\b", "i am"), (r"\bit's\b", "it is"), (r"\blet's\b", "let us"),
+    (r"\bthere's\b", "there is"), (r"\bthat's\b", "that is"), (r"\bwhat's\b", "what is"),
+    (r"\bdon't\b", "do not"), (r"\bdoesn't\b", "does not"), (r"\bshouldn't\b", "should not"),
+    (r"\bisn't\b", "is not"), (r"\baren't\b", "are not"), (r"\bwon't\b", "will not"), (r"\bcan't\b", "can not"),
+    (r"\bwouldn't\b", "would not"), (r"\bwe'd\b", "we would"), (r"\bwe're\b", "we are"), (r"\bi've\b", "i have"),
+    (r"\byou'd\b", "you would"), (r"\bthey're\b", "they are"), (r"\bhe's\b", "he is"), (r"\bshe's\b", "she is"),
+    (r"\bcannot\b", "can not"), (r"\bwanna\b", "want to"), (r"\bgonna\b", "going to"),
+]
+
+# -- verb lexicon (for typo matching: the first word of an instruction) --------------------------------------
+REMOVE_VERBS = ("remove", "delete", "erase", "eliminate", "lose", "drop", "hide", "omit", "exclude", "ditch",
+                "discard", "banish", "extract", "clear", "wipe", "rub", "scrub", "cut", "crop", "edit")
+REPLACE_VERBS = ("replace", "substitute", "swap", "switch", "exchange", "trade", "change", "turn", "transform",
+                 "convert", "morph", "alter")
+RECOLOR_VERBS = ("paint", "color", "colour", "recolor", "recolour", "dye", "tint", "repaint", "shade")
+RESIZE_VERBS = ("enlarge", "shrink", "grow", "expand", "magnify", "resize", "scale", "upscale", "downsize",
+                "minimize", "maximize", "increase", "decrease", "reduce", "widen", "lengthen", "shorten",
+                "stretch", "extend", "heighten", "amplify", "blow")
+MOVE_VERBS = ("move", "shift", "slide", "drag", "push", "pull", "relocate", "reposition", "nudge", "bring",
+              "lift", "raise", "lower", "translate", "position")
+ADD_VERBS = ("add", "insert", "include", "draw", "create", "put", "place", "sketch", "stick", "plant",
+             "generate", "introduce", "attach", "hang", "set", "show", "build", "throw", "spawn", "depict")
+OTHER_VERBS = ("make", "give", "let", "have", "get", "take", "apply", "render", "dress", "imagine", "use",
+               "want", "render")
+EDIT_VERBS = tuple(dict.fromkeys(REMOVE_VERBS + REPLACE_VERBS + RECOLOR_VERBS + RESIZE_VERBS + MOVE_VERBS +
+                                 ADD_VERBS + OTHER_VERBS))
+
+
+@dataclass
+class Parse:
+    """What the grammar read: ``operation`` (one of the nine), ``target``, ``content`` and for attributes the
+    ``relation`` of the content to the target ("wearing", "with", "holding", "adjective" or None)."""
+
+    operation: str
+    target: str | None
+    content: str | None
+    relation: str | None = None
+
+
+# -- small helpers -------------------------------------------------------------------------------------------
+def is_colour(text: str | None) -> bool:
+    """Whether a phrase is a colour ("red", "light blue", "dark green coloured", "black and white")."""
+    return bool(text) and bool(_COLOUR_FULL.match(text.strip()))
+
+
+def _colour(text: str) -> str | None:
+    m = _COLOUR_FULL.match(text.strip())
+    return m.group("c").lower() if m else None
+
+
+def strip_colours(phrase: str) -> str:
+    """``phrase`` without colour words ("red car" -> "car", "light blue wall" -> "wall")."""
+    out = re.sub(r"\b" + COLOUR_RE + r"\b(?:[\s-]colou?red)?\s*", "", phrase, flags=re.I)
+    return re.sub(r"\s{2,}", " ", out).strip()
+
+
+def _size(text: str) -> str | None:
+    t = text.strip().lower()
+    if _TIMES_RE.match(t):
+        return "smaller" if t.startswith("half") else "bigger"
+    m = _SIZE_RE.match(t)
+    return m.group("s").lower() if m else None
+
+
+def _lemmas(word: str) -> dict:
+    return getAllLemmas(word.lower())
+
+
+def _is_verb(word: str) -> bool:
+    return "VERB" in _lemmas(word)
+
+
+def _verb_lemma(word: str) -> str:
+    found = _lemmas(word).get("VERB")
+    return found[0] if found else word.lower()
+
+
+def _ing(verb: str) -> str:
+    """Present participle of a verb ("smile" -> "smiling"; "wore" -> "wearing")."""
+    base = _verb_lemma(verb)
+    out = getInflection(base, "VBG")
+    return out[0] if out else base + "ing"
+
+
+def _participle(verb: str) -> str:
+    base = _verb_lemma(verb)
+    out = getInflection(base, "VBN")
+    return out[0] if out else base + "ed"
+
+
+def _fix_verb(word: str) -> str:
+    """A misspelt edit verb mapped to the lexicon ("remvoe" -> "remove"); known words are kept."""
+    w = word.lower()
+    if len(w) < 4 or w in EDIT_VERBS or _lemmas(w):
+        return word
+    close = difflib.get_close_matches(w, EDIT_VERBS, n=1, cutoff=0.75)
+    return close[0] if close else word
+
+
+def _clean_np(text: str | None) -> str | None:
+    """A noun phrase without trailing punctuation, politeness and "in the image"."""
+    if text is None:
+        return None
+    t = _IN_IMAGE.sub("", text.strip())
+    t = _TAIL.sub("", t)
+    t = re.sub(r"^[\s,]+|[\s,.!?;:]+$", "", t)
+    t = re.sub(r"\s+(?:too|as well|also|instead|altogether|completely|entirely|anymore|any more)$", "", t)
+    return t or None
+
+
+_DEFINITE = re.compile(r"^(?:the|this|that|these|those|my|his|her|its|their|our|your|[\w-]+'s?)\b", re.I)
+_PRONOUN = re.compile(r"^(?:him|her|them|he|she|they|it|this|that|these|those|everyone|everybody|"
+                      r"the (?:people|person|man|woman|boy|girl|guy|lady|kid|child))$", re.I)
+_INDEFINITE = re.compile(r"^(?:a|an|some|one|two|three|four|five|six|seven|eight|nine|ten|several|many|"
+                         r"a few|few|more|another|lots of|a lot of|a couple of|a pair of|\d+)\b", re.I)
+_FUNCTION = frozenset("the a an this that these those my his her its their our your some any of to in on at "
+                      "with by for from and or into onto as is are be very more".split())
+
+
+def _is_definite(np: str) -> bool:
+    return bool(_DEFINITE.match(np.strip())) or bool(_PRONOUN.match(np.strip()))
+
+
+def _plausible_np(words: list[str]) -> bool:
+    """Whether words can be a noun phrase that a frame's complement follows."""
+    if not words or words[-1].lower() in _FUNCTION:
+        return False
+    if len(words) == 1:
+        return True
+    return True
+
+
+# -- anchors and content of additions ------------------------------------------------------------------------
+def _split_location(text: str) -> tuple[str, str | None, str | None]:
+    """``"a boat on the lake"`` -> ``("a boat", "on", "the lake")``: the content and the first location phrase."""
+    m = re.search(r"\s+(?P<prep>" + _LOC + r")\s+(?P<rest>.+)$", text, re.I)
+    if not m:
+        return text, None, None
+    # "a plate of food on the table": the first location preposition after the head
+    return text[: m.start()], m.group("prep").lower(), m.group("rest")
+
+
+def _anchor(place: str | None) -> str | None:
+    """The object an addition is anchored at: "the left side of the sofa" -> "the sofa"; a bare position
+    ("the top left corner") or the image itself -> None."""
+    if not place:
+        return None
+    place = _clean_np(place)
+    if not place or is_image_word(place) or re.match(r"^" + _IMAGE_PLACE + r"$", place, re.I):
+        return None
+    m = _POSITION_NP.match(place)
+    if m:
+        return _anchor(m.group("of")) if m.group("of") else None
+    if re.match(r"^(?:the\s+)?(?:air|distance|sky above)$", place, re.I):
+        return None
+    return place
+
+
+def _add(content: str, place_prep: str | None = None, place: str | None = None) -> Parse:
+    c = _clean_np(content) or content
+    if place is None:
+        c, place_prep, place = _split_location(c)
+    if re.search(r"\b(?:background|backdrop)$", c, re.I) and not place:
+        return Parse("background", None, _bg_content(c))
+    if re.search(r"\b(?:filter|effect|look|style|tone|vibe|lighting|atmosphere|glow|vignette|feel|aesthetic)$",
+                 c, re.I):
+        return Parse("global", None, c)
+    return Parse("add", _anchor(place), _clean_np(c))
+
+
+def _bg_content(text: str) -> str:
+    t = _clean_np(text) or text
+    t = re.sub(r"\s*(?:background|backdrop)(?:\s+(?:colou?r|image|scene))?$", "", t, flags=re.I).strip()
+    t = re.sub(r"^(?:(?:the|a|an)\s+)?(?:background|backdrop)\s+(?:of|with|showing|depicting)\s+", "", t,
+               flags=re.I)
+    col = _colour(re.sub(r"^(?:a|an)\s+", "", t, flags=re.I)) if t else None
+    if col:
+        return col
+    t = re.sub(r"\s+(?:one|colou?r)$", "", t, flags=re.I)
+    return t or "plain"
+
+
+# -- the state a referent is to be in: "make X <state>", "X should be <state>", "have X be <state>" ---------
+_REMOVED_STATE = re.compile(
+    r"^(?:gone|removed|deleted|erased|eliminated|invisible|hidden|missing|absent|taken (?:out|away)|"
+    r"disappear(?:ed)?|vanish(?:ed)?|go away|went away|go|away|out|out of (?:the )?(?:picture|image|photo|frame)|"
+    r"no longer there|not there|not visible|wiped out|cut out|cropped out|edited out|got rid of|gotten rid of|"
+    r"rid of)$", re.I)
+
+
+def _state(target: str, x: str, frame: str = "make", whole: str | None = None) -> Parse | None:
+    """What ``target`` should become, read from the complement ``x`` of a frame ("make T x", "T should be x").
+
+    ``whole`` is the instruction, kept as the content of a declarative global edit ("it should be snowing")."""
+    target = _clean_np(target) or target
+    x = _clean_np(x) or ""
+    x = re.sub(r"^(?:be|become|turn|get|look more|seem more|appear more)\s+(?=\S)", "", x, flags=re.I) \
+        if frame != "make" or re.match(r"^(?:be|become)\s", x, re.I) else x
+    x = re.sub(r"^(?:more like|like)\s+(?=a |an )", "", x, flags=re.I)
+    if not x:
+        return None
+    if is_image_word(target):
+        content = re.sub(r"^(?:look|looks|seem|seems|appear|appears|feel|feels)\s+(?:like\s+|as if\s+)?", "", x,
+                         flags=re.I)
+        content = re.sub(r"^(?:into|to|as|in)\s+(?=\S)", "", content, flags=re.I)
+        return Parse("global", None, whole if (whole and frame == "declarative") else content)
+    if is_background_phrase(target):
+        if _REMOVED_STATE.match(x):
+            return Parse("background", None, "plain white")
+        return Parse("background", None, _bg_content(re.sub(r"^(?:into|to|a picture of)\s+", "", x, flags=re.I)))
+    m = re.match(r"^(?:the\s+)?(?:colou?r|hue|shade|paint)\s+of\s+(?P<t>.+)$", target, re.I) or \
+        re.match(r"^(?P<t>.+?)'s?\s+(?:colou?r|hue|shade)$", target, re.I)
+    if m:
+        t2 = m.group("t")
+        if is_background_phrase(t2):
+            return Parse("background", None, _bg_content(x))
+        col = _colour(re.sub(r"^(?:into|to)\s+", "", x, flags=re.I))
+        return Parse("recolor", t2, col or re.sub(r"^(?:into|to)\s+", "", x, flags=re.I))
+    m = re.match(r"^(?:the\s+)?size\s+of\s+(?P<t>.+)$", target, re.I) or \
+        re.match(r"^(?P<t>.+?)'s?\s+size$", target, re.I)
+    if m:
+        s = _size(re.sub(r"^(?:into|to|be)\s+", "", x, flags=re.I))
+        return Parse("resize", m.group("t"), s or re.sub(r"^(?:into|to)\s+", "", x, flags=re.I))
+    m = re.match(r"^(?:the\s+)?(?:position|location|place|placement)\s+of\s+(?P<t>.+)$", target, re.I)
+    if m:
+        return Parse("move", m.group("t"), x)
+    m = re.match(r"^(?:the\s+)?(?P<attr>expression|mood|pose|posture|emotion|age|hair ?style|hair|texture|"
+                 r"material|pattern|shape|style|outfit|clothes|clothing|face|look|appearance|species|breed|"
+                 r"gender|season|weather)\s+of\s+(?P<t>.+)$", target, re.I)
+    if m:
+        t2 = m.group("t")
+        if is_image_word(t2):
+            return Parse("global", None, re.sub(r"^(?:into|to)\s+", "", x, flags=re.I))
+        c = re.sub(r"^(?:into|to)\s+", "", x, flags=re.I)
+        if m.group("attr").lower().startswith("hair") and is_colour(c):
+            return Parse("recolor", f"the hair of {bare(t2)}" if False else t2 + "'s hair", _colour(c))
+        return Parse("attribute", t2, c)
+    x_low = x.lower()
+    if _REMOVED_STATE.match(x_low):
+        return Parse("remove", target, None)
+    m = re.match(r"^(?:replaced|swapped|substituted|exchanged|switched)\s+(?:out\s+)?(?:with|by|for)\s+(?P<c>.+)$",
+                 x, re.I)
+    if m:
+        return Parse("replace", target, _clean_np(m.group("c")))
+    m = re.match(r"^(?:re)?(?:painted|colou?red|dyed|tinted|recolou?red|changed|turned|made)\s+(?:in\s+|to\s+|into\s+)?"
+                 r"(?P<c>.+)$", x, re.I)
+    if m and is_colour(m.group("c")):
+        return Parse("recolor", target, _colour(m.group("c")))
+    m = re.match(r"^(?:from\s+" + COLOUR_RE + r"\s+)?(?:into\s+|to\s+|in\s+)?(?P<c>.+)$", x, re.I)
+    if m and is_colour(m.group("c")):
+        return Parse("recolor", target, _colour(m.group("c")))
+    if m and (_size(m.group("c")) or _size(re.sub(r"^(?:re)?sized\s+|^scaled\s+", "", m.group("c")))):
+        return Parse("resize", target, _size(m.group("c")) or _size(re.sub(r"^(?:re)?sized\s+|^scaled\s+", "",
+                                                                            m.group("c"))))
+    if re.match(r"^(?:enlarged|grown|expanded|magnified|scaled up|made bigger|increased in size)$", x_low):
+        return Parse("resize", target, "bigger")
+    if re.match(r"^(?:shrunk|shrunken|reduced|scaled down|made smaller|decreased in size|reduced in size)$", x_low):
+        return Parse("resize", target, "smaller")
+    m = re.match(r"^(?:moved|shifted|placed|put|positioned|located|relocated|situated|sitting|standing|lying|"
+                 r"moving|put back)\s+(?P<d>.+)$", x, re.I)
+    if m and _DIRECTIONS.match(m.group("d")):
+        return _placed(target, m.group("d"))
+    if re.match(r"^(?:look|looks|looking|resemble|resembles|be like|appear|appears|seem|seems)\s+(?:like|as)\s+",
+                x, re.I):
+        c = re.sub(r"^\w+\s+(?:like|as)\s+", "", x, flags=re.I)
+        return Parse("replace", target, c) if _INDEFINITE.match(c) or not _is_adjectival(c) else \
+            Parse("attribute", target, c)
+    m = re.match(r"^(?:look|looks|seem|seems|appear|appears|feel|feels)\s+(?P<c>.+)$", x, re.I)
+    if m:
+        return Parse("attribute", target, m.group("c"), "adjective" if len(m.group("c").split()) == 1 else None)
+    if _POSITION_NP.match(re.sub(r"^(?:on|at|to|in|towards?|into)\s+", "", x, flags=re.I)) and \
+            re.match(r"^(?:on|at|to|in|towards?|into)\s+", x, re.I):
+        return Parse("move", target, x)
+    if re.match(r"^" + _LOC + r"\s+\S", x, re.I) and not re.match(r"^(?:to|into)\s", x, re.I):
+        return _placed(target, x)
+    m = re.match(r"^(?:wearing|wear|wears|wore|dressed in|in)\s+(?P<c>.+)$", x, re.I)
+    if m and (x_low.startswith("wear") or x_low.startswith("dressed") or _INDEFINITE.match(m.group("c"))):
+        return Parse("attribute", target, _clean_np(m.group("c")), "wearing")
+    m = re.match(r"^(?:with|having|have|has|had|given|get|got|gets)\s+(?P<c>.+)$", x, re.I)
+    if m:
+        return Parse("attribute", target, _clean_np(m.group("c")), "with")
+    m = re.match(r"^(?:holding|hold|holds|held|carrying|carry|carries)\s+(?P<c>.+)$", x, re.I)
+    if m:
+        return Parse("attribute", target, f"holding {_clean_np(m.group('c'))}")
+    m = re.match(r"^(?:into|to|as|a picture of|like)\s+(?P<c>.+)$", x, re.I)
+    if m:
+        c = m.group("c")
+        if _is_adjectival(c) and not _INDEFINITE.match(c):
+            return Parse("attribute", target, c, "adjective" if len(c.split()) == 1 else None)
+        return Parse("replace", target, c)
+    if _INDEFINITE.match(x):
+        return Parse("replace", target, x)
+    first = x.split()[0]
+    if first.lower().endswith("ing") and _is_verb(first):
+        return Parse("attribute", target, x)
+    if _is_adjectival(x):
+        return Parse("attribute", target, x, "adjective" if len(x.split()) == 1 else None)
+    if _is_verb(first) and frame in ("make", "let", "modal"):
+        rest = x[len(first):].strip()
+        return Parse("attribute", target, (_ing(first) + (" " + rest if rest else "")).strip())
+    if frame == "make" and not _is_nounish(x):
+        return None
+    return Parse("replace", target, x)
+
+
+def _is_adjectival(text: str) -> bool:
+    """Whether a phrase is an adjective phrase ("happy", "very old", "older", "covered in snow")."""
+    words = text.lower().split()
+    if not words:
+        return False
+    while len(words) > 1 and words[0] in ("very", "more", "less", "much", "really", "extremely", "slightly", "a",
+                                          "bit", "little", "super", "quite", "so", "too", "even"):
+        words = words[1:]
+    lem = getAllLemmas(words[0])
+    if len(words) == 1:
+        return "ADJ" in lem and not ("NOUN" in lem and words[0] in ("winter", "summer", "night", "day"))
+    if words[0].endswith("ed") and "VERB" in lem and words[1] in ("in", "with", "by", "on"):
+        return True  # "covered in snow"
+    return False
+
+
+def _is_nounish(text: str) -> bool:
+    words = text.lower().split()
+    return bool(words) and ("NOUN" in getAllLemmas(words[-1]) or not getAllLemmas(words[-1]))
+
+
+def _placed(target: str, where: str) -> Parse:
+    """A referent put somewhere: an indefinite or open place ("on a beach", "in space") is a new background;
+    a definite place or a direction ("on the sofa", "to the left") is a move."""
+    m = re.match(r"^(?P<prep>" + _LOC + r")\s+(?P<place>.+)$", where, re.I)
+    if m and m.group("prep").lower() in ("on", "in", "at", "inside", "into", "onto", "among", "within") and not (
+            _is_definite(m.group("place")) or _POSITION_NP.match(m.group("place"))):
+        place = _clean_np(m.group("place"))
+        if place and not re.match(r"^(?:the\s+)?(?:air|sky|water|ground|floor|grass|table)$", place, re.I):
+            return Parse("background", None, place)
+    return Parse("move", target, where)
+
+
+# -- the frames ----------------------------------------------------------------------------------------------
+_MODAL = (r"(?:should|must|could|can|would|will|might|may|shall|needs? to|has to|have to|ought to|is going to|"
+          r"are going to|is to|are to|got to|has got to|have got to)")
+_REMOVE_VERB = (r"(?:remove|delete|erase|eliminate|get rid of|take out|take away|take off|wipe out|wipe away|"
+                r"wipe off|rub out|clear away|clear out|clear|lose|drop|hide|omit|exclude|cut out|crop out|edit out|"
+                r"extract|ditch|discard|throw out|throw away|do away with|banish|scrub out|scrub|remove away|"
+                r"make disappear|make vanish)")
+
+
+def _split_first(text: str) -> tuple[str, str]:
+    head, _, rest = text.partition(" ")
+    return head, rest
+
+
+def _frame_make(t: str, whole: str) -> Parse | None:
+    """``make|turn|get|render T <state>`` and ``make T into|look like Y``: the split of T and the state that
+    reads best (a colour, size, removal, look or verb phrase before a bare noun)."""
+    words = t.split()
+    strong: Parse | None = None
+    for k in range(1, len(words)):
+        tw, xw = words[:k], words[k:]
+        if not _plausible_np(tw) or tw[0].lower() in ("into", "to", "it's"):
+            continue
+        if len(tw) == 1 and tw[0].lower() in ("the", "a", "an"):
+            continue
+        target, x = " ".join(tw), " ".join(xw)
+        if xw[0].lower() in ("into", "to", "look", "looks", "seem", "appear", "be", "become", "wear", "have", "hold",
+                             "disappear", "vanish", "go", "gone", "invisible", "as", "like", "resemble") or \
+                is_colour(x) or _size(x) or _REMOVED_STATE.match(x):
+            p = _state(target, x, "make", whole)
+            if p is not None:
+                return p
+        if strong is None and not (len(xw) == 1 and "NOUN" in _lemmas(xw[0]) and "ADJ" not in _lemmas(xw[0])):
+            if _is_adjectival(x) or (_is_verb(xw[0]) and not _INDEFINITE.match(x)) or _INDEFINITE.match(x):
+                if not (_is_verb(xw[0]) and "NOUN" in _lemmas(tw[-1]) is False):
+                    strong = _state(target, x, "make", whole)
+    return strong
+
+
+def parse_instruction(instruction: str) -> Parse | None:
+    """Read one edit instruction; None when no frame matches (the caller treats it as a global edit).
+
+    Raises ``ValueError`` for an empty instruction."""
+    text = normalise(instruction)
+    return _parse(text, text)
+
+
+def normalise(instruction: str) -> str:
+    """Lower-cased, contractions spelled out, politeness and "in the image" set aside, the edit verb's typo fixed."""
+    t = check_instruction(instruction)
+    t = t.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
+    t = re.sub(r"\s+", " ", t.lower()).strip(" \"'`")
+    for pat, rep in _CONTRACTIONS:
+        t = re.sub(pat, rep, t)
+    t = re.sub(r"[.!?]+$", "", t).strip()
+    t = re.sub(r"\s*[.!]+\s+(?:thanks?|thank you|thx)\b.*$", "", t)
+    for _ in range(6):
+        new = _POLITE.sub("", t).strip(" ,")
+        if new == t:
+            break
+        t = new
+    t = _TAIL.sub("", t).strip(" ,.!?")
+    head, rest = _split_first(t)
+    fixed = _fix_verb(head)
+    if fixed != head:
+        t = (fixed + " " + rest).strip()
+    return t
+
+
+def _first_clause(text: str) -> str:
+    """The first of several edits joined by "and" ("remove the dog and add a cat" -> "remove the dog")."""
+    for m in re.finditer(r"(?:,\s*|\s+)(?:and\s+(?:then\s+)?|then\s+)(?P<v>\w+)\b", text):
+        v = m.group("v").lower()
+        if v in EDIT_VERBS and v not in ("set", "show", "let", "have", "get", "want", "use", "take", "draw") and \
+                m.start() > 0:
+            return text[: m.start()]
+    return text
+
+
+def _parse(t: str, whole: str) -> Parse | None:  # noqa: C901 - one frame per branch, in order
+    t = _first_clause(t)
+    # ---- global frames that name the style / the whole image --------------------------------------------
+    m = re.match(r"^(?:(?:make|render|paint|redo|redraw|draw|turn|convert|transform|change|recreate|reimagine|show)\s+"
+                 r"(?:it|this|everything|" + _IMAGE_PLACE + r"|the image|the photo|the picture)?\s*)?"
+                 r"(?P<c>(?:in|into)\s+(?:the\s+|a\s+)?style\s+of\s+.+|(?:in|into)\s+(?:a\s+|an\s+)?[\w\s-]+\s+style"
+                 r"|as\s+if\s+(?:it\s+)?(?:was|were)\s+.+)$", t)
+    if m:
+        return Parse("global", None, m.group("c"))
+    if re.match(r"^(?:in\s+)?(?:the\s+)?style\s+of\s+", t) or re.match(r"^[\w\s-]+\s+style$", t):
+        return Parse("global", None, t)
+    m = re.match(r"^(?:apply|use|add|give (?:it|" + _IMAGE_PLACE + r"))\s+(?P<c>(?:a|an|some)?\s*[\w\s-]*"
+                 r"(?:filter|effect|look|style|tone|vibe|lighting|atmosphere|feel|aesthetic|treatment|grading))"
+                 r"(?:\s+(?:to|on)\s+(?:it|" + _IMAGE_PLACE + r"))?$", t)
+    if m:
+        return Parse("global", None, m.group("c"))
+    m = re.match(r"^(?:change|set|switch|turn|make)\s+(?:the\s+)?(?P<a>weather|season|time of day|time|lighting|"
+                 r"atmosphere|mood|style|art style|era|setting time)\s+(?:to|into|in)\s+(?P<c>.+)$", t)
+    if m:
+        return Parse("global", None, m.group("c"))
+    m = re.match(r"^(?:zoom|crop|brighten|darken|sharpen|blur|saturate|desaturate|enhance|lighten|rotate|flip|"
+                 r"mirror|invert|colou?rize|upscale|denoise|increase the (?:brightness|contrast|saturation)|"
+                 r"decrease the (?:brightness|contrast|saturation)|reduce the (?:brightness|contrast|saturation|noise))"
+                 r"(?:\s+(?:in|out|up))?(?:\s+(?:it|" + _IMAGE_PLACE + r"|the image|the photo|everything))?"
+                 r"(?:\s+(?:a bit|slightly|a little|more|horizontally|vertically))?$", t)
+    if m:
+        return Parse("global", None, t)
+    # ---- "I want ..." / "I would like ..." -------------------------------------------------------------------
+    m = re.match(r"^(?:i|we)\s+(?:do not|dont|no longer|don't)\s+(?:want|like|need)\s+(?:to see\s+)?(?P<t>.+?)"
+                 r"(?:\s+(?:anymore|any more|there|here|in it))?$", t)
+    if m:
+        return Parse("remove", _clean_np(m.group("t")), None)
+    m = re.match(r"^(?:i|we)\s+(?:want|would like|would love|need|wish for|would prefer|prefer|would rather have|"
+                 r"would like to see|want to see|would love to see|hope for)\s+(?P<r>.+)$", t)
+    if m:
+        r = m.group("r")
+        m2 = re.match(r"^(?P<t>.+?)\s+to\s+(?:be|become|look|appear|have|wear|hold|get)\b(?P<x>.*)$", r)
+        if m2:
+            verb = re.match(r"^.+?\s+to\s+(\w+)", r).group(1)
+            x = m2.group("x").strip()
+            if verb in ("have", "wear", "hold", "look", "get"):
+                x = f"{verb} {x}"
+            p = _state(m2.group("t"), x, "want", whole)
+            if p is not None:
+                return p
+        m2 = re.match(r"^there\s+to\s+be\s+(?P<c>.+)$", r)
+        if m2:
+            return _add(m2.group("c"))
+        if _INDEFINITE.match(r) or not _is_definite(r):
+            return _add(r)
+        p = _frame_make(r, whole)
+        if p is not None:
+            return p
+        return Parse("add", None, _clean_np(r))
+    # ---- removals ------------------------------------------------------------------------------------------
+    m = re.match(r"^" + _REMOVE_VERB + r"\s+(?:(?:all|both|every|each)\s+(?:of\s+)?)?(?P<t>.+?)"
+                 r"(?:\s+(?:from|out of|off)\s+(?P<from>.+))?$", t)
+    if m:
+        target = _clean_np(m.group("t"))
+        if is_background_phrase(target):
+            return Parse("background", None, "plain white")
+        if re.match(r"^(?:all|both|every|each)$", target or ""):
+            target = _clean_np(m.group("t"))
+        return Parse("remove", target, None)
+    m = re.match(r"^(?:take|get|cut|edit|crop|wipe|rub|throw|clean|clear|move|pull|put)\s+(?P<t>.+?)\s+"
+                 r"(?:out|away|off)(?:\s+(?:of|from)\s+.+)?$", t)
+    if m and not re.match(r"^(?:move|pull|put)\b", t) or (m and re.search(r"\b(?:out of|off)\s+" + _IMAGE_PLACE, t)):
+        return Parse("remove", _clean_np(m.group("t")), None)
+    m = re.match(r"^(?:make|let|have)\s+(?P<t>.+?)\s+(?:disappear|vanish|go away|go|invisible|gone|leave)$", t)
+    if m:
+        return Parse("remove", _clean_np(m.group("t")), None)
+    m = re.match(r"^(?:no|no more|without|without any|minus|less)\s+(?P<t>.+)$", t)
+    if m:
+        return Parse("remove", _clean_np(m.group("t")), None)
+    m = re.match(r"^(?:show|give)\s+(?:me\s+)?(?:it|the same|" + _IMAGE_PLACE + r"|the image|the picture|the photo)"
+                 r"\s+(?:without|minus)\s+(?P<t>.+)$", t) or \
+        re.match(r"^(?:the\s+)?(?:same\s+)?(?:image|picture|photo|scene)\s+(?:without|minus)\s+(?P<t>.+)$", t) or \
+        re.match(r"^(?:there\s+" + _MODAL + r"\s+(?:not\s+)?be\s+no|there\s+" + _MODAL + r"\s+not\s+be(?:\s+any)?|"
+                 r"there\s+(?:is|are)\s+no)\s+(?P<t>.+)$", t)
+    if m:
+        return Parse("remove", _clean_np(m.group("t")), None)
+    # ---- replacements ---------------------------------------------------------------------------------------
+    m = re.match(r"^(?:substitute|sub)\s+(?P<c>.+?)\s+for\s+(?P<t>.+)$", t)
+    if m:
+        return _replace(m.group("t"), m.group("c"))
+    m = re.match(r"^(?:replace|substitute|swap out|swap|switch out|switch|exchange|trade|sub out|sub)\s+"
+                 r"(?P<t>.+?)\s+(?:with|by|for|to|into|out for|for a|in favou?r of)\s+(?P<c>.+)$", t)
+    if m:
+        return _replace(m.group("t"), m.group("c"))
+    m = re.match(r"^(?:replace|swap|switch|exchange)\s+(?P<t>.+)$", t)
+    if m and not re.search(r"\s(?:with|by|for)\s", t):
+        return Parse("replace", _clean_np(m.group("t")), None)
+    m = re.match(r"^(?:(?:use|put|place|have|add|draw|show|insert|i want|i would like|make it|let there be)\s+)?"
+                 r"(?P<c>.+?)\s+(?:instead of|in place of|rather than|in lieu of)\s+(?P<t>.+)$", t)
+    if m and not re.match(r"^(?:make|turn|change|paint|colou?r)\s", t):
+        return _replace(m.group("t"), m.group("c"))
+    m = re.match(r"^(?:instead of|in place of)\s+(?P<t>.+?),?\s+(?:(?:use|put|have|add|draw|show|i want|i would like|"
+                 r"there should be|make it|let there be|place)\s+)?(?P<c>.+)$", t)
+    if m:
+        return _replace(m.group("t"), m.group("c"))
+    m = re.match(r"^(?:put|place|add|draw|insert)\s+(?P<c>.+?)\s+(?:where|in the place of|at the place of)\s+"
+                 r"(?P<t>.+?)(?:\s+(?:is|are|was|were|used to be|stands|sits))?$", t)
+    if m:
+        return _replace(m.group("t"), m.group("c"))
+    # ---- change / turn / convert / transform X (from A) to|into Y ---------------------------------------------
+    m = re.match(r"^(?:change|turn|convert|transform|morph|alter|modify|switch|make|recolou?r|colou?r|paint|"
+                 r"dye|set|update|edit|adjust)\s+(?P<t>.+?)(?:\s+from\s+(?P<a>.+?))?\s+(?:into|to|in to|to be|"
+                 r"so it is|so that it is|so it looks like|for)\s+(?P<c>.+)$", t)
+    if m:
+        target = m.group("t")
+        c = m.group("c")
+        if m.group("a") and is_colour(m.group("a")) and is_colour(c):
+            return Parse("recolor", _clean_np(target), _colour(c))
+        p = _state(target, "into " + c if not re.match(r"^(?:look|be)\b", c) else c, "change", whole)
+        if p is not None:
+            return p
+    m = re.match(r"^(?:change|alter|modify|set|update)\s+(?P<t>.+?)\s+(?:colou?r|hue)\s+(?:to\s+)?(?P<c>.+)$", t)
+    if m and is_colour(m.group("c")):
+        return _state(m.group("t") + " colour", "to " + m.group("c"), "change", whole)
+    # ---- recolour verbs --------------------------------------------------------------------------------------
+    m = re.match(r"^(?:re)?(?:paint|colou?r|dye|tint|shade|spray paint|spray)\s+(?P<r>.+)$", t)
+    if m:
+        r = m.group("r")
+        words = r.split()
+        for k in range(1, len(words)):
+            cand = " ".join(words[k:])
+            cand2 = re.sub(r"^(?:in|with|to|using)\s+", "", cand)
+            if is_colour(cand2) and _plausible_np(words[:k]):
+                target = _clean_np(" ".join(words[:k]))
+                if is_background_phrase(target):
+                    return Parse("background", None, _colour(cand2))
+                if is_image_word(target):
+                    return Parse("global", None, _colour(cand2))
+                return Parse("recolor", target, _colour(cand2))
+        if _INDEFINITE.match(r) and re.match(r"^(?:paint|draw)", t):
+            return _add(r)
+        m2 = re.match(r"^(?P<t>.+?)\s+(?:like|as|in the style of|in)\s+(?P<c>.+)$", r)
+        if m2 and is_image_word(_clean_np(m2.group("t"))):
+            return Parse("global", None, m2.group("c"))
+    m = re.match(r"^give\s+(?P<t>.+?)\s+(?:a\s+|an\s+)?(?P<c>" + COLOUR_RE + r")\s+(?:colou?r|tint|hue|shade|paint|"
+                 r"paint job|coat(?: of paint)?|finish|colou?ring|look)$", t)
+    if m:
+        target = _clean_np(m.group("t"))
+        if is_background_phrase(target):
+            return Parse("background", None, m.group("c"))
+        return Parse("recolor", target, m.group("c"))
+    # ---- resize verbs ----------------------------------------------------------------------------------------
+    m = re.match(r"^(?:enlarge|grow|expand|magnify|upscale|blow up|scale up|upsize|widen|lengthen|heighten|"
+                 r"stretch|extend|increase the size of|increase the scale of|make larger|make bigger|double the size of|"
+                 r"triple the size of|amplify|supersize|maximi[sz]e|inflate)\s+(?P<t>.+?)(?:\s+(?:a bit|a little|"
+                 r"slightly|a lot|more|up|by \S+|(?:two|three|\d+)\s*(?:x|times|fold)))?$", t)
+    if m:
+        verb = t.split()[0]
+        content = {"widen": "wider", "lengthen": "longer", "heighten": "taller", "stretch": "longer",
+                   "extend": "longer"}.get(verb, "bigger")
+        return Parse("resize", _clean_np(m.group("t")), content)
+    m = re.match(r"^(?:shrink|downsize|scale down|minimi[sz]e|reduce|decrease|reduce the size of|decrease the size of|"
+                 r"make smaller|halve the size of|shorten|narrow|compress|diminish|lessen the size of|cut down)\s+"
+                 r"(?P<t>.+?)(?:\s+(?:a bit|a little|slightly|a lot|down|in size|by \S+|by half))?$", t)
+    if m:
+        verb = t.split()[0]
+        if m.group("t").startswith(("the brightness", "the contrast", "the saturation", "the noise")):
+            return Parse("global", None, t)
+        content = {"shorten": "shorter", "narrow": "narrower"}.get(verb, "smaller")
+        return Parse("resize", _clean_np(m.group("t")), content)
+    m = re.match(r"^(?:scale|size|resize)\s+(?P<t>.+?)\s+(?P<d>up|down)$", t)
+    if m:
+        return Parse("resize", _clean_np(m.group("t")), "bigger" if m.group("d") == "up" else "smaller")
+    m = re.match(r"^(?:resize|rescale|scale)\s+(?P<t>.+?)(?:\s+(?:to\s+(?:be\s+)?|so (?:that )?it is\s+)(?P<c>.+))?$", t)
+    if m:
+        c = _size(m.group("c") or "") if m.group("c") else None
+        return Parse("resize", _clean_np(m.group("t")), c or _clean_np(m.group("c")) or "resized")
+    # ---- move verbs ----------------------------------------------------------------------------------------
+    m = re.match(r"^(?:move|shift|slide|drag|push|pull|relocate|reposition|nudge|bring|translate|lift|raise|lower|"
+                 r"position|carry|take|send|walk)\s+(?P<r>.+)$", t)
+    if m:
+        r = m.group("r")
+        verb = t.split()[0]
+        parts = _STRONG_DEST.split(r, maxsplit=1)
+        if len(parts) == 1:
+            parts = _ANY_DEST.split(r, maxsplit=1)
+        if len(parts) == 2 and parts[0].strip():
+            target, dest = _clean_np(parts[0]), parts[1].strip()
+            if verb == "take" and not _DIRECTIONS.match(dest):
+                pass
+            else:
+                return Parse("move", target, dest)
+        elif verb in ("lift", "raise", "lower"):
+            return Parse("move", _clean_np(r), "up" if verb != "lower" else "down")
+        elif verb not in ("take", "bring", "carry", "send", "walk", "pull", "push"):
+            return Parse("move", _clean_np(r), None)
+    # ---- put / place: additions, moves and new backgrounds ------------------------------------------------------
+    m = re.match(r"^(?:put|place|set|position|stick|sit|stand|drop|throw|plant|hang|lay)\s+(?P<r>.+)$", t)
+    if m:
+        r = m.group("r")
+        obj, prep, place = _split_location(r)
+        if _is_definite(obj) and prep is not None and not _INDEFINITE.match(obj):
+            return _placed(_clean_np(obj), f"{prep} {place}")
+        if re.match(r"^(?:in|on)\s+", r):  # "put in a tree"
+            return _add(re.sub(r"^(?:in|on)\s+", "", r))
+        return _add(obj, prep, place)
+    # ---- additions -------------------------------------------------------------------------------------------
+    m = re.match(r"^(?:add|insert|include|draw|create|sketch|generate|introduce|attach|build|spawn|depict|paint|"
+                 r"show|bring in|throw in|put in|drop in|add in|draw in|incorporate|display|feature|overlay)\s+"
+                 r"(?:in\s+|on\s+)?(?P<c>.+)$", t)
+    if m:
+        return _add(m.group("c"))
+    m = re.match(r"^(?:let\s+there\s+be|there\s+(?:should|must|could|would|will|might|needs? to|has to|ought to)\s+"
+                 r"be|there\s+(?:is|are)|have there be|make there be|can there be|(?:what|how)\s+about|"
+                 r"(?:can|could)\s+(?:we|i|you)\s+(?:have|get|see)|(?:we|i)\s+(?:should|could|can)\s+(?:have|see))\s+"
+                 r"(?P<c>.+)$", t)
+    if m:
+        c = m.group("c")
+        if not _is_definite(c) or _INDEFINITE.match(c):
+            return _add(c)
+    m = re.match(r"^(?P<c>(?:a|an|some|one|two|three|another|more)\s+.+?)\s+" + _MODAL + r"\s+(?:also\s+)?be\s+"
+                 r"(?:added|inserted|included|drawn|placed|put)(?:\s+(?P<rest>.+))?$", t)
+    if m:
+        rest = m.group("rest") or ""
+        m2 = re.match(r"^(?P<prep>" + _LOC + r")\s+(?P<place>.+)$", rest)
+        return _add(m.group("c"), *(m2.group("prep", "place") if m2 else (None, None)))
+    # ---- what if / imagine / have / let / give ------------------------------------------------------------
+    m = re.match(r"^(?:what|how)\s+(?:if|would it look(?: like)? if|would (?:this|the image|the picture|it) look "
+                 r"like if|about if)\s+(?P<r>.+)$", t) or re.match(r"^(?:imagine|suppose|pretend)\s+(?:if\s+|that\s+)?"
+                                                                     r"(?P<r>.+)$", t) or \
+        re.match(r"^if\s+(?P<r>.+)$", t)
+    if m:
+        p = _hypothetical(m.group("r"), whole)
+        if p is not None:
+            return p
+    m = re.match(r"^(?:let|have|get|allow)\s+(?P<r>.+)$", t)
+    if m:
+        r = m.group("r")
+        m2 = re.match(r"^(?P<t>.+?)\s+(?:be|become|look|appear|seem)\s+(?P<x>.+)$", r)
+        if m2:
+            x = m2.group("x")
+            if re.search(r"\s(?:look|appear|seem)\s", f" {r} ") and not re.match(r"^(?:be|become)\b", x):
+                verb = re.search(r"\s(look|appear|seem)\s", f" {r} ").group(1)
+                x = f"{verb} {x}"
+            p = _state(m2.group("t"), x, "let", whole)
+            if p is not None:
+                return p
+        m2 = re.match(r"^(?P<t>.+?)\s+(?:to\s+)?(?P<v>wear|wearing|put on|don|sport|have|has|hold|holding|carry|"
+                      r"get|grow)\s+(?P<c>.+)$", r)
+        if m2 and _plausible_np(m2.group("t").split()):
+            return _verb_attribute(m2.group("t"), m2.group("v"), m2.group("c"))
+        p = _frame_verb(r)
+        if p is not None:
+            return p
+        if _INDEFINITE.match(r):  # "have a dog on the sofa"
+            return _add(r)
+    m = re.match(r"^give\s+(?P<r>.+)$", t)
+    if m:
+        r = m.group("r")
+        m2 = re.match(r"^(?P<t>it|" + _IMAGE_PLACE + r"|the image|the photo|the picture|everything)\s+(?P<c>.+)$", r)
+        if m2:
+            c = m2.group("c")
+            if re.search(r"\b(?:background|backdrop)$", c):
+                return Parse("background", None, _bg_content(c))
+            return Parse("global", None, c)
+        words = r.split()
+        for k in range(1, len(words)):
+            tw, c = words[:k], " ".join(words[k:])
+            if _plausible_np(tw) and (_INDEFINITE.match(c) or k == len(words) - 1 or _is_definite(" ".join(tw))):
+                if _is_definite(" ".join(tw)) or k == 1:
+                    target = _clean_np(" ".join(tw))
+                    if is_background_phrase(target):
+                        return Parse("background", None, _bg_content(c))
+                    if re.search(r"\b(?:background|backdrop)$", c):
+                        return Parse("background", None, _bg_content(c))
+                    if re.match(r"^(?:a|an)\s+(?P<s>" + "|".join(_BIGGER + _SMALLER) + r")(?:ger|ler)?\s+size$", c):
+                        return Parse("resize", target, _size(c.split()[1]) or c)
+                    return Parse("attribute", target, _clean_np(c), "with")
+    # ---- dress / wear --------------------------------------------------------------------------------------
+    m = re.match(r"^(?:dress|clothe)\s+(?P<t>.+?)\s+(?:up\s+)?(?:in|with)\s+(?P<c>.+)$", t)
+    if m:
+        return Parse("attribute", _clean_np(m.group("t")), _clean_np(m.group("c")), "wearing")
+    m = re.match(r"^(?:dress|clothe)\s+(?P<t>.+?)\s+(?:up\s+)?as\s+(?P<c>.+)$", t)
+    if m:
+        return Parse("attribute", _clean_np(m.group("t")), "dressed as " + _clean_np(m.group("c")))
+    # ---- make / turn / render X <state> -----------------------------------------------------------------------
+    m = re.match(r"^(?:make|turn|render|get|leave|keep|paint|recolou?r|colou?r|change|set|have|let)\s+(?P<r>.+)$", t)
+    if m:
+        r = m.group("r")
+        if re.match(r"^(?:it|this|everything|the (?:image|photo|picture|scene))\s+(?P<x>.+)$", r):
+            x = re.match(r"^(?:it|this|everything|the (?:image|photo|picture|scene))\s+(?P<x>.+)$", r).group("x")
+            return _state("it", x, "make", whole)
+        p = _frame_make(r, whole)
+        if p is not None:
+            return p
+    # ---- declaratives: "X should be Y", "X is Y", "X should wear Y" ------------------------------------------
+    m = re.match(r"^(?P<t>.+?)\s+(?:" + _MODAL + r"\s+(?:also\s+|now\s+|rather\s+|instead\s+)?(?:be|become|look|"
+                 r"appear|seem|turn)|(?:is|are)\s+(?:now\s+)?(?:to be\s+)?|becomes?|turns?(?:\s+into)?|looks?|"
+                 r"(?:is|are) (?:turned|changed|made)|gets?|got)\s+(?P<x>.+)$", t)
+    if m and _plausible_np(m.group("t").split()) and len(m.group("t").split()) <= 8:
+        verb = re.search(r"\b(look|looks|appear|seem)\b", t[m.end("t"): m.start("x")])
+        x = (verb.group(1) + " " + m.group("x")) if verb else m.group("x")
+        p = _state(m.group("t"), x, "declarative", whole)
+        if p is not None:
+            return p
+    m = re.match(r"^(?P<t>.+?)\s+(?:" + _MODAL + r"\s+(?:not\s+)?(?:be\s+)?|(?:is|are)\s+(?:going to\s+)?)"
+                 r"(?P<v>\w+)(?:\s+(?P<rest>.+))?$", t)
+    if m and _plausible_np(m.group("t").split()):
+        v = m.group("v")
+        if re.match(r"^(?:go|disappear|vanish|leave|removed|deleted|erased|gone)$", v):
+            return Parse("remove", _clean_np(m.group("t")), None)
+        if _is_verb(v):
+            if is_image_word(m.group("t")):
+                return Parse("global", None, whole)
+            return _verb_attribute(m.group("t"), v, m.group("rest") or "")
+    m = re.match(r"^(?P<t>(?:the|this|that|these|those|his|her|their|its)\s+.+?)\s+(?:with|wearing|having|holding)\s+"
+                 r"(?P<c>.+)$", t)
+    if m:
+        rel = re.search(r"\s(with|wearing|having|holding)\s", t).group(1)
+        return Parse("attribute", _clean_np(m.group("t")), _clean_np(m.group("c")),
+                     {"having": "with"}.get(rel, rel))
+    m = re.match(r"^(?P<t>.+?)\s+(?:into|to|->|=>|as)\s+(?P<c>(?:a|an|some)\s+.+)$", t)
+    if m and _is_definite(m.group("t")):
+        return _replace(m.group("t"), m.group("c"))
+    # ---- any other verb with a definite object: an attribute ("open the door", "fill the glass with water") ---
+    head, rest = _split_first(t)
+    if rest and _is_verb(head) and "NOUN" not in _lemmas(head) or (rest and head in ("open", "close", "light",
+                                                                                      "fill", "cover", "flip")):
+        if is_image_word(_clean_np(rest)) or re.match(r"^(?:it|" + _IMAGE_PLACE + r")\b", rest):
+            return Parse("global", None, t)
+        m2 = re.match(r"^(?P<t>.+?)(?:\s+(?P<r>(?:with|in|into|as|to|like|using|up|down|over|around|open|closed|"
+                      r"shut|on|off)\b.*))?$", rest)
+        target = _clean_np(m2.group("t"))
+        if target and _is_definite(target):
+            if is_background_phrase(target):
+                return Parse("background", None, _participle(head) + (" " + m2.group("r") if m2.group("r") else ""))
+            return Parse("attribute", target, (_participle(head) + (" " + m2.group("r") if m2.group("r") else "")))
+    return None
+
+
+def _replace(target: str, content: str) -> Parse:
+    target = _clean_np(target) or target
+    content = _clean_np(content) or content
+    if is_background_phrase(target):
+        return Parse("background", None, _bg_content(content))
+    if is_image_word(target):
+        return Parse("global", None, content)
+    if is_colour(content) and re.match(r"^(?:a\s+|an\s+)?" + COLOUR_RE + r"\s+one$", content):
+        return Parse("recolor", target, _colour(content))
+    return Parse("replace", target, content)
+
+
+def _verb_attribute(target: str, verb: str, rest: str) -> Parse:
+    """``T wear|have|hold|<verb> rest`` -> an attribute of ``T``."""
+    target = _clean_np(target) or target
+    lem = _verb_lemma(verb) if verb not in ("wearing", "holding") else verb[:-3].replace("wear", "wear")
+    if verb.startswith("wear") or lem in ("wear", "don", "sport", "put on"):
+        return Parse("attribute", target, _clean_np(rest), "wearing")
+    if lem in ("have", "get", "grow", "gain"):
+        return Parse("attribute", target, _clean_np(rest), "with")
+    if lem in ("hold", "carry"):
+        return Parse("attribute", target, f"holding {_clean_np(rest)}")
+    if lem in ("disappear", "vanish", "go", "leave"):
+        return Parse("remove", target, None)
+    if lem in ("be", "become", "look", "seem", "appear"):
+        return _state(target, f"{lem} {rest}".strip() if lem != "be" else rest, "let") or \
+            Parse("attribute", target, rest)
+    phrase = (_ing(lem) + (" " + _clean_np(rest) if rest.strip() else "")).strip()
+    return Parse("attribute", target, phrase)
+
+
+def _frame_verb(r: str) -> Parse | None:
+    """``T <verb> [rest]`` after let / have / get (to): "the dog run", "the man smile", "the cat eat a fish"."""
+    words = r.split()
+    for k in range(1, len(words)):
+        tw, v = words[:k], words[k]
+        if v.lower() == "to" and k + 1 < len(words):
+            v, k = words[k + 1], k + 1
+        if _plausible_np(tw) and _is_verb(v) and (len(tw) > 1 or _PRONOUN.match(tw[0]) or "NOUN" in _lemmas(tw[0])):
+            if "NOUN" in _lemmas(v) and "VERB" in _lemmas(v) and k + 1 < len(words) and \
+                    _is_verb(words[k + 1]) and not words[k + 1].endswith("s"):
+                continue
+            if v.lower() in ("be", "become", "look", "seem", "appear"):
+                continue
+            return _verb_attribute(" ".join(tw), v, " ".join(words[k + 1:]))
+    return None
+
+
+def _hypothetical(r: str, whole: str) -> Parse | None:
+    """The clause of "what if ...": "the man had a beard", "the dog were a wolf", "it was winter", "there was
+    a boat on the lake"."""
+    r = re.sub(r"^(?:we|i)\s+(?:had|added|have|add)\s+", "there was ", r)
+    m = re.match(r"^there\s+(?:was|were|is|are|would be|will be)\s+(?P<c>.+)$", r)
+    if m:
+        if re.match(r"^no\s+", m.group("c")):
+            return Parse("remove", _clean_np(re.sub(r"^no\s+", "", m.group("c"))), None)
+        return _add(m.group("c"))
+    m = re.match(r"^(?P<t>.+?)\s+(?:was|were|is|are|would be|became|turned into|got|looked|looks|look)\s+(?P<x>.+)$", r)
+    if m and _plausible_np(m.group("t").split()) and len(m.group("t").split()) <= 7:
+        verb = re.search(r"\s(looked|looks|look|got)\s", f" {r} ")
+        x = m.group("x")
+        if verb and verb.group(1).startswith("look"):
+            x = "look " + x
+        if re.search(r"\s(?:turned into)\s", f" {r} "):
+            x = "into " + x
+        p = _state(m.group("t"), x, "want", whole)
+        if p is not None:
+            return p
+    m = re.match(r"^(?P<t>.+?)\s+(?:did not|didn't|had no|has no)\s+(?:have\s+)?(?P<c>.+)$", r)
+    if m and not re.match(r"^(?:exist|there)", m.group("c")):
+        return Parse("remove", _clean_np(m.group("c")), None)
+    m = re.match(r"^(?P<t>.+?)\s+(?:did not exist|was gone|were gone|was not there|were not there|disappeared|"
+                 r"vanished|was removed|were removed)$", r)
+    if m:
+        return Parse("remove", _clean_np(m.group("t")), None)
+    words = r.split()
+    for k in range(1, len(words)):
+        tw, v = words[:k], words[k]
+        if _plausible_np(tw) and _is_verb(v) and len(tw) <= 6 and (_lemmas(v).get("VERB", ("",))[0] != v.lower() or
+                                                                     v.lower() in ("had", "wore", "held")):
+            return _verb_attribute(" ".join(tw), v, " ".join(words[k + 1:]))
+    return None
+
+
+class TemplateDescriber:
+    """The general offline :class:`~regionedit.describe.Describer`: the instruction grammar of this module, open
+    over nouns, then :func:`~regionedit.describe.build.describe_edit` for the prompts.
+
+    ``__call__(instruction, source_caption=None) -> Description``; an instruction no frame matches is a global
+    edit whose content is the instruction. Raises ``ValueError`` only for an empty instruction.
+
+    >>> TemplateDescriber()("replace the cat with a dog").local_prompt
+    'a dog'
+    """
+
+    def parse(self, instruction: str) -> Parse:
+        """The structured edit of an instruction (a global :class:`Parse` when no frame matches)."""
+        text = normalise(instruction)
+        p = _parse(text, text)
+        if p is None or (p.operation in ("remove", "replace", "recolor", "resize", "move", "attribute")
+                         and not p.target):
+            return Parse("global", None, text)
+        if p.operation == "global" and not p.content:
+            p.content = text
+        if p.target is not None and is_image_word(p.target) and p.operation != "add":
+            return Parse("global", None, p.content or text)
+        return p
+
+    def __call__(self, instruction: str, source_caption: str | None = None) -> Description:
+        p = self.parse(instruction)
+        notes: tuple[str, ...] = ()
+        full = normalise(instruction)
+        if _first_clause(full) != full:
+            notes = (f"only the first edit was read ({_first_clause(full)!r}); give the others one at a time",)
+        return describe_edit(p.operation, p.target, p.content, p.relation, source_caption, full, notes)
