@@ -27,13 +27,16 @@ _DET = re.compile(r"^(?:" + "|".join(DETERMINERS) + r")\s+", re.I)
 _POST = re.compile(r"\s+(?:on|in|at|near|next to|beside|behind|under|underneath|above|below|over|by|from|inside|"
                    r"outside|between|among|around|against|along|across|to the (?:left|right) of|in front of|"
                    r"that|which|who|with|wearing|holding)\s+.*$", re.I)
-IMAGE_WORDS = ("it", "this", "image", "picture", "photo", "photograph", "pic", "scene", "everything", "painting",
+IMAGE_WORDS = ("it", "this", "image", "picture", "photo", "photograph", "pic", "scene", "everything", "day",
+               "daytime", "night", "nighttime", "night time", "morning", "evening", "summer", "winter", "spring",
+               "autumn",
                "whole thing", "whole image", "whole picture", "whole scene", "entire image", "entire picture",
                "entire scene", "shot", "frame", "weather", "season", "time of day", "lighting", "atmosphere",
                "mood", "style", "overall look", "whole photo", "entire photo", "all")
 _IMAGE = re.compile(r"^(?:(?:the|this|that|my|our)\s+)?(?:whole\s+|entire\s+|overall\s+)?(?:" +
                     "|".join(re.escape(w) for w in IMAGE_WORDS) + r")$", re.I)
-_BACKGROUND = re.compile(r"^(?:(?:the|this|that|its|their|his|her)\s+)?(?:[\w'-]+\s+){0,3}?"
+_BACKGROUND = re.compile(r"^(?:(?:the|this|that|its|their|his|her)\s+)?"
+                         r"(?:(?!(?:in|on|of|at|from|behind|near|by|with|and)\s)[\w'-]+\s+){0,3}?"
                          r"(?:background|backdrop|back ground|surroundings|scenery|setting|environment)"
                          r"(?:\s+(?:colou?r|image|scene|area))?(?:\s+(?:of|behind|around)\s+.+)?$", re.I)
 

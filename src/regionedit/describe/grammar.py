@@ -87,7 +87,7 @@ _DIRECTIONS = re.compile(r"^(?:(?:a\s+(?:bit|little|little bit|tiny bit)|slightl
                          r"over|into|onto|next to|near|beside|behind|in front of|above|below|under|on top of|"
                          r"on|in|at|around|higher|lower|out of)\b", re.I)
 _STRONG_DEST = re.compile(r"\s+(?=(?:(?:a\s+(?:bit|little|little bit|tiny bit)|slightly|further|farther)\s+)?"
-                          r"(?:to|towards?|up|down|upwards?|downwards?|left|right|closer|further|farther|away|back|"
+                          r"(?:next to|close to|closer to|in front of|on top of|to|towards?|up|down|upwards?|downwards?|left|right|closer|further|farther|away|back|"
                           r"forwards?|backwards?|across|over to|higher|lower|out of)\b)", re.I)
 _ANY_DEST = re.compile(r"\s+(?=" + _LOC + r"\s)", re.I)
 
@@ -104,7 +104,7 @@ _TAIL = re.compile(
     r"(?:[\s,]+(?:please|pls|thanks|thank you|thx|for me|if possible|if you can|if you could|for me please|"
     r"would you|will you|could you|can you|ok|okay|instead|as well|too|right now|now))+$", re.I)
 _IMAGE_PLACE = (r"(?:the|this|that|my|our|your)\s+(?:whole\s+|entire\s+)?(?:image|picture|photo|photograph|pic|"
-                r"scene|shot|frame|painting|drawing|view|composition)")
+                r"scene|shot|frame|view|composition)")
 _IN_IMAGE = re.compile(r"\s+(?:in|from|of|to|into|on|within|out of|off)\s+" + _IMAGE_PLACE + r"\b", re.I)
 _CONTRACTIONS = [
     (r"\bi'd\b", "i would"), (r"\bi'm\b", "i am"), (r"\bit's\b", "it is"), (r"\blet's\b", "let us"),
@@ -200,9 +200,12 @@ def _participle(verb: str) -> str:
 def _fix_verb(word: str) -> str:
     """A misspelt edit verb mapped to the lexicon ("remvoe" -> "remove"); known words are kept."""
     w = word.lower()
-    if len(w) < 4 or w in EDIT_VERBS or _lemmas(w):
+    if w in EDIT_VERBS or not w.isalpha() or len(w) < 2:
         return word
-    close = difflib.get_close_matches(w, EDIT_VERBS, n=1, cutoff=0.75)
+    known = _lemmas(w)
+    if known and ("VERB" in known or len(w) > 3):  # a real word: kept ("dog", "red"), unless a short non-verb
+        return word                                # like "ad" ("ad a cat")
+    close = difflib.get_close_matches(w, EDIT_VERBS, n=1, cutoff=0.75 if len(w) > 3 else 0.8)
     return close[0] if close else word
 
 
@@ -231,11 +234,14 @@ def _is_definite(np: str) -> bool:
 
 
 def _plausible_np(words: list[str]) -> bool:
-    """Whether words can be a noun phrase that a frame's complement follows."""
+    """Whether words can be a noun phrase that a frame's complement follows: not ending in a function word, no
+    word after the first that can only be a verb ("the man eat" is not one)."""
     if not words or words[-1].lower() in _FUNCTION:
         return False
-    if len(words) == 1:
-        return True
+    for w in words[1:]:
+        lem = _lemmas(w)
+        if set(lem) == {"VERB"} and not w.lower().endswith(("ed", "ing", "en")):
+            return False
     return True
 
 
@@ -375,6 +381,8 @@ def _state(target: str, x: str, frame: str = "make", whole: str | None = None) -
         return Parse("replace", target, c) if _INDEFINITE.match(c) or not _is_adjectival(c) else \
             Parse("attribute", target, c)
     m = re.match(r"^(?:look|looks|seem|seems|appear|appears|feel|feels)\s+(?P<c>.+)$", x, re.I)
+    if m and (is_colour(m.group("c")) or _size(m.group("c"))):
+        return _state(target, m.group("c"), frame, whole)
     if m:
         return Parse("attribute", target, m.group("c"), "adjective" if len(m.group("c").split()) == 1 else None)
     if _POSITION_NP.match(re.sub(r"^(?:on|at|to|in|towards?|into)\s+", "", x, flags=re.I)) and \
@@ -382,8 +390,8 @@ def _state(target: str, x: str, frame: str = "make", whole: str | None = None) -
         return Parse("move", target, x)
     if re.match(r"^" + _LOC + r"\s+\S", x, re.I) and not re.match(r"^(?:to|into)\s", x, re.I):
         return _placed(target, x)
-    m = re.match(r"^(?:wearing|wear|wears|wore|dressed in|in)\s+(?P<c>.+)$", x, re.I)
-    if m and (x_low.startswith("wear") or x_low.startswith("dressed") or _INDEFINITE.match(m.group("c"))):
+    m = re.match(r"^(?:wearing|wear|wears|wore|dressed in|dressed up in|in)\s+(?P<c>.+)$", x, re.I)
+    if m and (x_low.startswith("wear") or x_low.startswith("dressed") or _is_garment(m.group("c"))):
         return Parse("attribute", target, _clean_np(m.group("c")), "wearing")
     m = re.match(r"^(?:with|having|have|has|had|given|get|got|gets)\s+(?P<c>.+)$", x, re.I)
     if m:
@@ -433,9 +441,22 @@ def _is_nounish(text: str) -> bool:
     return bool(words) and ("NOUN" in getAllLemmas(words[-1]) or not getAllLemmas(words[-1]))
 
 
+def _is_garment(np: str) -> bool:
+    """Whether a noun phrase names something worn ("a spacesuit", "a red dress", "pyjamas")."""
+    words = bare(np).lower().split()
+    return bool(words) and bool(re.search(_GARMENTS, words[-1]))
+
+
 def _placed(target: str, where: str) -> Parse:
     """A referent put somewhere: an indefinite or open place ("on a beach", "in space") is a new background;
-    a definite place or a direction ("on the sofa", "to the left") is a move."""
+    a definite place or a direction ("on the sofa", "to the left") is a move; a garment ("in a suit") is an
+    attribute, an idiom ("on fire", "in bloom") too."""
+    m = re.match(r"^(?:in|into)\s+(?P<c>.+)$", where, re.I)
+    if m and _is_garment(m.group("c")) and not _is_definite(m.group("c")):
+        return Parse("attribute", target, _clean_np(m.group("c")), "wearing")
+    if re.match(r"^(?:on|in)\s+(?:fire|flames|bloom|love|motion|focus|shape|colou?r|danger|trouble|pain|action|"
+                r"disguise|costume|uniform|pieces|half|ruins|tears|shadow|darkness|the spotlight)$", where, re.I):
+        return Parse("attribute", target, where)
     m = re.match(r"^(?P<prep>" + _LOC + r")\s+(?P<place>.+)$", where, re.I)
     if m and m.group("prep").lower() in ("on", "in", "at", "inside", "into", "onto", "among", "within") and not (
             _is_definite(m.group("place")) or _POSITION_NP.match(m.group("place"))):
@@ -446,6 +467,11 @@ def _placed(target: str, where: str) -> Parse:
 
 
 # -- the frames ----------------------------------------------------------------------------------------------
+_GARMENTS = (r"(?:suit|spacesuit|tuxedo|dress|gown|costume|outfit|uniform|clothes|clothing|jacket|coat|shirt|"
+             r"t-shirt|sweater|hoodie|jumper|armou?r|robe|bikini|swimsuit|pyjamas|pajamas|jeans|pants|trousers|"
+             r"shorts|skirt|hat|cap|helmet|mask|glasses|sunglasses|goggles|scarf|tie|bowtie|vest|cloak|cape|kimono|"
+             r"sari|overalls|apron|boots|shoes|sneakers|gloves|mittens|sweatshirt|blazer|raincoat|parka|gear|"
+             r"attire|wear|lingerie|leotard|wetsuit|jersey|necklace|earrings|crown|tiara|wig)s?$")
 _MODAL = (r"(?:should|must|could|can|would|will|might|may|shall|needs? to|has to|have to|ought to|is going to|"
           r"are going to|is to|are to|got to|has got to|have got to)")
 _REMOVE_VERB = (r"(?:remove|delete|erase|eliminate|get rid of|take out|take away|take off|wipe out|wipe away|"
@@ -461,27 +487,36 @@ def _split_first(text: str) -> tuple[str, str]:
 
 def _frame_make(t: str, whole: str) -> Parse | None:
     """``make|turn|get|render T <state>`` and ``make T into|look like Y``: the split of T and the state that
-    reads best (a colour, size, removal, look or verb phrase before a bare noun)."""
+    reads best: a frame word, colour, size, removal or indefinite noun phrase first, then an adjective, then a
+    verb phrase (shortest plausible T first)."""
     words = t.split()
-    strong: Parse | None = None
+    splits = []
     for k in range(1, len(words)):
         tw, xw = words[:k], words[k:]
-        if not _plausible_np(tw) or tw[0].lower() in ("into", "to", "it's"):
+        if not _plausible_np(tw) or tw[0].lower() in ("into", "to"):
             continue
-        if len(tw) == 1 and tw[0].lower() in ("the", "a", "an"):
+        if len(tw) == 1 and tw[0].lower() in _FUNCTION:
             continue
-        target, x = " ".join(tw), " ".join(xw)
+        splits.append((tw, xw, " ".join(tw), " ".join(xw)))
+    for tw, xw, target, x in splits:  # 1. the complement says what it is
         if xw[0].lower() in ("into", "to", "look", "looks", "seem", "appear", "be", "become", "wear", "have", "hold",
                              "disappear", "vanish", "go", "gone", "invisible", "as", "like", "resemble") or \
-                is_colour(x) or _size(x) or _REMOVED_STATE.match(x):
+                is_colour(x) or _size(x) or _REMOVED_STATE.match(x) or _INDEFINITE.match(x):
             p = _state(target, x, "make", whole)
             if p is not None:
                 return p
-        if strong is None and not (len(xw) == 1 and "NOUN" in _lemmas(xw[0]) and "ADJ" not in _lemmas(xw[0])):
-            if _is_adjectival(x) or (_is_verb(xw[0]) and not _INDEFINITE.match(x)) or _INDEFINITE.match(x):
-                if not (_is_verb(xw[0]) and "NOUN" in _lemmas(tw[-1]) is False):
-                    strong = _state(target, x, "make", whole)
-    return strong
+    for tw, xw, target, x in splits:  # 2. an adjective phrase
+        if _is_adjectival(x):
+            return _state(target, x, "make", whole)
+    for tw, xw, target, x in splits:  # 3. a verb phrase ("make the man smile", "make the hot dog dance")
+        if not _is_verb(xw[0]):
+            continue
+        if "NOUN" in _lemmas(xw[0]) and len(xw) > 1 and _is_verb(xw[1]) and xw[1].lower() not in _FUNCTION:
+            continue  # "the hot | dog dance": "dog" is the head of the target
+        p = _state(target, x, "make", whole)
+        if p is not None:
+            return p
+    return None
 
 
 def parse_instruction(instruction: str) -> Parse | None:
@@ -551,6 +586,29 @@ def _parse(t: str, whole: str) -> Parse | None:  # noqa: C901 - one frame per br
                  r"(?:\s+(?:a bit|slightly|a little|more|horizontally|vertically))?$", t)
     if m:
         return Parse("global", None, t)
+    m = re.match(r"^(?:use|have|set|choose|pick|try|select|go with)\s+(?P<c>.+?\s+(?:background|backdrop))$", t)
+    if m:
+        return Parse("background", None, _bg_content(m.group("c")))
+    m = re.match(r"^(?P<v>make|turn|paint|colou?r|change|recolou?r|dye)\s+(?P<r>.+?\s+" + COLOUR_RE +
+                 r")\s+(?:instead of|rather than|not)\s+" + COLOUR_RE + r"$", t)
+    if m:
+        t = f"{m.group('v')} {m.group('r')}"
+    m = re.match(r"^(?:can|could|should|would|will|may|might|shall)\s+(?P<t>.+?)\s+(?P<r>(?:be|look|have|wear|hold|"
+                 r"get|become|go|disappear|appear)\s+.+|go|disappear|vanish)$", t)
+    if m and _plausible_np(m.group("t").split()):
+        t = f"{m.group('t')} should {m.group('r')}"
+    m = re.match(r"^(?:i|we)\s+(?:would rather have|would rather see|would prefer|prefer|would rather|rather have)\s+"
+                 r"(?P<c>.+?)\s+(?:than|over|to|instead of)\s+(?P<t>.+)$", t)
+    if m:
+        return _replace(m.group("t"), m.group("c"))
+    m = re.match(r"^(?:swap|switch|exchange|trade|reverse)\s+(?:the\s+)?(?:positions?|places?|locations?|spots?|sides?)"
+                 r"\s+of\s+(?P<t>.+)$", t)
+    if m:
+        return Parse("move", _clean_np(m.group("t")), "swapped")
+    m = re.match(r"^(?:turn|switch)\s+(?P<t>.+?)\s+(?P<c>on|off)$", t) or \
+        re.match(r"^(?:turn|switch)\s+(?P<c>on|off)\s+(?P<t>.+)$", t)
+    if m:
+        return Parse("attribute", _clean_np(m.group("t")), m.group("c"))
     # ---- "I want ..." / "I would like ..." -------------------------------------------------------------------
     m = re.match(r"^(?:i|we)\s+(?:do not|dont|no longer|don't)\s+(?:want|like|need)\s+(?:to see\s+)?(?P<t>.+?)"
                  r"(?:\s+(?:anymore|any more|there|here|in it))?$", t)
@@ -589,13 +647,13 @@ def _parse(t: str, whole: str) -> Parse | None:  # noqa: C901 - one frame per br
             target = _clean_np(m.group("t"))
         return Parse("remove", target, None)
     m = re.match(r"^(?:take|get|cut|edit|crop|wipe|rub|throw|clean|clear|move|pull|put)\s+(?P<t>.+?)\s+"
-                 r"(?:out|away|off)(?:\s+(?:of|from)\s+.+)?$", t)
+                 r"(?:out|away|off)(?:\s+(?:of\s+|from\s+)?.+)?$", t)
     if m and not re.match(r"^(?:move|pull|put)\b", t) or (m and re.search(r"\b(?:out of|off)\s+" + _IMAGE_PLACE, t)):
         return Parse("remove", _clean_np(m.group("t")), None)
     m = re.match(r"^(?:make|let|have)\s+(?P<t>.+?)\s+(?:disappear|vanish|go away|go|invisible|gone|leave)$", t)
     if m:
         return Parse("remove", _clean_np(m.group("t")), None)
-    m = re.match(r"^(?:no|no more|without|without any|minus|less)\s+(?P<t>.+)$", t)
+    m = re.match(r"^(?:no more|no longer any|without any|without|minus|no)\s+(?P<t>.+)$", t)
     if m:
         return Parse("remove", _clean_np(m.group("t")), None)
     m = re.match(r"^(?:show|give)\s+(?:me\s+)?(?:it|the same|" + _IMAGE_PLACE + r"|the image|the picture|the photo)"
@@ -680,8 +738,9 @@ def _parse(t: str, whole: str) -> Parse | None:  # noqa: C901 - one frame per br
         content = {"widen": "wider", "lengthen": "longer", "heighten": "taller", "stretch": "longer",
                    "extend": "longer"}.get(verb, "bigger")
         return Parse("resize", _clean_np(m.group("t")), content)
-    m = re.match(r"^(?:shrink|downsize|scale down|minimi[sz]e|reduce|decrease|reduce the size of|decrease the size of|"
-                 r"make smaller|halve the size of|shorten|narrow|compress|diminish|lessen the size of|cut down)\s+"
+    m = re.match(r"^(?:reduce the size of|decrease the size of|lessen the size of|halve the size of|shrink down|"
+                 r"shrink|downsize|scale down|minimi[sz]e|reduce|decrease|make smaller|shorten|narrow|compress|"
+                 r"diminish|cut down)\s+"
                  r"(?P<t>.+?)(?:\s+(?:a bit|a little|slightly|a lot|down|in size|by \S+|by half))?$", t)
     if m:
         verb = t.split()[0]
@@ -706,7 +765,7 @@ def _parse(t: str, whole: str) -> Parse | None:  # noqa: C901 - one frame per br
         if len(parts) == 1:
             parts = _ANY_DEST.split(r, maxsplit=1)
         if len(parts) == 2 and parts[0].strip():
-            target, dest = _clean_np(parts[0]), parts[1].strip()
+            target, dest = _clean_np(parts[0]), _clean_np(parts[1]) or parts[1].strip()
             if verb == "take" and not _DIRECTIONS.match(dest):
                 pass
             else:
@@ -727,7 +786,7 @@ def _parse(t: str, whole: str) -> Parse | None:  # noqa: C901 - one frame per br
         return _add(obj, prep, place)
     # ---- additions -------------------------------------------------------------------------------------------
     m = re.match(r"^(?:add|insert|include|draw|create|sketch|generate|introduce|attach|build|spawn|depict|paint|"
-                 r"show|bring in|throw in|put in|drop in|add in|draw in|incorporate|display|feature|overlay)\s+"
+                 r"show|see|bring in|throw in|put in|drop in|add in|draw in|incorporate|display|feature|overlay)\s+"
                  r"(?:in\s+|on\s+)?(?P<c>.+)$", t)
     if m:
         return _add(m.group("c"))
@@ -845,8 +904,7 @@ def _parse(t: str, whole: str) -> Parse | None:  # noqa: C901 - one frame per br
         return _replace(m.group("t"), m.group("c"))
     # ---- any other verb with a definite object: an attribute ("open the door", "fill the glass with water") ---
     head, rest = _split_first(t)
-    if rest and _is_verb(head) and "NOUN" not in _lemmas(head) or (rest and head in ("open", "close", "light",
-                                                                                      "fill", "cover", "flip")):
+    if rest and _is_verb(head):
         if is_image_word(_clean_np(rest)) or re.match(r"^(?:it|" + _IMAGE_PLACE + r")\b", rest):
             return Parse("global", None, t)
         m2 = re.match(r"^(?P<t>.+?)(?:\s+(?P<r>(?:with|in|into|as|to|like|using|up|down|over|around|open|closed|"
