@@ -20,10 +20,33 @@ class LearnedLocalizer:
     ``models.instruction_encoder`` features. CLIP features are cached per image content (as SAM's predictor
     does), so a second instruction on the same image is cheap."""
 
-    def __init__(self, models, predictor):
+    def __init__(self, models, predictor, dtype: torch.dtype | None = None):
+        """``models``: a :class:`regionedit.models.Models` (any dtype / device); ``predictor``: a region predictor,
+        moved (in place) to the models' device; ``dtype``: the dtype it runs in (None: its own, float32 as
+        :func:`~regionedit.localize.load_region_predictor` loads it: the predictor is small, and its calibrated
+        thresholds were chosen in float32). Features of float16 / bfloat16 models are cast to the predictor's dtype,
+        and the region map comes back float32 either way."""
         self.models = models
         self.predictor = predictor.eval().requires_grad_(False)
         self._cache: dict[bytes, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.to(getattr(models, "device", None), dtype)
+
+    def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> "LearnedLocalizer":
+        """Run the region predictor on ``device`` in ``dtype`` (None: keep the current one); returns self. Moves the
+        predictor module in place (as ``nn.Module.to`` does); the cached CLIP features stay valid."""
+        if device is not None or dtype is not None:
+            self.predictor.to(device=device, dtype=dtype)
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        """Device the region predictor runs on."""
+        return next(self.predictor.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """dtype the region predictor runs in (its features are cast to it)."""
+        return next(self.predictor.parameters()).dtype
 
     def clear_cache(self) -> None:
         """Forget the cached CLIP features of earlier images."""
@@ -40,8 +63,8 @@ class LearnedLocalizer:
 
     @torch.no_grad()
     def embed_image(self, image: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(F_img (1, N, D) CLIP patch features, the image at CLIP's side (1, 3, S, S) float in [-1, 1])`` of an
-        ``(H, W, 3)`` uint8 image, cached by content."""
+        """``(F_img (1, N, D) CLIP patch features in the CLIP model's dtype and on its device, the image at CLIP's side
+        (1, 3, S, S) float32 in [-1, 1] on the CPU)`` of an ``(H, W, 3)`` uint8 image, cached by content."""
         from .features import clip_pixels, image_features, resize_image
 
         h = hashlib.sha1(repr(image.shape).encode())
@@ -51,8 +74,11 @@ class LearnedLocalizer:
             return self._cache[key]
         proc = self.models.clip_processor
         size = proc.crop_size["height"]
-        small = resize_image(image, size).float() / 127.5 - 1  # (1, 3, S, S) in [-1, 1]
-        f_img, _ = image_features(self.models.clip, clip_pixels(small, size, proc.image_mean, proc.image_std))
+        small = resize_image(image, size).float() / 127.5 - 1  # (1, 3, S, S) float32 in [-1, 1], CPU
+        clip = self.models.clip
+        p = next(clip.parameters())
+        pixels = clip_pixels(small.to(p.device), size, proc.image_mean, proc.image_std).to(p.dtype)  # normalised in fp32
+        f_img, _ = image_features(clip, pixels)
         if len(self._cache) > 16:
             self._cache.clear()
         self._cache[key] = (f_img, small)
@@ -66,7 +92,11 @@ class LearnedLocalizer:
         from .features import instruction_inputs
 
         f_img, small = self.embed_image(image)
-        out = self.predictor(f_img, pixels=small, **instruction_inputs(self.models, self.predictor, [text]))
-        prob = F.interpolate(out["region_logits"], size=size or image.shape[:2], mode="bilinear", align_corners=False).sigmoid()
-        presence = float(out["presence"][0]) if "presence" in out else None
-        return prob[0, 0].numpy().astype(np.float32), presence
+        dev, dt = self.device, self.dtype
+        ins = {k: v.to(dev, dt) if v.is_floating_point() else v.to(dev)
+               for k, v in instruction_inputs(self.models, self.predictor, [text]).items()}
+        out = self.predictor(f_img.to(dev, dt), pixels=small.to(dev, dt), **ins)
+        logits = out["region_logits"].float()  # the map is interpolated and squashed in float32
+        prob = F.interpolate(logits, size=size or image.shape[:2], mode="bilinear", align_corners=False).sigmoid()
+        presence = float(out["presence"][0].float()) if "presence" in out else None
+        return prob[0, 0].cpu().numpy().astype(np.float32), presence
