@@ -153,7 +153,11 @@ def _edited_caption(caption: str, op: str, target: str | None, content: str | No
         return None
     a, b = span
     if op == "remove":
-        out = cap[:a] + cap[b:]
+        rest = cap[b:] if head_phrase(target) == bare(target) else re.sub(r"^\s+(?:on|in|at|near|next to|beside|behind|under|above|by|with|wearing|holding)\s+.*?"
+                      r"(?=\s+and\s|\s+with\s|,|$)", "", cap[b:], count=1)
+        out = cap[:a] + rest
+        out = re.sub(r"\s+and\s+(?=(?:on|in|at|near|by|under|beside|behind)\s)", " ", out)
+        out = re.sub(r"^\s*(?:on|in|at|near|by|under|beside|behind)\s+.*?\s+and\s+", "", out)
         out = re.sub(r"\s+(?:and|with)\s*(?=,|$)", "", out)
         out = re.sub(r"^\s*(?:and|with)\s+", "", out)
         out = re.sub(r"\s+(?:and|with)\s+(?=(?:and|with)\b)", " ", out)
