@@ -15,6 +15,7 @@ import sys
 COMMANDS = {
     "world": "regionedit.cli.world",
     "demo": "regionedit.cli.demo",
+    "describe": "regionedit.cli.describe",
     "edit": "regionedit.cli.edit",
     "eval": "regionedit.cli.eval",
     "serve": "regionedit.cli.serve",
