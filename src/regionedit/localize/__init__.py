@@ -29,3 +29,17 @@ __all__ = [
     "clip_structural_loss",
     "soft_composite",
 ]
+
+# Zero-shot localizer backends (CLIPSeg; OWLv2 / Grounding DINO boxes + SAM / SAM 2) and their spec strings.
+from regionedit.localize.backends import LocalizerSpec, load_localizer, parse_localizer_spec  # noqa: E402
+from regionedit.localize.pretrained import LocalizerSpecError  # noqa: E402
+from regionedit.localize.zero_shot import BoxSamLocalizer, CLIPSegLocalizer  # noqa: E402
+
+__all__ += [
+    "BoxSamLocalizer",
+    "CLIPSegLocalizer",
+    "LocalizerSpec",
+    "LocalizerSpecError",
+    "load_localizer",
+    "parse_localizer_spec",
+]

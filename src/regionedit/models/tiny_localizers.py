@@ -104,7 +104,8 @@ def save_tiny_clipseg(folder: str | Path, seed: int = 0) -> Path:
 
 def save_tiny_owlv2(folder: str | Path, seed: int = 0) -> Path:
     """Write a tiny random :class:`~transformers.Owlv2ForObjectDetection` (CLIP towers: hidden 32, 2 layers,
-    32x32 input, patch 4 -> 64 candidate boxes) with its :class:`~transformers.Owlv2Processor` (pads the image
+    32x32 input, patch 4 -> 64 candidate boxes, the box head's last layer zeroed so the boxes are the 8x8 patch
+    grid's prior boxes) with its :class:`~transformers.Owlv2Processor` (pads the image
     to a square, bottom/right, then resizes to 32x32, as the real one does to 960x960; CLIP BPE tokenizer of 16
     tokens, the real model's text length). Returns the folder."""
     from transformers import Owlv2Config, Owlv2ForObjectDetection, Owlv2Processor
@@ -115,7 +116,11 @@ def save_tiny_owlv2(folder: str | Path, seed: int = 0) -> Path:
     vision = dict(image_size=32, patch_size=4, hidden_size=32, intermediate_size=37, num_hidden_layers=2,
                   num_attention_heads=4)
     config = Owlv2Config(text_config=_clip_text_config(tok), vision_config=vision, projection_dim=32)
-    _seeded(seed, lambda: Owlv2ForObjectDetection(config)).save_pretrained(folder)
+    model = _seeded(seed, lambda: Owlv2ForObjectDetection(config))
+    with torch.no_grad():  # boxes = the patch-grid prior boxes (a random box head puts them on the edges, 0 wide)
+        model.box_head.dense2.weight.zero_()
+        model.box_head.dense2.bias.zero_()
+    model.save_pretrained(folder)
     image_processor = Owlv2ImageProcessorPil(size={"height": 32, "width": 32}, image_mean=OPENAI_CLIP_MEAN,
                                              image_std=OPENAI_CLIP_STD)
     Owlv2Processor(image_processor=image_processor, tokenizer=tok).save_pretrained(folder)
