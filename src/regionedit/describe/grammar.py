@@ -480,6 +480,17 @@ _REMOVE_VERB = (r"(?:remove|delete|erase|eliminate|get rid of|take out|take away
                 r"make disappear|make vanish)")
 
 
+def _dest_split(r: str) -> list[str]:
+    """``"the cat on the left to the right"`` -> ``["the cat on the left", "to the right"]``: the first direction
+    (else location) phrase after a plausible noun phrase; ``[r]`` when there is none."""
+    for pattern in (_STRONG_DEST, _ANY_DEST):
+        for m in pattern.finditer(r):
+            head = r[: m.start()].split()
+            if head and _plausible_np(head) and head[-1].lower() not in _LOC_PREPS:
+                return [r[: m.start()], r[m.end():]]
+    return [r]
+
+
 def _split_first(text: str) -> tuple[str, str]:
     head, _, rest = text.partition(" ")
     return head, rest
@@ -761,9 +772,7 @@ def _parse(t: str, whole: str) -> Parse | None:  # noqa: C901 - one frame per br
     if m:
         r = m.group("r")
         verb = t.split()[0]
-        parts = _STRONG_DEST.split(r, maxsplit=1)
-        if len(parts) == 1:
-            parts = _ANY_DEST.split(r, maxsplit=1)
+        parts = _dest_split(r)
         if len(parts) == 2 and parts[0].strip():
             target, dest = _clean_np(parts[0]), _clean_np(parts[1]) or parts[1].strip()
             if verb == "take" and not _DIRECTIONS.match(dest):
