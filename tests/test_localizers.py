@@ -323,8 +323,8 @@ def test_bad_specs_fail_clearly_naming_the_accepted_forms(folders, tmp_path):
         f"owlv2:{tmp_path}/missing": "does not exist",
         str(tmp_path / "missing"): "neither KIND:ID_OR_FOLDER nor an existing folder",
         "owlv2": "neither KIND:ID_OR_FOLDER nor an existing folder",
-        f"owlv2:{f['clipseg']}": "holds a clipseg model",
-        f"owlv2:{f['owlv2']}+sam:{f['owlv2']}": "holds a owlv2 model .*, not a sam one",
+        f"owlv2:{f['clipseg']}": "holds clipseg",
+        f"owlv2:{f['owlv2']}+sam:{f['owlv2']}": "holds owlv2 .*, not sam",
         f"clipseg:{f['clipseg']}+sam:{f['sam']}": "combines with a box detector",
         f["sam"]: "names only a mask model",
         f"owlv2:{f['owlv2']}+gdino:{f['grounding-dino']}": "two region models or two mask models",
@@ -340,3 +340,19 @@ def test_bad_specs_fail_clearly_naming_the_accepted_forms(folders, tmp_path):
             load_localizer(spec)
         assert "accepted localizer specs" in str(info.value) or "could not load" in str(info.value), spec
         assert isinstance(info.value, ValueError)
+
+
+def test_direct_loaders_check_the_folder_kind(folders):
+    from regionedit.localize.detectors import SamSegmenter
+
+    with pytest.raises(LocalizerSpecError, match="holds owlv2"):
+        SamSegmenter.from_pretrained(str(folders["owlv2"]))
+    with pytest.raises(LocalizerSpecError, match="holds sam2"):
+        CLIPSegLocalizer.from_pretrained(str(folders["sam2"]))
+    with pytest.raises(ValueError, match="not a box detector"):
+        BoxSamLocalizer.from_pretrained(str(folders["clipseg"]))
+    loc = BoxSamLocalizer.from_pretrained(str(folders["grounding-dino"]), sam=str(folders["sam2"]), sam_kind="SAM2",
+                                          box_threshold=0.9, max_boxes=2)
+    assert loc.detector.kind == "grounding-dino" and loc.segmenter.kind == "sam2"
+    assert loc.calibrated("presence_threshold", False) == pytest.approx(0.9) and loc.calibrated("threshold", False) is None
+    assert len(loc.boxes(PHOTOS["chelsea"], "a cat")[0]) <= 2

@@ -20,29 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .detectors import GroundingDinoDetector, Owlv2Detector, Sam2Segmenter, SamSegmenter
-from .pretrained import LocalizerSpecError, folder_model_type, looks_like_hub_id
+from .pretrained import MODEL_TYPES, SPEC_FORMS, LocalizerSpecError, check_source, source_kind, spec_error
 
 DETECTORS = {"owlv2": Owlv2Detector, "grounding-dino": GroundingDinoDetector}
 SEGMENTERS = {"sam": SamSegmenter, "sam2": Sam2Segmenter}
 KIND_ALIASES = {"clipseg": "clipseg", "owlv2": "owlv2", "owl": "owlv2", "grounding-dino": "grounding-dino",
                 "grounding_dino": "grounding-dino", "gdino": "grounding-dino", "sam": "sam", "sam2": "sam2"}
-#: config.json model_type -> kind
-MODEL_TYPES = {"clipseg": "clipseg", "owlv2": "owlv2", "grounding-dino": "grounding-dino", "sam": "sam", "sam2": "sam2"}
-
-SPEC_FORMS = """accepted localizer specs:
-  learned                                     the Editor's learned region predictor
-  clipseg:ID_OR_FOLDER                        CLIPSeg masks (e.g. clipseg:CIDAS/clipseg-rd64-refined)
-  owlv2:ID_OR_FOLDER                          OWLv2 boxes, their interiors as the region
-  grounding-dino:ID_OR_FOLDER (or gdino:)     Grounding DINO boxes
-  owlv2:ID_OR_FOLDER+sam:ID_OR_FOLDER         boxes refined to masks by SAM (sam2:ID_OR_FOLDER for SAM 2)
-  gdino:ID_OR_FOLDER+sam:ID_OR_FOLDER
-  FOLDER or FOLDER+FOLDER                     bare folders, their kind read from config.json model_type"""
-
-
-def _error(message: str) -> LocalizerSpecError:
-    return LocalizerSpecError(f"{message}\n{SPEC_FORMS}")
-
-
 @dataclass(frozen=True)
 class LocalizerSpec:
     """A parsed spec: ``kind`` ``"learned" | "clipseg" | "owlv2" | "grounding-dino"`` and its ``source`` (None
@@ -54,40 +37,15 @@ class LocalizerSpec:
     mask_source: str | None = None
 
 
-def source_kind(source: str, local_files_only: bool = True) -> str:
-    """The kind of a model folder (or cached hub id) from its ``config.json`` ``model_type``."""
-    folder = Path(source).expanduser()
-    if folder.is_dir():
-        model_type = folder_model_type(folder)
-        if model_type is None:
-            raise _error(f"the folder {source!r} has no config.json with a model_type, so its kind is unknown: "
-                         f"is it a model folder (save_pretrained writes config.json)?")
-    elif folder.exists():
-        raise _error(f"{source!r} is a file, not a model folder or Hugging Face id")
-    else:
-        try:
-            from transformers import AutoConfig
-
-            model_type = AutoConfig.from_pretrained(source, local_files_only=local_files_only).model_type
-        except Exception as e:  # noqa: BLE001 - any failure: the source cannot be resolved
-            what = "no folder, and no cached Hugging Face model of that id" if looks_like_hub_id(source) else "no such folder"
-            raise _error(f"cannot read the kind of {source!r}: {what} ({type(e).__name__})") from e
-    if model_type not in MODEL_TYPES:
-        hint = " (SAM 3 is not supported yet)" if str(model_type).startswith("sam3") else ""
-        raise _error(f"{source!r} holds a {model_type!r} model (config.json model_type), which is no localizer "
-                     f"backend{hint}; supported model types: {', '.join(MODEL_TYPES)}")
-    return MODEL_TYPES[model_type]
-
-
 def _split_part(part: str) -> tuple[str | None, str]:
     """``(kind or None for a bare folder, source)`` of one ``+``-separated part."""
     head, sep, tail = part.partition(":")
     if sep and head.strip().lower() in KIND_ALIASES:
         if not tail.strip():
-            raise _error(f"the part {part!r} names no model: add an id or folder after {head.strip()}:")
+            raise spec_error(f"the part {part!r} names no model: add an id or folder after {head.strip()}:")
         return KIND_ALIASES[head.strip().lower()], tail.strip()
     if sep and len(head) > 1 and "/" not in head and "\\" not in head and not Path(part).expanduser().exists():
-        raise _error(f"unknown localizer kind {head!r} in {part!r}")
+        raise spec_error(f"unknown localizer kind {head!r} in {part!r}")
     return None, part.strip()
 
 
@@ -95,56 +53,41 @@ def parse_localizer_spec(spec: str, local_files_only: bool = True) -> LocalizerS
     """Parse a spec (see the module docstring); bare folders are resolved by their ``config.json``. Raises a
     :class:`LocalizerSpecError` (a ValueError) naming the problem and listing the accepted forms."""
     if not isinstance(spec, str) or not spec.strip():
-        raise _error(f"empty localizer spec {spec!r}")
+        raise spec_error(f"empty localizer spec {spec!r}")
     s = spec.strip()
     if s.lower() == "learned":
         return LocalizerSpec("learned")
     if s.lower().startswith("learned:"):
-        raise _error(f"{spec!r}: a learned region predictor is part of the model folder the Editor loads (or "
-                     f"load it with regionedit.localize.load_region_predictor and pass it to the Editor); the "
-                     f"spec is just 'learned'")
+        raise spec_error(f"{spec!r}: a learned region predictor is part of the model folder the Editor loads (or "
+                          f"load it with regionedit.localize.load_region_predictor and pass it to the Editor); the "
+                          f"spec is just 'learned'")
     parts = [p for p in s.split("+")]
     if len(parts) > 2 or any(not p.strip() for p in parts):
-        raise _error(f"{spec!r}: a spec is one model or a detector + a mask model, joined by one '+'")
+        raise spec_error(f"{spec!r}: a spec is one model or a detector + a mask model, joined by one '+'")
     resolved = []
     for part in parts:
         kind, source = _split_part(part)
         if kind is None:
             if not Path(source).expanduser().is_dir():
-                raise _error(f"{source!r} is neither KIND:ID_OR_FOLDER nor an existing folder (a bare name needs "
-                             f"its kind: e.g. clipseg:{source})")
+                raise spec_error(f"{source!r} is neither KIND:ID_OR_FOLDER nor an existing folder (a bare name needs "
+                                  f"its kind: e.g. clipseg:{source})")
             kind = source_kind(source, local_files_only)
         resolved.append((kind, source))
     masks = [r for r in resolved if r[0] in SEGMENTERS]
     mains = [r for r in resolved if r[0] not in SEGMENTERS]
     if not mains:
         kind, source = masks[0]
-        raise _error(f"{spec!r} names only a mask model ({kind}), which refines a detector's boxes: add a detector, "
-                     f"e.g. owlv2:ID_OR_FOLDER+{kind}:{source}")
+        raise spec_error(f"{spec!r} names only a mask model ({kind}), which refines a detector's boxes: add a detector, "
+                          f"e.g. owlv2:ID_OR_FOLDER+{kind}:{source}")
     if len(mains) > 1 or len(masks) > 1:
-        raise _error(f"{spec!r} names two region models or two mask models: give one detector (owlv2, "
-                     f"grounding-dino) or clipseg, optionally + one mask model (sam, sam2)")
+        raise spec_error(f"{spec!r} names two region models or two mask models: give one detector (owlv2, "
+                          f"grounding-dino) or clipseg, optionally + one mask model (sam, sam2)")
     (kind, source), = mains
     if masks and kind not in DETECTORS:
-        raise _error(f"{spec!r}: a mask model ({masks[0][0]}) refines boxes, so it combines with a box detector "
-                     f"(owlv2, grounding-dino), not with {kind}")
+        raise spec_error(f"{spec!r}: a mask model ({masks[0][0]}) refines boxes, so it combines with a box detector "
+                          f"(owlv2, grounding-dino), not with {kind}")
     mask_kind, mask_source = masks[0] if masks else (None, None)
     return LocalizerSpec(kind, source, mask_kind, mask_source)
-
-
-def _check_folder(kind: str, source: str) -> None:
-    """A folder source must hold a model of ``kind``; a missing path-like source is an error (an id-like one may
-    be a cached hub model, checked when loading)."""
-    folder = Path(source).expanduser()
-    if folder.is_dir():
-        found = source_kind(source)
-        if found != kind:
-            raise _error(f"the folder {source!r} holds a {found} model (config.json model_type), not a {kind} one: "
-                         f"write it as {found}:{source}")
-    elif folder.exists():
-        raise _error(f"{source!r} is a file, not a model folder or Hugging Face id")
-    elif not looks_like_hub_id(source):
-        raise _error(f"the {kind} folder {source!r} does not exist (check the path)")
 
 
 def load_localizer(spec: str, torch_dtype=None, device="cpu", local_files_only: bool = True, **options):
@@ -159,9 +102,6 @@ def load_localizer(spec: str, torch_dtype=None, device="cpu", local_files_only: 
     parsed = parse_localizer_spec(spec, local_files_only)
     if parsed.kind == "learned":
         return None
-    _check_folder(parsed.kind, parsed.source)
-    if parsed.mask_source is not None:
-        _check_folder(parsed.mask_kind, parsed.mask_source)
     if parsed.kind == "clipseg":
         return CLIPSegLocalizer.from_pretrained(parsed.source, torch_dtype, device, local_files_only, **options)
     return BoxSamLocalizer.from_pretrained(parsed.source, parsed.mask_source, detector_kind=parsed.kind,

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .pretrained import check_image, check_text, load_pretrained, load_processor, model_inputs
+from .pretrained import check_image, check_source, check_text, load_pretrained, load_processor, model_inputs
 
 
 def _xyxy(cxcywh: torch.Tensor) -> torch.Tensor:
@@ -51,6 +51,7 @@ class Owlv2Detector:
     def from_pretrained(cls, source: str, torch_dtype=None, device="cpu", local_files_only: bool = True):
         from transformers import Owlv2ForObjectDetection, Owlv2Processor
 
+        check_source("owlv2", source, local_files_only)
         return cls(load_pretrained(Owlv2ForObjectDetection, source, "OWLv2 detector", torch_dtype, device, local_files_only),
                    load_processor(Owlv2Processor, source, "OWLv2 detector", local_files_only))
 
@@ -91,6 +92,7 @@ class GroundingDinoDetector:
     def from_pretrained(cls, source: str, torch_dtype=None, device="cpu", local_files_only: bool = True):
         from transformers import AutoProcessor, GroundingDinoForObjectDetection
 
+        check_source("grounding-dino", source, local_files_only)
         what = "Grounding DINO detector"
         return cls(load_pretrained(GroundingDinoForObjectDetection, source, what, torch_dtype, device, local_files_only),
                    load_processor(AutoProcessor, source, what, local_files_only))
@@ -123,6 +125,7 @@ class SamSegmenter:
     def from_pretrained(cls, source: str, torch_dtype=None, device="cpu", local_files_only: bool = True):
         from transformers import SamModel, SamProcessor
 
+        check_source("sam", source, local_files_only)
         return cls(load_pretrained(SamModel, source, "SAM mask model", torch_dtype, device, local_files_only),
                    load_processor(SamProcessor, source, "SAM mask model", local_files_only))
 
@@ -157,6 +160,7 @@ class Sam2Segmenter:
     def from_pretrained(cls, source: str, torch_dtype=None, device="cpu", local_files_only: bool = True):
         from transformers import Sam2Model
 
+        check_source("sam2", source, local_files_only)
         model = load_pretrained(Sam2Model, source, "SAM 2 mask model", torch_dtype, device, local_files_only)
         pre = _preprocessor_config(source, local_files_only)
         side = model.config.prompt_encoder_config.image_size

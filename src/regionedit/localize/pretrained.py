@@ -170,3 +170,62 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
         if not keep or box_iou(boxes[i : i + 1], boxes[keep]).max() <= iou_threshold:
             keep.append(int(i))
     return np.asarray(keep, dtype=np.int64)
+
+
+# -- sources: which kind of model a folder / id holds ---------------------------------------------------------
+#: config.json model_type -> kind
+MODEL_TYPES = {"clipseg": "clipseg", "owlv2": "owlv2", "grounding-dino": "grounding-dino", "sam": "sam", "sam2": "sam2"}
+
+SPEC_FORMS = """accepted localizer specs:
+  learned                                     the Editor's learned region predictor
+  clipseg:ID_OR_FOLDER                        CLIPSeg masks (e.g. clipseg:CIDAS/clipseg-rd64-refined)
+  owlv2:ID_OR_FOLDER                          OWLv2 boxes, their interiors as the region
+  grounding-dino:ID_OR_FOLDER (or gdino:)     Grounding DINO boxes
+  owlv2:ID_OR_FOLDER+sam:ID_OR_FOLDER         boxes refined to masks by SAM (sam2:ID_OR_FOLDER for SAM 2)
+  gdino:ID_OR_FOLDER+sam:ID_OR_FOLDER
+  FOLDER or FOLDER+FOLDER                     bare folders, their kind read from config.json model_type"""
+
+
+def spec_error(message: str) -> LocalizerSpecError:
+    """A :class:`LocalizerSpecError` of ``message`` followed by the accepted spec forms."""
+    return LocalizerSpecError(f"{message}\n{SPEC_FORMS}")
+
+
+def source_kind(source: str, local_files_only: bool = True) -> str:
+    """The kind of a model folder (or cached hub id) from its ``config.json`` ``model_type``."""
+    folder = Path(source).expanduser()
+    if folder.is_dir():
+        model_type = folder_model_type(folder)
+        if model_type is None:
+            raise spec_error(f"the folder {source!r} has no config.json with a model_type, so its kind is unknown: "
+                              f"is it a model folder (save_pretrained writes config.json)?")
+    elif folder.exists():
+        raise spec_error(f"{source!r} is a file, not a model folder or Hugging Face id")
+    else:
+        try:
+            from transformers import AutoConfig
+
+            model_type = AutoConfig.from_pretrained(source, local_files_only=local_files_only).model_type
+        except Exception as e:  # noqa: BLE001 - any failure: the source cannot be resolved
+            what = "no folder, and no cached Hugging Face model of that id" if looks_like_hub_id(source) else "no such folder"
+            raise spec_error(f"cannot read the kind of {source!r}: {what} ({type(e).__name__})") from e
+    if model_type not in MODEL_TYPES:
+        hint = " (SAM 3 is not supported yet)" if str(model_type).startswith("sam3") else ""
+        raise spec_error(f"{source!r} holds a {model_type!r} model (config.json model_type), which is no localizer "
+                          f"backend{hint}; supported model types: {', '.join(MODEL_TYPES)}")
+    return MODEL_TYPES[model_type]
+
+
+def check_source(kind: str, source: str, local_files_only: bool = True) -> None:
+    """A folder source must hold a model of ``kind``; a missing path-like source is an error (an id-like one may
+    be a cached hub model, checked when loading)."""
+    folder = Path(source).expanduser()
+    if folder.is_dir():
+        found = source_kind(source, local_files_only)
+        if found != kind:
+            raise spec_error(f"the folder {source!r} holds {found} (its config.json model_type), not {kind}: "
+                              f"write it as {found}:{source}")
+    elif folder.exists():
+        raise spec_error(f"{source!r} is a file, not a model folder or Hugging Face id")
+    elif not looks_like_hub_id(source):
+        raise spec_error(f"the {kind} folder {source!r} does not exist (check the path)")

@@ -20,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .pretrained import box_map, check_image, check_text, load_pretrained, load_processor, model_inputs, nms, resize_prob
+from .pretrained import (box_map, check_image, check_source, check_text, load_pretrained, load_processor, model_inputs, nms,
+                         resize_prob, source_kind)
 
 
 class _Thresholds:
@@ -58,6 +59,7 @@ class CLIPSegLocalizer(_Thresholds):
         checkpoint's own) on ``device``; ``options`` go to the constructor."""
         from transformers import CLIPSegForImageSegmentation, CLIPSegProcessor
 
+        check_source("clipseg", id_or_folder, local_files_only)
         model = load_pretrained(CLIPSegForImageSegmentation, id_or_folder, "CLIPSeg model", torch_dtype, device,
                                 local_files_only)
         return cls(model, load_processor(CLIPSegProcessor, id_or_folder, "CLIPSeg model", local_files_only), **options)
@@ -108,9 +110,11 @@ class BoxSamLocalizer(_Thresholds):
         """Load a detector id / folder (``detector_kind`` ``"owlv2"`` or ``"grounding-dino"``; None: read from its
         config's ``model_type``) and, when ``sam`` is given, a mask model (``sam_kind`` ``"sam"`` or ``"sam2"``),
         both in ``torch_dtype`` on ``device``; ``options`` go to the constructor."""
-        from .backends import DETECTORS, SEGMENTERS, source_kind
+        from .backends import DETECTORS, KIND_ALIASES, SEGMENTERS
 
-        kind = detector_kind or source_kind(detector, local_files_only)
+        kind = KIND_ALIASES.get(str(detector_kind).lower(), detector_kind) if detector_kind else source_kind(
+            detector, local_files_only)
+        sam_kind = KIND_ALIASES.get(str(sam_kind).lower(), sam_kind)
         if kind not in DETECTORS:
             raise ValueError(f"{detector!r} is a {kind!r} model, not a box detector: give one of {', '.join(DETECTORS)}")
         if sam is not None and sam_kind not in SEGMENTERS:
