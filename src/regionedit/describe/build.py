@@ -115,6 +115,8 @@ def _attribute_prompt(target: str, content: str, relation: str | None) -> str:
     c = content.strip()
     if relation in ("wearing", "with", "holding") and not c.lower().startswith(relation):
         return f"{with_article(obj)} {relation} {c}"
+    if relation == "after":
+        return f"{with_article(obj)} {c}"
     if relation == "adjective" or (relation is None and len(c.split()) == 1 and "ADJ" in getAllLemmas(c.lower())
                                    and not c.lower().endswith("ing")):
         return with_article(f"{c} {obj}")
@@ -183,7 +185,7 @@ def describe_edit(operation: str, target: str | None, content: str | None, relat
         content: what the edit brings ("a dog", "red", "bigger", "to the left", "a hat", "a forest", "winter");
             None for removals.
         relation: for ``attribute``: how the content goes with the target ("wearing", "with", "holding",
-            "adjective"), None to guess from the content.
+            "adjective", "after": the content follows the noun), None to guess from the content.
         source_caption: the caption of the source image; when given, ``target_description`` is that caption
             edited (and a note says when the target was not found in it).
         instruction: the instruction (the global prompt when ``content`` is None).

@@ -429,6 +429,8 @@ def _is_adjectival(text: str) -> bool:
                                           "bit", "little", "super", "quite", "so", "too", "even"):
         words = words[1:]
     lem = getAllLemmas(words[0])
+    if len(words) == 1 and words[0].endswith(("ed", "en", "nt")) and "VERB" in lem and "NOUN" not in lem:
+        return True  # a participle: "flooded", "frozen", "burnt"
     if len(words) == 1:
         return "ADJ" in lem and not ("NOUN" in lem and words[0] in ("winter", "summer", "night", "day"))
     if words[0].endswith("ed") and "VERB" in lem and words[1] in ("in", "with", "by", "on"):
@@ -619,7 +621,7 @@ def _parse(t: str, whole: str) -> Parse | None:  # noqa: C901 - one frame per br
     m = re.match(r"^(?:turn|switch)\s+(?P<t>.+?)\s+(?P<c>on|off)$", t) or \
         re.match(r"^(?:turn|switch)\s+(?P<c>on|off)\s+(?P<t>.+)$", t)
     if m:
-        return Parse("attribute", _clean_np(m.group("t")), m.group("c"))
+        return Parse("attribute", _clean_np(m.group("t")), m.group("c"), "after")
     # ---- "I want ..." / "I would like ..." -------------------------------------------------------------------
     m = re.match(r"^(?:i|we)\s+(?:do not|dont|no longer|don't)\s+(?:want|like|need)\s+(?:to see\s+)?(?P<t>.+?)"
                  r"(?:\s+(?:anymore|any more|there|here|in it))?$", t)
@@ -661,7 +663,8 @@ def _parse(t: str, whole: str) -> Parse | None:  # noqa: C901 - one frame per br
                  r"(?:out|away|off)(?:\s+(?:of\s+|from\s+)?.+)?$", t)
     if m and not re.match(r"^(?:move|pull|put)\b", t) or (m and re.search(r"\b(?:out of|off)\s+" + _IMAGE_PLACE, t)):
         return Parse("remove", _clean_np(m.group("t")), None)
-    m = re.match(r"^(?:make|let|have)\s+(?P<t>.+?)\s+(?:disappear|vanish|go away|go|invisible|gone|leave)$", t)
+    m = re.match(r"^(?:make|let|have|get)\s+(?P<t>.+?)\s+(?:to\s+)?(?:disappear|vanish|go away|go|invisible|gone|leave|"
+                 r"(?:fly|run|walk|swim|drive|sail|float|wander) (?:away|off))$", t)
     if m:
         return Parse("remove", _clean_np(m.group("t")), None)
     m = re.match(r"^(?:no more|no longer any|without any|without|minus|no)\s+(?P<t>.+)$", t)
@@ -823,6 +826,8 @@ def _parse(t: str, whole: str) -> Parse | None:  # noqa: C901 - one frame per br
         if p is not None:
             return p
     m = re.match(r"^(?:let|have|get|allow)\s+(?P<r>.+)$", t)
+    if m and _INDEFINITE.match(m.group("r")) and not re.match(r"^(?:a|an)\s+(?:bit|little)\b", m.group("r")):
+        return _add(m.group("r"))  # "have a dog sitting on the bench"
     if m:
         r = m.group("r")
         m2 = re.match(r"^(?P<t>.+?)\s+(?:be|become|look|appear|seem)\s+(?P<x>.+)$", r)
