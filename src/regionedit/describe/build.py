@@ -72,15 +72,21 @@ def with_article(text: str) -> str:
     last = t.split()[-1].lower()
     if last.endswith("s") and not last.endswith("ss") and lemma(last) != last:  # a plural: "sunglasses", "boats"
         return t
-    if last == "glasses" or last.endswith("ing"):  # "falling snow" reads fine bare too
+    if last in ("glasses", "people", "sheep", "fish", "deer", "hair", "grass", "water", "snow", "fog", "rain",
+                "sand", "smoke", "fire") or last.endswith("ing"):  # "falling snow" reads fine bare too
         return t
     return ("an " if t[:1].lower() in "aeiou" else "a ") + t
+
+
+_PRONOUNS = {"him": "man", "he": "man", "her": "woman", "she": "woman", "them": "people", "they": "people",
+             "everyone": "people", "everybody": "people"}
 
 
 def head_phrase(target: str | None) -> str:
     """The object a target names, for a prompt: no determiner, no position or relative clause, the possessed noun
     of a possessive ("the car on the left" -> "car"; "the man's shirt" -> "shirt")."""
     t = bare(target)
+    t = _PRONOUNS.get(t.lower(), t)
     t = _POST.sub("", t)
     if "'s " in t:
         t = t.rsplit("'s ", 1)[1]

@@ -236,6 +236,8 @@ def _is_definite(np: str) -> bool:
 def _plausible_np(words: list[str]) -> bool:
     """Whether words can be a noun phrase that a frame's complement follows: not ending in a function word, no
     word after the first that can only be a verb ("the man eat" is not one)."""
+    if len(words) == 1 and _PRONOUN.match(words[0]):
+        return True
     if not words or words[-1].lower() in _FUNCTION:
         return False
     for w in words[1:]:
@@ -298,7 +300,7 @@ def _bg_content(text: str) -> str:
 # -- the state a referent is to be in: "make X <state>", "X should be <state>", "have X be <state>" ---------
 _REMOVED_STATE = re.compile(
     r"^(?:gone|removed|deleted|erased|eliminated|invisible|hidden|missing|absent|taken (?:out|away)|"
-    r"disappear(?:ed)?|vanish(?:ed)?|go away|went away|go|away|out|out of (?:the )?(?:picture|image|photo|frame)|"
+    r"disappear(?:ed)?|vanish(?:ed)?|go away|went away|go|out of (?:the )?(?:picture|image|photo|frame)|"
     r"no longer there|not there|not visible|wiped out|cut out|cropped out|edited out|got rid of|gotten rid of|"
     r"rid of)$", re.I)
 
@@ -367,6 +369,8 @@ def _state(target: str, x: str, frame: str = "make", whole: str | None = None) -
     if m and (_size(m.group("c")) or _size(re.sub(r"^(?:re)?sized\s+|^scaled\s+", "", m.group("c")))):
         return Parse("resize", target, _size(m.group("c")) or _size(re.sub(r"^(?:re)?sized\s+|^scaled\s+", "",
                                                                             m.group("c"))))
+    if x_low in ("higher", "lower", "further away", "farther away", "closer"):
+        return Parse("move", target, x_low)
     if re.match(r"^(?:enlarged|grown|expanded|magnified|scaled up|made bigger|increased in size)$", x_low):
         return Parse("resize", target, "bigger")
     if re.match(r"^(?:shrunk|shrunken|reduced|scaled down|made smaller|decreased in size|reduced in size)$", x_low):
@@ -858,18 +862,16 @@ def _parse(t: str, whole: str) -> Parse | None:  # noqa: C901 - one frame per br
                 return Parse("background", None, _bg_content(c))
             return Parse("global", None, c)
         words = r.split()
-        for k in range(1, len(words)):
-            tw, c = words[:k], " ".join(words[k:])
-            if _plausible_np(tw) and (_INDEFINITE.match(c) or k == len(words) - 1 or _is_definite(" ".join(tw))):
-                if _is_definite(" ".join(tw)) or k == 1:
-                    target = _clean_np(" ".join(tw))
-                    if is_background_phrase(target):
-                        return Parse("background", None, _bg_content(c))
-                    if re.search(r"\b(?:background|backdrop)$", c):
-                        return Parse("background", None, _bg_content(c))
-                    if re.match(r"^(?:a|an)\s+(?P<s>" + "|".join(_BIGGER + _SMALLER) + r")(?:ger|ler)?\s+size$", c):
-                        return Parse("resize", target, _size(c.split()[1]) or c)
-                    return Parse("attribute", target, _clean_np(c), "with")
+        splits = [(words[:k], " ".join(words[k:])) for k in range(1, len(words))
+                  if _plausible_np(words[:k]) and (_is_definite(" ".join(words[:k])) or k == 1)]
+        # an indefinite object first ("give her dog a bone"), else the shortest receiver ("give her blue eyes")
+        for tw, c in sorted(splits, key=lambda s: not _INDEFINITE.match(s[1]))[:1]:
+            target = _clean_np(" ".join(tw))
+            if is_background_phrase(target) or re.search(r"\b(?:background|backdrop)$", c):
+                return Parse("background", None, _bg_content(c))
+            if re.match(r"^(?:a|an)\s+(?P<s>" + "|".join(_BIGGER + _SMALLER) + r")(?:ger|ler)?\s+size$", c):
+                return Parse("resize", target, _size(c.split()[1]) or c)
+            return Parse("attribute", target, _clean_np(c), "with")
     # ---- dress / wear --------------------------------------------------------------------------------------
     m = re.match(r"^(?:dress|clothe)\s+(?P<t>.+?)\s+(?:up\s+)?(?:in|with)\s+(?P<c>.+)$", t)
     if m:
