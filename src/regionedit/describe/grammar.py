@@ -33,7 +33,7 @@ import difflib
 import re
 from dataclasses import dataclass
 
-from lemminflect import getAllLemmas, getInflection, getLemma
+from lemminflect import getAllLemmas, getInflection
 
 from .base import Description, check_instruction
 from .build import bare, describe_edit, is_background_phrase, is_image_word
