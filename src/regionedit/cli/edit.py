@@ -43,6 +43,9 @@ def add_parser(sub) -> None:
     p.add_argument("--priors", default="on", choices=["on", "off"],
                    help="the model folder's plugin priors (the shapes world's rules for the bundled models) on, or off: "
                         "the learned parts alone (default on)")
+    p.add_argument("--domain-guard", default="on", choices=["on", "off"],
+                   help="refuse images the model folder's domain guard reads as outside its domain, e.g. a photo given "
+                        "to the bundled shapes models (default on; folders without a guard are never refused)")
     p.add_argument("--caption", default=None, help="optional description of the input image (source caption)")
     p.add_argument("--model", default="shapes-64", help="bundled model name, local folder or Hugging Face id")
     p.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
@@ -196,7 +199,7 @@ def run(args) -> int:
 
     try:  # models load once for all jobs
         editor = Editor.from_pretrained(args.model, priors=args.priors == "on", config=EditorConfig(
-            blend=args.blend, **({} if args.candidates is None else {"candidates": args.candidates})))
+            blend=args.blend, domain_guard=args.domain_guard == "on", **({} if args.candidates is None else {"candidates": args.candidates})))
     except (OSError, ValueError) as e:  # a truncated / corrupt weights file, a folder that is no model
         why = str(e).rstrip(". ")
         raise SystemExit(f"regionedit edit: error: cannot load the models of {args.model!r}: {why}. A weights file may be "

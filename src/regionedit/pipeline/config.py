@@ -20,6 +20,8 @@ class EditorConfig:
     # else full size); the footprint comes back once by nearest neighbour
     candidates: int = 3  # the generator draws this many candidates in one batch and a prior's score keeps the best;
     # 1, or no prior that can score the edit: one draw
+    domain_guard: bool = True  # refuse ("no_edit") images the model folder's domain guard reads as outside its domain
+    # (regionedit.core.DomainGuard; folders without one, and swapped-in generators, have no guard)
 
     def __post_init__(self):
         if self.candidates < 1:

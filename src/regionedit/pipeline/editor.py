@@ -7,7 +7,9 @@
 Stages (numbered as in ``__call__``); each is a component passed in, and a plugin's :class:`~regionedit.core.Prior`
 objects are consulted at fixed points (``priors=()`` runs the learned parts alone):
 
-1. check inputs (image: any size, RGB; instruction: non-empty text). An instruction a prior splits into several
+1. check inputs (image: any size, RGB; instruction: non-empty text); an image the model folder's domain guard
+   reads as outside its domain (a photo given to the bundled shapes models) -> ``no_edit`` naming the flags for
+   real models (:class:`~regionedit.core.domain.DomainGuard`). An instruction a prior splits into several
    edits runs them one after the other, each on the last one's result, all or nothing;
 2. **describe**: instruction (+ source caption, when known) -> :class:`~regionedit.describe.Description`;
 3. **localize**: the localizer's region probability and presence score for the edit's text (or a user mask,
@@ -34,6 +36,7 @@ import torch.nn.functional as F
 
 from regionedit.compose import crop_resize, crop_resize_mask, paste_back, region_crop
 from regionedit.core import CANDIDATE_STRIDE, EditResult, Prior
+from regionedit.core.domain import DomainGuard
 from regionedit.describe import Describer, TemplateDescriber
 from regionedit.generate import InpaintConfig, InpaintGenerator
 from regionedit.io import load_image, validate_instruction
@@ -53,7 +56,8 @@ class Editor:
     plugin (default none)."""
 
     def __init__(self, models, region_predictor=None, describer: Describer | None = None,
-                 config: EditorConfig | None = None, priors: list[Prior] | tuple[Prior, ...] = (), localizer=None):
+                 config: EditorConfig | None = None, priors: list[Prior] | tuple[Prior, ...] = (), localizer=None,
+                 domain_guard: DomainGuard | None = None):
         from regionedit.localize.learned import LearnedLocalizer
 
         self.models = models
@@ -63,6 +67,7 @@ class Editor:
         self.describer = describer or TemplateDescriber()
         self.priors: list[Prior] = list(priors)
         self.config = config or EditorConfig()
+        self.domain_guard = domain_guard  # None: no out-of-domain check (see EditorConfig.domain_guard)
         self.generator = InpaintGenerator(models, InpaintConfig(steps=self.config.steps, guidance=self.config.guidance))
 
     @classmethod
@@ -95,7 +100,8 @@ class Editor:
             if priors is True:
                 found = plugin.priors(models, pred, **(plugin_options or {}))
         chosen = found if priors is True else ([] if priors is False else list(priors))
-        return cls(models, pred, describer=describer, config=config, priors=chosen)
+        return cls(models, pred, describer=describer, config=config, priors=chosen,
+                   domain_guard=DomainGuard.from_folder(location) if location.is_dir() else None)
 
     # -- components ---------------------------------------------------------------------------------
     @property
@@ -263,6 +269,11 @@ class Editor:
         def no_edit(reason: str, target: str = "", local: str = "", prob=None) -> EditResult:
             return EditResult(image, np.zeros(image.shape[:2], bool), prob, "no_edit", reason, instruction, target, local,
                               seed, method, self.models.model_id, time.perf_counter() - t0, priors=names)
+
+        if self.domain_guard is not None and cfg.domain_guard:
+            reason = self.domain_guard.check(self.models.vae, image)
+            if reason is not None:
+                return no_edit(reason)
 
         parts = next((s for s in (p.split(instruction) for p in self.priors) if s and len(s) > 1), [instruction])
         if len(parts) > 1:
