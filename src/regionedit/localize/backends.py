@@ -4,7 +4,7 @@ Grammar (kinds are case-insensitive; ``ID_OR_FOLDER`` is a Hugging Face id or a 
 
     spec     := "learned" | part | part "+" part
     part     := kind ":" ID_OR_FOLDER | FOLDER          (a bare folder: its kind read from config.json model_type)
-    kind     := "clipseg" | "owlv2" | "grounding-dino" (aliases "gdino", "grounding_dino")
+    kind     := "clipseg" | "owlv2" (alias "owl") | "grounding-dino" (aliases "gdino", "grounding_dino")
               | "sam" | "sam2"
     a spec   := clipseg part alone | a detector part (owlv2, grounding-dino) [+ a mask part (sam, sam2)]
 
@@ -20,12 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .detectors import GroundingDinoDetector, Owlv2Detector, Sam2Segmenter, SamSegmenter
-from .pretrained import MODEL_TYPES, SPEC_FORMS, LocalizerSpecError, check_source, source_kind, spec_error
+from .pretrained import MODEL_TYPES, SPEC_FORMS, LocalizerSpecError, source_kind, spec_error
 
 DETECTORS = {"owlv2": Owlv2Detector, "grounding-dino": GroundingDinoDetector}
 SEGMENTERS = {"sam": SamSegmenter, "sam2": Sam2Segmenter}
 KIND_ALIASES = {"clipseg": "clipseg", "owlv2": "owlv2", "owl": "owlv2", "grounding-dino": "grounding-dino",
                 "grounding_dino": "grounding-dino", "gdino": "grounding-dino", "sam": "sam", "sam2": "sam2"}
+
+__all__ = ["DETECTORS", "SEGMENTERS", "KIND_ALIASES", "MODEL_TYPES", "SPEC_FORMS", "LocalizerSpec", "LocalizerSpecError",
+           "load_localizer", "parse_localizer_spec", "source_kind"]
+
+
 @dataclass(frozen=True)
 class LocalizerSpec:
     """A parsed spec: ``kind`` ``"learned" | "clipseg" | "owlv2" | "grounding-dino"`` and its ``source`` (None
@@ -61,7 +66,7 @@ def parse_localizer_spec(spec: str, local_files_only: bool = True) -> LocalizerS
         raise spec_error(f"{spec!r}: a learned region predictor is part of the model folder the Editor loads (or "
                           f"load it with regionedit.localize.load_region_predictor and pass it to the Editor); the "
                           f"spec is just 'learned'")
-    parts = [p for p in s.split("+")]
+    parts = s.split("+")
     if len(parts) > 2 or any(not p.strip() for p in parts):
         raise spec_error(f"{spec!r}: a spec is one model or a detector + a mask model, joined by one '+'")
     resolved = []
