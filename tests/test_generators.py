@@ -12,7 +12,8 @@ import torch
 from regionedit import models
 from regionedit.generate import InpaintConfig, InpaintGenerator, PipelineInpaintGenerator
 from regionedit.models.tiny import save_tiny_models
-from regionedit.models.tiny_pipelines import save_tiny_sd_inpaint, save_tiny_sdxl_inpaint, tiny_scheduler
+from regionedit.models.tiny_pipelines import (save_tiny_flux_fill, save_tiny_sd3_inpaint, save_tiny_sd_inpaint,
+                                              save_tiny_sdxl_inpaint, tiny_scheduler)
 
 STEPS = 2
 
@@ -72,6 +73,27 @@ def test_pipeline_generator_interface(generators, kind, pipeline, scheduler):
     assert torch.isfinite(a).all() and a.min() >= -1 and a.max() <= 1
     assert torch.equal(a, b)
     assert not torch.equal(a, c)
+
+
+@pytest.mark.parametrize("kind", ["sd3", "flux-fill"])
+def test_transformer_pipelines(tmp_path, kind):
+    """Flow-matching transformer pipelines through the same code path: SD3 inpainting (without T5) and Flux Fill."""
+    if kind == "sd3":
+        gen = PipelineInpaintGenerator.from_pretrained(save_tiny_sd3_inpaint(tmp_path / kind))
+        assert gen.native_size == 64 and gen.describe()["pipeline"] == "StableDiffusion3InpaintPipeline"
+        extra = {}
+    else:
+        folder = save_tiny_flux_fill(tmp_path / kind)
+        assert PipelineInpaintGenerator.from_pretrained(folder).native_size == 1024  # FluxFill's fixed default
+        gen = PipelineInpaintGenerator.from_pretrained(folder, native_size=64)
+        assert gen.describe()["pipeline"] == "FluxFillPipeline"
+        extra = {"max_sequence_length": 16}  # extra keywords go through to the pipeline
+    assert type(gen.scheduler).__name__ == "FlowMatchEulerDiscreteScheduler"
+    img, region = _inputs(1, 64)
+    a = gen(img, region, ["a cat"], generator=_seed(0), steps=STEPS, **extra)
+    assert a.shape == (1, 3, 64, 64) and torch.isfinite(a).all() and a.min() >= -1 and a.max() <= 1
+    assert torch.equal(a, gen(img, region, ["a cat"], generator=_seed(0), steps=STEPS, **extra))
+    assert not torch.equal(a, gen(img, region, ["a cat"], generator=_seed(1), steps=STEPS, **extra))
 
 
 def test_per_image_generators_draw_as_alone(generators):

@@ -134,6 +134,9 @@ class PipelineInpaintGenerator:
         init = _params(target.__init__)
         dtype_kw = _dtype_kw(torch_dtype)
         kw: dict[str, Any] = {"local_files_only": local_files_only, **dtype_kw, **kwargs}
+        for name, spec in index.items():  # components the folder was saved without ([null, null]: SD3 without T5)
+            if name in init and isinstance(spec, list) and list(spec) == [None, None]:
+                kw.setdefault(name, None)
         if "safety_checker" in init:
             kw.setdefault("safety_checker", None)
         if "requires_safety_checker" in init:

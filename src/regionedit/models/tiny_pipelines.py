@@ -10,8 +10,10 @@ stock diffusers loads it exactly as it loads a downloaded checkpoint::
 The components are the real classes with very small configs (as in diffusers' own fast tests): an
 ``AutoencoderKL`` that downsamples 8x like Stable Diffusion's (4 blocks, 8-16 channels), ``UNet2DConditionModel``
 (9 input channels for the SD inpainting UNet), ``CLIPTextModel`` (+ ``CLIPTextModelWithProjection`` for SDXL) and a
-CLIP BPE tokenizer trained offline (:func:`regionedit.models.tiny.tiny_tokenizer`). Native sizes: 64 px (SD) and
-64 px (SDXL). Each builder takes about a second; the global RNG is left untouched (``torch.random.fork_rng``).
+CLIP BPE tokenizer trained offline (:func:`regionedit.models.tiny.tiny_tokenizer`); SD3 / Flux Fill: their
+transformers, flow-matching scheduler and 16- / 4-channel VAEs. Native sizes: 64 px (SD, SDXL, SD3; Flux Fill reads
+1024, its fixed default). Each builder takes about a second; the global RNG is left untouched
+(``torch.random.fork_rng``).
 """
 
 from __future__ import annotations
@@ -128,5 +130,74 @@ def save_tiny_sdxl_inpaint(folder: str | Path, seed: int = 0, scheduler: str = "
         pipe = StableDiffusionXLInpaintPipeline(vae=_tiny_vae(seed), text_encoder=te1, text_encoder_2=te2, tokenizer=tok,
                                                 tokenizer_2=tok, unet=unet, scheduler=tiny_scheduler(scheduler),
                                                 requires_aesthetics_score=False, force_zeros_for_empty_prompt=True)
+    pipe.save_pretrained(folder)
+    return folder
+
+
+def _tiny_vae_16(seed: int, latent_channels: int):
+    """AutoencoderKL with SD3 / Flux's settings (no quant convs, shift and scale factors), 8x like theirs."""
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(seed)
+    return AutoencoderKL(block_out_channels=(8, 8, 16, 16), in_channels=3, out_channels=3,
+                         latent_channels=latent_channels, down_block_types=("DownEncoderBlock2D",) * 4,
+                         up_block_types=("UpDecoderBlock2D",) * 4, layers_per_block=1, norm_num_groups=4,
+                         sample_size=64, shift_factor=0.0609, scaling_factor=1.5035, use_quant_conv=False,
+                         use_post_quant_conv=False)
+
+
+def save_tiny_sd3_inpaint(folder: str | Path, seed: int = 0) -> Path:
+    """Write a tiny random ``StableDiffusion3InpaintPipeline`` folder (native size 64 px: transformer sample size 8 x
+    VAE 8x): an SD3 MMDiT (1 layer), two CLIP text encoders with projection, no T5 (saved as None, as SD3 runs
+    without it), a 16-channel VAE, the flow-matching Euler scheduler."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3InpaintPipeline
+    from transformers import CLIPTextModelWithProjection
+
+    from .tiny import tiny_tokenizer
+
+    folder = Path(folder)
+    with torch.random.fork_rng(devices=[]):
+        tok = tiny_tokenizer()
+        torch.manual_seed(seed)
+        transformer = SD3Transformer2DModel(sample_size=8, patch_size=1, in_channels=16, out_channels=16, num_layers=1,
+                                            attention_head_dim=8, num_attention_heads=4, caption_projection_dim=32,
+                                            joint_attention_dim=64, pooled_projection_dim=64)
+        torch.manual_seed(seed)
+        te1 = CLIPTextModelWithProjection(_text_config(tok, projection_dim=32))
+        torch.manual_seed(seed + 1)
+        te2 = CLIPTextModelWithProjection(_text_config(tok, projection_dim=32))
+        pipe = StableDiffusion3InpaintPipeline(transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
+                                               vae=_tiny_vae_16(seed, 16), text_encoder=te1, tokenizer=tok,
+                                               text_encoder_2=te2, tokenizer_2=tok, text_encoder_3=None, tokenizer_3=None)
+    pipe.save_pretrained(folder)
+    return folder
+
+
+def save_tiny_flux_fill(folder: str | Path, seed: int = 0) -> Path:
+    """Write a tiny random ``FluxFillPipeline`` folder: a Flux transformer (1 double + 1 single block) whose input is
+    the packed latents, masked-image latents and 8x8 mask (4*4 + 4*4 + 4*64 channels), CLIP + T5 text encoders (the
+    T5 slot reads the tiny CLIP-format tokenizer), a 4-channel VAE (8x). FluxFillPipeline fixes its default sample
+    size at 128 latents, so its native size reads 1024 px: pass ``native_size=64`` to the generator in tests."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, FluxFillPipeline, FluxTransformer2DModel
+    from transformers import CLIPTextModel, T5Config, T5EncoderModel
+
+    from .tiny import tiny_tokenizer
+
+    folder = Path(folder)
+    lc, f = 4, 8
+    with torch.random.fork_rng(devices=[]):
+        tok = tiny_tokenizer()
+        torch.manual_seed(seed)
+        transformer = FluxTransformer2DModel(patch_size=1, in_channels=4 * lc * 2 + 4 * f * f, out_channels=4 * lc,
+                                             num_layers=1, num_single_layers=1, attention_head_dim=16,
+                                             num_attention_heads=2, joint_attention_dim=32, pooled_projection_dim=32,
+                                             axes_dims_rope=[4, 4, 8])
+        torch.manual_seed(seed)
+        te1 = CLIPTextModel(_text_config(tok, projection_dim=32))
+        torch.manual_seed(seed)
+        te2 = T5EncoderModel(T5Config(vocab_size=len(tok), d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=4,
+                                      pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id))
+        pipe = FluxFillPipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=_tiny_vae_16(seed, lc), text_encoder=te1,
+                                tokenizer=tok, text_encoder_2=te2, tokenizer_2=tok, transformer=transformer)
     pipe.save_pretrained(folder)
     return folder
