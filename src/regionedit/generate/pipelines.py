@@ -7,10 +7,10 @@
 Unlike :class:`~regionedit.generate.InpaintGenerator` (regionedit's own DDIM-family loop with latent blending over the
 components of :class:`regionedit.models.Models`), the pipeline runs its own loop with its own scheduler (PNDM stays
 PNDM, Euler stays Euler, flow matching stays flow matching), its own text encoders (SDXL's two, SD3's three) and its
-own mask conditioning (9-channel UNets, Flux Fill's packed mask). Works for StableDiffusionInpaintPipeline and
-StableDiffusionXLInpaintPipeline (tested on tiny folders), and by the same code path for every diffusers pipeline whose
-``__call__`` takes ``image`` and ``mask_image`` (StableDiffusion3InpaintPipeline, FluxFillPipeline, FluxInpaintPipeline,
-...); a text-to-image folder loads as its inpainting counterpart (AutoPipelineForInpainting's mapping: a
+own mask conditioning (9-channel UNets, Flux Fill's packed mask). Tested on tiny folders of
+StableDiffusionInpaintPipeline, StableDiffusionXLInpaintPipeline, StableDiffusion3InpaintPipeline and FluxFillPipeline
+(:mod:`regionedit.models.tiny_pipelines`); the same code path serves every diffusers pipeline whose ``__call__`` takes
+``image`` and ``mask_image``. A text-to-image folder loads as its inpainting counterpart (AutoPipelineForInpainting's mapping: a
 StableDiffusionPipeline folder becomes a StableDiffusionInpaintPipeline, which inpaints a 4-channel UNet by blending).
 
 Frames and ranges: images (B, 3, H, W) float in [-1, 1], RGB, row 0 at the top; regions (B, 1, H, W) float in {0, 1},
