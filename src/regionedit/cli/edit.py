@@ -47,7 +47,26 @@ def add_parser(sub) -> None:
                    help="refuse images the model folder's domain guard reads as outside its domain, e.g. a photo given "
                         "to the bundled shapes models (default on; folders without a guard are never refused)")
     p.add_argument("--caption", default=None, help="optional description of the input image (source caption)")
-    p.add_argument("--model", default="shapes-64", help="bundled model name, local folder or Hugging Face id")
+    p.add_argument("--model", default=None,
+                   help="model folder: bundled name, local folder or Hugging Face id (default shapes-64, the bundled "
+                        "shapes-world models, unless --generator is given)")
+    g = p.add_argument_group("components (swap any stage for a real model; ids load from the local Hugging Face cache)")
+    g.add_argument("--generator", default=None,
+                   help="a diffusers inpainting pipeline, id or folder, loaded whole with its own scheduler "
+                        "(e.g. stabilityai/stable-diffusion-2-inpainting)")
+    g.add_argument("--localizer", default=None,
+                   help="where the edit goes: learned (the model folder's region predictor), learned:FOLDER, "
+                        "clipseg:ID_OR_FOLDER, owlv2:ID_OR_FOLDER[+sam:ID_OR_FOLDER], "
+                        "gdino:ID_OR_FOLDER[+sam:ID_OR_FOLDER] or +sam2:... (default: learned)")
+    g.add_argument("--describer", default=None,
+                   help="how the instruction is read: grammar (offline) or a chat LM / VLM id or folder "
+                        "(default: the model folder's plugin's, else grammar)")
+    g.add_argument("--clip", default=None, help="CLIP id or folder the learned localizer reads (default: the folder's)")
+    g.add_argument("--instruction-encoder", default=None,
+                   help="T5 encoder id or folder the learned localizer reads (default: the folder's)")
+    g.add_argument("--dtype", default=None, choices=["fp32", "fp16", "bf16"],
+                   help="precision of every component (default fp32; fp16 / bf16 halve memory on GPUs)")
+    g.add_argument("--device", default=None, help="device of every component: cpu, cuda, cuda:1, mps (default cpu)")
     p.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
                    help=f"refuse input images with more than this many pixels, width * height (default {DEFAULT_MAX_PIXELS:,})")
     p.add_argument("--batch", help="JSONL file of jobs: {image, instruction, output, [mask_out], [mask], [seed], [caption]} "
@@ -198,14 +217,19 @@ def run(args) -> int:
               f"{', '.join(str(s) for s in stale)}", file=sys.stderr)
 
     try:  # models load once for all jobs
-        editor = Editor.from_pretrained(args.model, priors=args.priors == "on", config=EditorConfig(
+        editor = Editor.from_pretrained(
+            args.model, priors=args.priors == "on", generator=args.generator, localizer=args.localizer,
+            describer=args.describer, clip=args.clip, instruction_encoder=args.instruction_encoder,
+            torch_dtype=args.dtype, device=args.device, config=EditorConfig(
             blend=args.blend, domain_guard=args.domain_guard == "on", **({} if args.candidates is None else {"candidates": args.candidates})))
     except (OSError, ValueError) as e:  # a truncated / corrupt weights file, a folder that is no model
         why = str(e).rstrip(". ")
-        raise SystemExit(f"regionedit edit: error: cannot load the models of {args.model!r}: {why}. A weights file may be "
-                         "truncated or corrupt: restore the folder (reinstall regionedit for the bundled models) or "
-                         "retrain it") from None
-    model_id = editor.models.model_id
+        what = args.model or args.generator or "shapes-64"
+        weights = isinstance(e, OSError) or any(w in why.lower() for w in ("safetensors", "deserializ", "header"))
+        hint = (". A weights file may be truncated or corrupt: restore the folder (reinstall regionedit for the "
+                "bundled models) or retrain it") if weights else ""
+        raise SystemExit(f"regionedit edit: error: cannot load the models ({what!r}): {why}{hint}") from None
+    model_id = editor.model_id
     failures = 0
     for j in tqdm(jobs, desc="editing", disable=len(jobs) < 2 or args.json, file=sys.stderr):
         job = j.spec

@@ -91,7 +91,7 @@ def run(args) -> int:
                   "give a complete model folder with --model (e.g. one written by `regionedit train`), "
                   "or pass --no-check to start anyway", file=sys.stderr)
             return 1
-    print(f"regionedit web UI for model {app.editor.models.model_id!r} on {server.url}  (Ctrl-C to stop)", flush=True)
+    print(f"regionedit web UI for model {app.editor.model_id!r} on {server.url}  (Ctrl-C to stop)", flush=True)
     if app.editor.region_predictor is None:
         print("note: this model has no region predictor: paint the region with the brush before generating",
               file=sys.stderr, flush=True)

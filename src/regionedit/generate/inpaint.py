@@ -77,6 +77,8 @@ class InpaintGenerator:
         steps = steps or cfg.steps
         guidance = cfg.guidance if guidance is None else guidance
         b = image.shape[0]
+        dev, dt = self.vae.device, self.vae.dtype
+        image, region = image.to(dev, dt), region.to(dev, dt)  # the models' precision / device (fp32 CPU by default)
         if len(prompts) != b:
             raise ValueError(f"got {len(prompts)} prompts for {b} images; pass one prompt per image")
         # 1. encode the source and the region at latent resolution
@@ -96,9 +98,10 @@ class InpaintGenerator:
         if isinstance(generator, (list, tuple)):
             if len(generator) != b:
                 raise ValueError(f"got {len(generator)} generators for {b} images; pass one per image (or one)")
-            noise = torch.cat([torch.randn((1, *src_lat.shape[1:]), generator=g, dtype=src_lat.dtype) for g in generator])
+            noise = torch.cat([torch.randn((1, *src_lat.shape[1:]), generator=g) for g in generator])
         else:
-            noise = torch.randn(src_lat.shape, generator=generator, dtype=src_lat.dtype)
+            noise = torch.randn(src_lat.shape, generator=generator)
+        noise = noise.to(dev, dt)  # drawn on the CPU in float32: the same draw on every device and precision
         lat = noise * sched.init_noise_sigma
         nine = self.unet.config.in_channels == 9
         # 4. denoising loop with latent blending (Appendix A)
@@ -120,7 +123,7 @@ class InpaintGenerator:
                     src_t = src_lat
                 lat = m_blend * lat + (1 - m_blend) * src_t
         # 5. decode
-        out = self.decode(lat)
+        out = self.decode(lat).float().cpu()
         if not bool(torch.isfinite(out).all()):
             raise RuntimeError(
                 "the generator produced non-finite values (NaN or inf) in the generated patch; the model's "

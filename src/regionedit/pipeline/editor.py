@@ -55,11 +55,20 @@ class Editor:
     user masks), a describer (default :class:`~regionedit.describe.TemplateDescriber`) and the priors of a
     plugin (default none)."""
 
-    def __init__(self, models, region_predictor=None, describer: Describer | None = None,
+    def __init__(self, models=None, region_predictor=None, describer: Describer | None = None,
                  config: EditorConfig | None = None, priors: list[Prior] | tuple[Prior, ...] = (), localizer=None,
-                 domain_guard: DomainGuard | None = None):
+                 domain_guard: DomainGuard | None = None, generator=None, model_id: str | None = None):
+        """``models``: the folder's :class:`regionedit.models.Models` (its generator, CLIP and instruction encoder);
+        may be None when ``generator`` and ``localizer`` are given. ``generator``: any object with ``native_size``
+        and ``(image, region, prompts, generator, steps, guidance) -> image`` (default: the folder's own,
+        :class:`~regionedit.generate.InpaintGenerator`; a whole diffusers pipeline:
+        :class:`~regionedit.generate.PipelineInpaintGenerator`). ``model_id``: the identity recorded in outputs
+        (default: the folder's)."""
         from regionedit.localize.learned import LearnedLocalizer
 
+        if models is None and generator is None:
+            raise ValueError("an Editor needs a generator: pass models (a model folder's Models) or generator=... "
+                             "(e.g. PipelineInpaintGenerator.from_pretrained(ID_OR_FOLDER))")
         self.models = models
         if localizer is None and region_predictor is not None:
             localizer = LearnedLocalizer(models, region_predictor)
@@ -68,18 +77,75 @@ class Editor:
         self.priors: list[Prior] = list(priors)
         self.config = config or EditorConfig()
         self.domain_guard = domain_guard  # None: no out-of-domain check (see EditorConfig.domain_guard)
-        self.generator = InpaintGenerator(models, InpaintConfig(steps=self.config.steps, guidance=self.config.guidance))
+        self.generator = generator if generator is not None else InpaintGenerator(
+            models, InpaintConfig(steps=self.config.steps, guidance=self.config.guidance))
+        self.model_id = model_id or (models.model_id if models is not None else
+                                     str(getattr(generator, "model_id", type(generator).__name__)))
+        self._describer_sees_image = _takes(self.describer, "image")
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | Path = "shapes-64", config: EditorConfig | None = None,
-                        priors: bool | list[Prior] = True, plugin_options: dict | None = None, **load_kwargs) -> "Editor":
-        """Load the models of a folder (bundled name, folder or hub id), its region predictor when present, and
-        the plugin the folder names in ``regionedit.json`` (its describer; its priors unless ``priors=False``;
-        ``priors`` may also be a list of :class:`~regionedit.core.Prior`). ``plugin_options`` go to the plugin's
-        ``priors(...)`` (e.g. the world's ``WorldPriorConfig`` as ``config=``)."""
+    def from_pretrained(cls, name_or_path: str | Path | None = None, config: EditorConfig | None = None,
+                        priors: bool | list[Prior] = True, plugin_options: dict | None = None, *, generator=None,
+                        localizer=None, describer=None, clip: str | Path | None = None,
+                        instruction_encoder: str | Path | None = None, torch_dtype=None, device=None,
+                        **load_kwargs) -> "Editor":
+        """Load an editor: a model folder (bundled name, folder or hub id; default ``"shapes-64"`` unless a
+        ``generator`` is given) with its region predictor, its domain guard and the plugin it names in
+        ``regionedit.json`` (the plugin's describer; its priors unless ``priors=False``; ``priors`` may also be a
+        list of :class:`~regionedit.core.Prior`; ``plugin_options`` go to the plugin's ``priors(...)``), and any
+        component swapped in by name or object (:mod:`regionedit.pipeline.components`):
+
+        Args:
+            generator: id / folder of a diffusers inpainting pipeline, loaded whole with its own scheduler (the
+                folder's domain guard no longer applies), or a generator object.
+            localizer: ``"learned"``, ``"learned:FOLDER"``, a zero-shot spec (``"clipseg:CIDAS/clipseg-rd64-refined"``,
+                ``"owlv2:ID+sam:ID"``, ``"gdino:ID+sam:ID"``) or a callable ``(image, text, size) -> (prob, presence)``.
+            describer: ``"grammar"``, the id / folder of a chat LM or VLM, or a describer object.
+            clip, instruction_encoder: ids / folders of the CLIP and T5 encoder the learned predictor reads.
+            torch_dtype: ``torch.float32`` / ``float16`` / ``bfloat16`` (or ``"fp32"``, ``"fp16"``, ``"bf16"``) for
+                every component; device: ``"cpu"``, ``"cuda"``, ...
+
+        Example::
+
+            >>> editor = Editor.from_pretrained(generator="stabilityai/stable-diffusion-2-inpainting",
+            ...                                 localizer="clipseg:CIDAS/clipseg-rd64-refined", torch_dtype="fp16",
+            ...                                 device="cuda")  # doctest: +SKIP
+            >>> editor(Image.open("cat.jpg"), "replace the cat with a dog", seed=0).image  # doctest: +SKIP
+        """
         from regionedit import models as M
 
-        return cls.from_models(M.load(name_or_path, **load_kwargs), config, priors, plugin_options)
+        from .components import parse_dtype, resolve_describer, resolve_generator, resolve_localizer
+
+        dtype = parse_dtype(torch_dtype)
+        cfg = config or EditorConfig()
+        local_only = load_kwargs.get("local_files_only")
+        folder = name_or_path if name_or_path is not None else (None if generator is not None else "shapes-64")
+        mkw = dict(load_kwargs, clip=clip, instruction_encoder=instruction_encoder)
+        if dtype is not None:
+            mkw["dtype"] = dtype
+        if device is not None:
+            mkw["device"] = device
+        if folder is not None:
+            editor = cls.from_models(M.load(folder, **mkw), cfg, priors, plugin_options)
+        else:  # no model folder: the generator's folder lends CLIP / T5 when clip= / instruction_encoder= name them
+            models = M.load(generator, **mkw) if isinstance(generator, (str, Path)) else None
+            editor = cls(models, config=cfg, priors=[] if priors in (True, False) else list(priors),
+                         generator=_Deferred())
+        names = {}
+        if generator is not None:
+            editor.generator, names["generator"] = resolve_generator(generator, dtype, device, cfg.steps, cfg.guidance,
+                                                                     local_only)
+            editor.domain_guard = None  # the folder's guard reads the folder's own generator
+        if localizer is not None:
+            editor.localizer, names["localizer"] = resolve_localizer(localizer, editor.models, editor.region_predictor,
+                                                                     dtype, device, local_only)
+        if describer is not None:
+            editor.describer, names["describer"] = resolve_describer(describer, dtype, device, local_only)
+            editor._describer_sees_image = _takes(editor.describer, "image")
+        if names:
+            base = {} if folder is None else {"model": editor.model_id}
+            editor.model_id = "; ".join(f"{k}={v}" for k, v in (base | names).items())
+        return editor
 
     @classmethod
     def from_models(cls, models, config: EditorConfig | None = None, priors: bool | list[Prior] = True,
@@ -268,7 +334,7 @@ class Editor:
 
         def no_edit(reason: str, target: str = "", local: str = "", prob=None) -> EditResult:
             return EditResult(image, np.zeros(image.shape[:2], bool), prob, "no_edit", reason, instruction, target, local,
-                              seed, method, self.models.model_id, time.perf_counter() - t0, priors=names)
+                              seed, method, self.model_id, time.perf_counter() - t0, priors=names)
 
         if self.domain_guard is not None and cfg.domain_guard:
             reason = self.domain_guard.check(self.models.vae, image)
@@ -283,7 +349,8 @@ class Editor:
             return self._in_turn(image, instruction, parts, seed, source_caption, steps, guidance, t0)
 
         # 2. describe
-        desc = self.describer(instruction, source_caption)
+        desc = (self.describer(instruction, source_caption, image=image) if self._describer_sees_image
+                else self.describer(instruction, source_caption))
         if not desc.local_prompt or (desc.intent is None and desc.operation is None):
             return no_edit(desc.error or "could not understand the instruction", desc.target_description)
         if desc.error:
@@ -314,7 +381,7 @@ class Editor:
             # 5. (last) every pixel outside the reported mask is the input's, bit for bit
             out = np.where(edited_region[..., None], out, image)
             return EditResult(out, edited_region, prob, "edited", "; ".join(desc.notes) or None, instruction,
-                              desc.target_description, local, seed, method, self.models.model_id,
+                              desc.target_description, local, seed, method, self.model_id,
                               time.perf_counter() - t0, candidate=chosen, candidate_scores=scores, priors=names)
 
         if footprint is not None:
@@ -366,14 +433,14 @@ class Editor:
                 return EditResult(image, np.zeros(image.shape[:2], bool), None, "no_edit",
                                   f"edit {k + 1} of {len(parts)} ({part!r}): {r.reason}; nothing was changed",
                                   instruction, r.target_description, r.local_prompt, seed, "region",
-                                  self.models.model_id, time.perf_counter() - t0, tuple(results), priors=names)
+                                  self.model_id, time.perf_counter() - t0, tuple(results), priors=names)
             current = r.image
             if source_caption is not None:
                 caption = r.target_description
         mask = np.logical_or.reduce([r.mask for r in results])
         notes = "; ".join(r.reason for r in results if r.reason) or None
         return EditResult(current, mask, None, "edited", notes, instruction, results[-1].target_description,
-                          "; ".join(r.local_prompt for r in results), seed, "region", self.models.model_id,
+                          "; ".join(r.local_prompt for r in results), seed, "region", self.model_id,
                           time.perf_counter() - t0, tuple(results), priors=names)
 
     def _inpaint(self, image: np.ndarray, region: np.ndarray, prompt: str, seed: int | list[int], steps: int | None,
@@ -398,6 +465,27 @@ class Editor:
             patch8 = ((p.permute(1, 2, 0).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
             outs.append(paste_back(image, patch8, box, region, method=cfg.blend))  # blended inside the region only
         return outs if isinstance(seed, list) else outs[0]
+
+
+class _Deferred:
+    """Placeholder generator while :meth:`Editor.from_pretrained` resolves the real one."""
+
+    native_size = 0
+    model_id = "(unset)"
+
+    def __call__(self, *args, **kwargs):  # pragma: no cover - replaced before use
+        raise RuntimeError("generator not resolved")
+
+
+def _takes(fn, name: str) -> bool:
+    """Whether a callable accepts the keyword ``name``."""
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
 def _frac(region: np.ndarray) -> float:

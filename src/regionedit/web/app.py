@@ -79,8 +79,8 @@ class WebApp:
     def info(self) -> dict:
         ed, c = self.editor, self.config
         return {
-            "model": ed.models.model_id,
-            "region_predictor": ed.region_predictor is not None,
+            "model": ed.model_id,
+            "region_predictor": ed.localizer is not None,
             "defaults": {"seed": 0, "steps": ed.config.steps, "guidance": ed.config.guidance},
             "limits": {"max_upload_bytes": c.max_upload_bytes, "max_pixels": c.max_pixels, "max_queue": c.max_queue,
                        "max_steps": c.max_steps, "max_guidance": c.max_guidance, "types": sorted(IMAGE_TYPES)},
@@ -111,8 +111,8 @@ class WebApp:
         instruction = self._instruction(req)
         img = self.decode_image(self._upload(req, "image", required=True))
         ed = self.editor
-        if ed.region_predictor is None:
-            raise HTTPError(409, f"model {ed.models.model_id!r} has no region predictor, so it cannot find the region "
+        if ed.localizer is None:
+            raise HTTPError(409, f"model {ed.model_id!r} has no region predictor, so it cannot find the region "
                                  "by itself: paint the region with the brush and press Generate")
         info, desc = self._describe(instruction)
         t_wait = time.perf_counter()
@@ -150,8 +150,8 @@ class WebApp:
         mask_up = self._upload(req, "mask", required=False)
         mask = self.decode_mask(mask_up, img.shape[:2]) if mask_up is not None else None
         ed = self.editor
-        if mask is None and ed.region_predictor is None:
-            raise HTTPError(409, f"model {ed.models.model_id!r} has no region predictor: paint the region to edit "
+        if mask is None and ed.localizer is None:
+            raise HTTPError(409, f"model {ed.model_id!r} has no region predictor: paint the region to edit "
                                  "with the brush (the mask is sent with the request) and press Generate again")
         t_wait = time.perf_counter()
         with self.queue.slot():
@@ -322,5 +322,5 @@ class WebApp:
 
 def _model_error(editor, e: OSError) -> HTTPError:
     log.error("model failed to load: %s", e)
-    return HTTPError(500, f"model {editor.models.model_id!r} could not be loaded ({e}); restart the server with "
+    return HTTPError(500, f"model {editor.model_id!r} could not be loaded ({e}); restart the server with "
                           "--model <a complete model folder>")

@@ -85,4 +85,6 @@ class CandidateScorer:
 
         proc = self.models.clip_processor
         x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 127.5 - 1
-        return image_features(self.models.clip, clip_pixels(x, self._verifier().size, proc.image_mean, proc.image_std))[1]
+        clip = self.models.clip
+        pixels = clip_pixels(x, self._verifier().size, proc.image_mean, proc.image_std).to(clip.device, clip.dtype)
+        return image_features(clip, pixels)[1].float()  # float32 whatever the models' precision

@@ -138,9 +138,10 @@ class ReferentVerifier:
         canvas = self.isolate(img, r)
         proc, clip = self.models.clip_processor, self.models.clip
         x = torch.from_numpy(canvas).permute(2, 0, 1)[None].float() / 127.5 - 1
-        e = clip.get_image_features(pixel_values=clip_pixels(x, self.size, proc.image_mean, proc.image_std))
-        e = F.normalize(getattr(e, "pooler_output", e), dim=-1)
-        p = (clip.logit_scale.exp() * e @ self._class_embeddings().T).softmax(-1)[0]
+        pixels = clip_pixels(x, self.size, proc.image_mean, proc.image_std).to(clip.device, clip.dtype)
+        e = clip.get_image_features(pixel_values=pixels)
+        e = F.normalize(getattr(e, "pooler_output", e).float(), dim=-1)
+        p = (clip.logit_scale.exp().float() * e @ self._class_embeddings().float().T).softmax(-1)[0].cpu()
         p = p.reshape(len(self.config.colors), len(self.config.shapes)).numpy()
         out = (p.sum(1), p.sum(0))
         if len(self._cache) >= self.config.cache_size:
