@@ -11,36 +11,13 @@ import torch
 from regionedit.describe import OPERATIONS, Description, LMDescriber
 from regionedit.describe.lm import EXAMPLES, SYSTEM_PROMPT, extract_json, validate_answer
 
-CHAT_TEMPLATE = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-
-
 @pytest.fixture(scope="module")
 def tiny_lm(tmp_path_factory):
-    """A folder with a random 2-layer Qwen2ForCausalLM (hidden 32) and its tokenizer, saved with save_pretrained."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM, set_seed
+    """A folder with a random 2-layer Qwen2ForCausalLM (hidden 32) and its offline tokenizer, saved with
+    save_pretrained (regionedit.models.tiny_describers)."""
+    from regionedit.models.tiny_describers import save_tiny_chat_lm
 
-    corpus = [SYSTEM_PROMPT] + [json.dumps(a) + " " + i + " " + (c or "") for c, i, a in EXAMPLES]
-    corpus += [" ".join(OPERATIONS), "Source caption: unknown\nInstruction: ", "let the cat wear a hat null"]
-    bpe = Tokenizer(models.BPE(unk_token=None))
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    bpe.train_from_iterator(corpus * 4, trainers.BpeTrainer(vocab_size=420, special_tokens=specials,
-                                                            initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>")
-    tok.chat_template = CHAT_TEMPLATE
-    set_seed(0)
-    cfg = Qwen2Config(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
-                      eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, tie_word_embeddings=True)
-    folder = tmp_path_factory.mktemp("tiny_lm")
-    Qwen2ForCausalLM(cfg).save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return folder
+    return save_tiny_chat_lm(tmp_path_factory.mktemp("tiny_lm"))
 
 
 def test_free_mode_with_a_random_model_reports_an_error_not_an_exception(tiny_lm):

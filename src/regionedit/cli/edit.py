@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from regionedit.cli.main import SEED_LIMIT, non_negative_float, positive_int, seed_int
+from regionedit.cli.main import SEED_LIMIT, non_negative_float, positive_int, seed_int, unit_float
 from regionedit.io.loading import DEFAULT_MAX_PIXELS
 
 
@@ -64,6 +64,12 @@ def add_parser(sub) -> None:
     g.add_argument("--clip", default=None, help="CLIP id or folder the learned localizer reads (default: the folder's)")
     g.add_argument("--instruction-encoder", default=None,
                    help="T5 encoder id or folder the learned localizer reads (default: the folder's)")
+    g.add_argument("--threshold", type=unit_float, default=None,
+                   help="region probability above which a pixel is edited, in [0, 1] (default: the localizer's "
+                        "calibrated value, else 0.5)")
+    g.add_argument("--presence-threshold", type=unit_float, default=None,
+                   help="an edit of an existing object whose presence score is below this gets 'no edit', in [0, 1] "
+                        "(default: the localizer's calibrated value, else 0.5; 0 turns the check off)")
     g.add_argument("--dtype", default=None, choices=["fp32", "fp16", "bf16"],
                    help="precision of every component (default fp32; fp16 / bf16 halve memory on GPUs)")
     g.add_argument("--device", default=None, help="device of every component: cpu, cuda, cuda:1, mps (default cpu)")
@@ -221,7 +227,8 @@ def run(args) -> int:
             args.model, priors=args.priors == "on", generator=args.generator, localizer=args.localizer,
             describer=args.describer, clip=args.clip, instruction_encoder=args.instruction_encoder,
             torch_dtype=args.dtype, device=args.device, config=EditorConfig(
-            blend=args.blend, domain_guard=args.domain_guard == "on", **({} if args.candidates is None else {"candidates": args.candidates})))
+            blend=args.blend, domain_guard=args.domain_guard == "on", threshold=args.threshold,
+            presence_threshold=args.presence_threshold, **({} if args.candidates is None else {"candidates": args.candidates})))
     except (OSError, ValueError) as e:  # a truncated / corrupt weights file, a folder that is no model
         why = str(e).rstrip(". ")
         what = args.model or args.generator or "shapes-64"

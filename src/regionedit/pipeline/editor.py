@@ -237,8 +237,9 @@ class Editor:
         """``(region probability (h, w) float32 in [0, 1], presence or None)`` of ``text`` on an image."""
         if self.localizer is None:
             raise RuntimeError(
-                "this editor has no localizer: train a region predictor with `regionedit train region --out "
-                "runs/region`, pass one (Editor(models, predictor) or localizer=...), or give a mask (method 'mask')")
+                "this editor has no localizer to find the region: pass one (--localizer clipseg:ID_OR_FOLDER, "
+                "owlv2:ID+sam:ID, learned:FOLDER; Python: localizer=...), train a region predictor with `regionedit "
+                "train region --out runs/region`, or give a mask (--mask MASK.png, method 'mask')")
         return self.localizer(image, text, size)
 
     def region_instruction(self, instruction: str, desc=None) -> str:
