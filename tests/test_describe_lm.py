@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from regionedit.describe import OPERATIONS, Description, LMDescriber
-from regionedit.describe.lm import EXAMPLES, SYSTEM_PROMPT, extract_json, validate_answer
+from regionedit.describe.lm import extract_json, validate_answer
 
 @pytest.fixture(scope="module")
 def tiny_lm(tmp_path_factory):
