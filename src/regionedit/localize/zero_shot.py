@@ -25,6 +25,7 @@ from .pretrained import (box_map, check_image, check_source, check_text, load_pr
 
 
 class _Thresholds:
+    reads = "referent"  # the Editor gives zero-shot localizers the referent's noun phrase ("cat"), not the instruction
     thresholds: dict[str, float]
 
     def calibrated(self, name: str, learned_only: bool = False) -> float | None:

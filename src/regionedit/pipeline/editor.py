@@ -244,9 +244,15 @@ class Editor:
 
     def region_instruction(self, instruction: str, desc=None) -> str:
         """The text the localizer reads for ``instruction``: the priors' wording of the edit (``desc`` described
-        here when not given), else the instruction as given."""
+        here when not given); without priors, the instruction as given for a localizer that reads instructions (the
+        seed-001 predictor), or the referent's noun phrase ("cat"; the anchor of an addition) for one whose
+        ``reads`` attribute is ``"referent"`` (CLIPSeg, OWLv2, Grounding DINO)."""
         if not self.priors:
-            return instruction
+            if getattr(self.localizer, "reads", "instruction") != "referent":
+                return instruction  # the seed-001 predictor reads the instruction itself
+            # a zero-shot localizer reads a noun phrase: the edited object, or the anchor of an addition
+            desc = desc if desc is not None else self.describer(instruction)
+            return desc.referent_text or desc.target or desc.content or instruction
         desc = desc if desc is not None else self.describer(instruction)
         for p in self.priors:
             instruction = p.localizer_text(instruction, desc)
