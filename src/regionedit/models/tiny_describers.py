@@ -52,3 +52,52 @@ def save_tiny_chat_lm(folder: str | Path, seed: int = 0) -> Path:
     model.save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder
+
+
+VLM_CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
+    "{% if m['content'] is string %}{{ m['content'] }}{% else %}{% for c in m['content'] %}"
+    "{% if c['type'] == 'image' %}<image>\n{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def save_tiny_vlm(folder: str | Path, seed: int = 0, image_size: int = 56) -> Path:
+    """Write a random ``LlavaForConditionalGeneration`` to ``folder`` with ``save_pretrained``: a 1-layer CLIP vision
+    tower (hidden 32, patch 14, ``image_size`` pixels square, so ``(image_size // 14) ** 2`` image tokens), a
+    2-layer Qwen2 language model (hidden 32) and a ``LlavaProcessor`` (the PIL image processor: resize to the
+    shortest edge ``image_size`` and centre crop, no torchvision; :func:`tiny_chat_tokenizer` plus the ``<image>``
+    token; a ChatML template that puts ``<image>`` where the message has ``{"type": "image"}``). Loadable offline by
+    ``AutoProcessor`` / ``AutoModelForImageTextToText`` and ``LMDescriber.from_pretrained(folder)``."""
+    from transformers import CLIPVisionConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor, Qwen2Config
+    from transformers.models.llava.image_processing_pil_llava import LlavaImageProcessorPil
+
+    folder = Path(folder)
+    patch = 14
+    if image_size < patch or image_size % patch:
+        raise ValueError(f"image_size must be a positive multiple of {patch}, got {image_size}")
+    tok = tiny_chat_tokenizer()
+    tok.add_special_tokens({"additional_special_tokens": ["<image>"]})
+    tok.chat_template = VLM_CHAT_TEMPLATE
+    image_token_id = tok.convert_tokens_to_ids("<image>")
+    images = LlavaImageProcessorPil(size={"shortest_edge": image_size},
+                                    crop_size={"height": image_size, "width": image_size})
+    # CLIP adds a CLS token (num_additional_image_tokens=1) that the "default" strategy drops again
+    processor = LlavaProcessor(image_processor=images, tokenizer=tok, patch_size=patch, image_token="<image>",
+                               vision_feature_select_strategy="default", num_additional_image_tokens=1,
+                               chat_template=VLM_CHAT_TEMPLATE)
+    text = Qwen2Config(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+                       eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, tie_word_embeddings=True)
+    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                              image_size=image_size, patch_size=patch, projection_dim=32)
+    cfg = LlavaConfig(text_config=text, vision_config=vision, image_token_id=image_token_id, vision_feature_layer=-1,
+                      vision_feature_select_strategy="default", image_seq_length=(image_size // patch) ** 2,
+                      tie_word_embeddings=True)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = LlavaForConditionalGeneration(cfg)
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
