@@ -29,3 +29,34 @@ def test_readme_results_table_matches_docs_results():
         assert len(shared) >= 8
         for c in shared:
             assert row[c] == docs[method][c], f"{method} {c}: README {row[c]} != docs/results.md {docs[method][c]}"
+
+
+def _readme_commands() -> list[str]:
+    """Every `regionedit ...` command in the README's bash blocks (continuation lines joined, comments cut)."""
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    cmds = []
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        joined = re.sub(r"\\\n\s*", " ", block)
+        for line in joined.splitlines():
+            line = line.split(" # ")[0].strip()
+            if line.startswith("regionedit "):
+                cmds.append(line)
+    return cmds
+
+
+def test_readme_commands_parse():
+    """Each README command is accepted by the CLI's own parser (flags and values exist), without running it."""
+    import shlex
+
+    from regionedit.cli.main import build_parser
+
+    cmds = _readme_commands()
+    assert any("--generator" in c and "--localizer clipseg:" in c for c in cmds)  # the real-model example
+    parser = build_parser()
+    for cmd in cmds:
+        try:
+            parser.parse_args(shlex.split(cmd)[1:])
+        except SystemExit as e:  # argparse's error exit
+            raise AssertionError(f"README command does not parse: {cmd}") from e

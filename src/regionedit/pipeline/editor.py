@@ -118,7 +118,9 @@ class Editor:
 
         dtype = parse_dtype(torch_dtype)
         cfg = config or EditorConfig()
-        local_only = load_kwargs.get("local_files_only")
+        # hub ids download (or come from the cache) as in diffusers / transformers; local_files_only=True or
+        # HF_HUB_OFFLINE=1 keeps everything offline
+        local_only = bool(load_kwargs.get("local_files_only", False))
         folder = name_or_path if name_or_path is not None else (None if generator is not None else "shapes-64")
         mkw = dict(load_kwargs, clip=clip, instruction_encoder=instruction_encoder)
         if dtype is not None:
