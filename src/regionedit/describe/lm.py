@@ -16,7 +16,12 @@ operation is the one of the nine names the model finds most likely after ``{"ope
 field is decoded greedily inside the JSON skeleton up to its closing quote, so the answer is always valid.
 
 A folder whose config is an image-text-to-text model (a VLM) is loaded with ``AutoProcessor`` and
-``AutoModelForImageTextToText``, and ``__call__(..., image=...)`` shows it the image.
+``AutoModelForImageTextToText``, and ``__call__(..., image=...)`` shows it the image (an ``(H, W, 3)`` uint8 array,
+a grey or RGBA array, or a PIL image, of any size: the processor resizes it). The image's placeholder goes before the
+query in the last user turn; constrained decoding encodes the image once, with the prompt, and reuses the key/value
+cache after it. A VLM called without an image answers as a text LM. Tested with a tiny LLaVA
+(:func:`regionedit.models.tiny_describers.save_tiny_vlm`) and a tiny Qwen2-VL (3-D M-RoPE positions; its
+``AutoProcessor`` needs torchvision, for its video processor).
 """
 
 from __future__ import annotations
@@ -86,11 +91,14 @@ def build_messages(instruction: str, source_caption: str | None = None, image: b
     return messages
 
 
-def _plain_prompt(messages: list[dict[str, Any]]) -> str:
-    """The prompt as plain text for tokenizers without a chat template."""
+def _plain_prompt(messages: list[dict[str, Any]], image_token: str | None = None) -> str:
+    """The prompt as plain text for tokenizers without a chat template (``image_token`` before a query that has an
+    image slot)."""
     lines = [messages[0]["content"], ""]
     for m in messages[1:]:
         content = m["content"] if isinstance(m["content"], str) else m["content"][-1]["text"]
+        if image_token and not isinstance(m["content"], str) and any(c.get("type") == "image" for c in m["content"]):
+            content = image_token + "\n" + content
         lines += [content] if m["role"] == "user" else [f"JSON: {content}", ""]
     lines.append("JSON:")
     return "\n".join(lines)
@@ -205,7 +213,8 @@ class LMDescriber:
         constrained: impose the schema while decoding (needs ``model``).
         seed: base seed of the sampled retries (attempt ``k`` uses ``seed + k``).
         temperature: sampling temperature of the retries.
-    Attributes after a call: ``last_outputs`` (raw answers, one per attempt), ``last_attempts``.
+    Attributes after a call: ``last_outputs`` (raw answers, one per attempt), ``last_attempts``, and for the
+    constrained mode ``last_scores`` (the log-likelihood of each operation name).
     """
 
     def __init__(self, model=None, processor=None, *, generate_fn: Callable[[list, int], str] | None = None,
@@ -223,6 +232,7 @@ class LMDescriber:
         self.seed, self.temperature, self.is_vlm, self.device = seed, temperature, is_vlm, device
         self.examples = examples
         self.last_outputs: list[str] = []
+        self.last_scores: dict[str, float] = {}
         self._banned = None
         self.last_attempts = 0
 
@@ -275,28 +285,42 @@ class LMDescriber:
 
     # -- prompt -----------------------------------------------------------------------------------------------
     def prompt(self, instruction: str, source_caption: str | None = None, image=None) -> str:
-        """The prompt text: the chat template (processor's or tokenizer's) when there is one, else plain text."""
-        messages = build_messages(instruction, source_caption, image is not None and self.is_vlm, self.examples)
+        """The prompt text: the chat template (processor's or tokenizer's) when there is one, else plain text. With
+        an image (VLM only) the template places the image (plain text: the processor's ``image_token`` before the
+        query)."""
+        with_image = image is not None and self.is_vlm
+        messages = build_messages(instruction, source_caption, with_image, self.examples)
+        image_token = getattr(self.processor, "image_token", None) if with_image else None
         templater = self.processor if getattr(self.processor, "chat_template", None) else self.tokenizer
         if getattr(templater, "chat_template", None):
             try:
-                return templater.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+                text = templater.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
             except Exception:  # noqa: BLE001 - templates without a system role: fold it into the first user turn
                 merged = [dict(messages[1])]
                 merged[0]["content"] = messages[0]["content"] + "\n\n" + merged[0]["content"]
-                return templater.apply_chat_template(merged + messages[2:], tokenize=False, add_generation_prompt=True)
-        return _plain_prompt(messages)
+                text = templater.apply_chat_template(merged + messages[2:], tokenize=False, add_generation_prompt=True)
+            if isinstance(text, list):  # some processors render a batch
+                text = text[0]
+        else:
+            text = _plain_prompt(messages, image_token)
+        return text
 
     def _templated(self) -> bool:
         return bool(getattr(self.processor, "chat_template", None) or getattr(self.tokenizer, "chat_template", None))
 
     def _encode(self, text: str, image=None) -> dict:
-        """Model inputs of a prompt (the image too for a VLM), on the model's device."""
+        """Model inputs of a prompt (the image too for a VLM, as an RGB PIL image that the processor resizes), on
+        the model's device; floating inputs (pixel values) in the model's dtype."""
         if self.is_vlm and image is not None:
-            enc = self.processor(text=[text], images=[image], return_tensors="pt")
+            enc = self.processor(text=[text], images=[_rgb_image(image)], return_tensors="pt")
         else:
             enc = self.tokenizer(text, add_special_tokens=not self._templated(), return_tensors="pt")
-        return {k: v.to(self.device) for k, v in enc.items() if hasattr(v, "to")}
+        dtype = getattr(self.model, "dtype", None)
+        out = {}
+        for k, v in enc.items():
+            if hasattr(v, "to"):
+                out[k] = v.to(self.device, dtype) if dtype is not None and v.is_floating_point() else v.to(self.device)
+        return out
 
     # -- free generation ------------------------------------------------------------------------------------
     def generate(self, prompt: str, attempt: int = 0, image=None) -> str:
@@ -362,6 +386,7 @@ class LMDescriber:
         prefix = self.prompt(instruction, source_caption, image) + '{"operation": "'
         state = _Decoder(self, prefix, image)
         scores = {op: state.score(op + '"') for op in OPERATIONS}
+        self.last_scores = scores
         op = max(OPERATIONS, key=lambda o: scores[o])
         fields: dict[str, Any] = {"operation": op}
         state.feed(op + '", "target": ')
@@ -403,6 +428,7 @@ class _Decoder:
         self.owner, self.tok = owner, owner.tokenizer
         inputs = owner._encode(prefix, image)
         self.length = inputs["input_ids"].shape[1]
+        _reset_rope_deltas(owner.model)  # M-RoPE VLMs keep the last prompt's position offset on the model
         with torch.inference_mode():
             out = owner.model(**inputs, use_cache=True)
         self.cache, self.logits = _cache_of(out), out.logits[0, -1].float()
@@ -414,12 +440,14 @@ class _Decoder:
         self.specials, self.banned_first = owner._banned
 
     def _forward(self, ids: list[int], cache):
+        """The model on new tokens after ``cache``. No attention mask (one unpadded sequence): the model takes the
+        positions from the cache length, and a VLM with 3-D positions (Qwen2-VL) adds the offset of the image it
+        saw in the prompt; a full-length mask would give those models full-length positions for the new tokens."""
         import torch
 
         x = torch.tensor([ids], device=self.owner.device)
-        mask = torch.ones(1, self.length + len(ids), dtype=torch.long, device=self.owner.device)
         with torch.inference_mode():
-            out = self.owner.model(input_ids=x, attention_mask=mask, use_cache=True, **{_cache_arg(self.owner.model): cache})
+            out = self.owner.model(input_ids=x, use_cache=True, **{_cache_arg(self.owner.model): cache})
         return out
 
     def _ids(self, text: str) -> list[int]:
@@ -478,6 +506,40 @@ def _cache_arg(model) -> str:
 
     params = inspect.signature(model.forward).parameters
     return "cache" if "cache" in params else "past_key_values"
+
+
+def _reset_rope_deltas(model) -> None:
+    """Forget the position offset (``rope_deltas``) that M-RoPE VLMs (Qwen2-VL and its successors) keep from the
+    last prompt with an image, so that a prompt without one gets plain positions in the cached steps after it."""
+    for m in model.modules() if hasattr(model, "modules") else ():
+        if "rope_deltas" in vars(m):
+            m.rope_deltas = None
+
+
+def _rgb_image(image):
+    """An RGB PIL image from a PIL image or an ``(H, W)``, ``(H, W, 1|3|4)`` array (uint8, bool, or float in
+    [0, 1]); other inputs are returned unchanged for the processor to judge."""
+    import numpy as np
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
+        return image if image.mode == "RGB" else image.convert("RGB")
+    if hasattr(image, "detach"):  # a torch tensor
+        image = image.detach().cpu().numpy()
+    if not isinstance(image, np.ndarray):
+        return image
+    a = image
+    if a.ndim == 3 and a.shape[-1] == 1:
+        a = a[..., 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[-1] not in (3, 4)):
+        raise ValueError(f"image must be (H, W), (H, W, 3) or (H, W, 4), got shape {image.shape}")
+    if a.dtype == bool:
+        a = a.astype(np.uint8) * 255
+    elif np.issubdtype(a.dtype, np.floating):
+        a = (np.clip(np.nan_to_num(a), 0.0, 1.0) * 255).round().astype(np.uint8)
+    elif a.dtype != np.uint8:
+        a = np.clip(a, 0, 255).astype(np.uint8)
+    return Image.fromarray(np.ascontiguousarray(a)).convert("RGB")
 
 
 def _cache_of(out):
