@@ -9,6 +9,30 @@ from typing import Any
 import numpy as np
 
 
+OUTPUT_TYPES = ("np", "pil", "pt")
+
+
+def check_output_type(output_type: str) -> str:
+    if output_type not in OUTPUT_TYPES:
+        raise ValueError(f"output_type must be one of {list(OUTPUT_TYPES)}, got {output_type!r}")
+    return output_type
+
+
+def convert_image(image: np.ndarray, output_type: str = "np") -> Any:
+    """An ``(H, W, 3)`` uint8 RGB image as ``output_type``: ``"np"`` the array itself, ``"pil"`` a ``PIL.Image``
+    (mode RGB), ``"pt"`` a ``(3, H, W)`` float32 tensor in [0, 1] (diffusers' "pt" range)."""
+    check_output_type(output_type)
+    if output_type == "np":
+        return image
+    if output_type == "pil":
+        from PIL import Image
+
+        return Image.fromarray(image)
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0
+
+
 @dataclasses.dataclass
 class EditResult:
     """One edit's outcome. ``image`` equals the input bit-for-bit outside ``mask``, always (the Editor enforces
@@ -30,6 +54,12 @@ class EditResult:
     candidate: int = 0  # which of the generator's candidates was kept (its seed: seed + candidate * CANDIDATE_STRIDE)
     candidate_scores: tuple[float, ...] = ()  # each candidate's score (empty: one draw)
     priors: tuple[str, ...] = ()  # names of the priors the edit ran with (empty: the learned parts alone)
+    output_type: str = "np"  # the type of ``images`` ("np", "pil", "pt"; diffusers' convention)
+
+    @property
+    def images(self) -> list:
+        """``[the edited image]`` as ``output_type`` asked (diffusers-style ``result.images[0]``)."""
+        return [convert_image(self.image, self.output_type)]
 
     def metadata(self) -> dict[str, str]:
         """Provenance for PNG text chunks."""

@@ -69,10 +69,13 @@ class InpaintGenerator:
         steps: int | None = None,
         guidance: float | None = None,
         return_latents: bool = False,
+        callback_on_step_end=None,
     ):
         """Fill ``region`` of ``image`` following ``prompts``: returns (B, 3, H, W) in [-1, 1]
         (and the final scaled latents (B, 4, h, w) when ``return_latents``). ``generator``: one for the
-        batch's noise, or a list of B (image i's noise from generator i, as when drawn alone)."""
+        batch's noise, or a list of B (image i's noise from generator i, as when drawn alone).
+        ``callback_on_step_end(generator, step_index, timestep, {"latents": ...}) -> dict`` is called after each step
+        (after latent blending); a returned ``"latents"`` replaces them (diffusers' convention)."""
         cfg = self.config
         steps = steps or cfg.steps
         guidance = cfg.guidance if guidance is None else guidance
@@ -122,6 +125,9 @@ class InpaintGenerator:
                 else:
                     src_t = src_lat
                 lat = m_blend * lat + (1 - m_blend) * src_t
+            if callback_on_step_end is not None:  # diffusers' convention: (pipe, step, timestep, kwargs) -> dict
+                changed = callback_on_step_end(self, i, t, {"latents": lat}) or {}
+                lat = changed.get("latents", lat)
         # 5. decode
         out = self.decode(lat).float().cpu()
         if not bool(torch.isfinite(out).all()):

@@ -4,5 +4,7 @@ from regionedit.core import EditResult
 
 from .config import EditorConfig
 from .editor import Editor
+from .output import EditorOutput
+from .session import EditSession
 
-__all__ = ["Editor", "EditorConfig", "EditResult"]
+__all__ = ["Editor", "EditorConfig", "EditorOutput", "EditResult", "EditSession"]

@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from regionedit.compose import crop_resize, crop_resize_mask, paste_back, region_crop
 from regionedit.core import CANDIDATE_STRIDE, EditResult, Prior
@@ -40,16 +39,16 @@ from regionedit.core.domain import DomainGuard
 from regionedit.describe import Describer, TemplateDescriber
 from regionedit.generate import InpaintConfig, InpaintGenerator
 from regionedit.io import load_image, validate_instruction
-from regionedit.localize.scale import downscale_nearest, upscale_nearest
 
 from .config import EditorConfig
+from .regions import RegionFinding, _frac
 
 METHODS = ("region", "mask")
 
 __all__ = ["CANDIDATE_STRIDE", "Editor", "EditorConfig", "EditResult", "METHODS"]
 
 
-class Editor:
+class Editor(RegionFinding):
     """Plain modules passed in: ``models`` (:class:`regionedit.models.Models`: the generator's components and
     CLIP), a region predictor (or any ``localizer``: ``(image, text, size) -> (prob, presence)``; None: only
     user masks), a describer (default :class:`~regionedit.describe.TemplateDescriber`) and the priors of a
@@ -204,134 +203,88 @@ class Editor:
         """The learned localizer's CLIP patch features of an image (cached by content)."""
         return self.localizer.embed_image(image)
 
-    def _calibrated(self, name: str) -> float | None:
-        get = getattr(self.localizer, "calibrated", None)
-        return None if get is None else get(name, learned_only=not self.priors)
-
-    @property
-    def threshold(self) -> float:
-        """The region threshold in use: ``config.threshold``, else the localizer's calibrated one (for the learned
-        parts alone when this editor has no priors and the folder has one), else 0.5."""
-        if self.config.threshold is not None:
-            return float(self.config.threshold)
-        v = self._calibrated("threshold")
-        return 0.5 if v is None else float(v)
-
-    @property
-    def presence_threshold(self) -> float:
-        """Edits of an existing object whose presence score is below this get "no edit": ``config.presence_threshold``,
-        else the localizer's calibrated one (as :attr:`threshold`), else 0.5 (unused without a presence score)."""
-        if self.config.presence_threshold is not None:
-            return float(self.config.presence_threshold)
-        v = self._calibrated("presence_threshold")
-        return 0.5 if v is None else float(v)  # a calibrated 0.0 (no presence gate) stays 0.0
-
-    @property
-    def work_side(self) -> int | None:
-        """The long side regions are decided at: ``config.work_side``, else the smallest the priors ask for."""
-        if self.config.work_side is not None:
-            return self.config.work_side
-        sides = [p.work_side for p in self.priors if p.work_side]
-        return min(sides) if sides else None
-
-    # -- localisation ------------------------------------------------------------------------------
-    def localize(self, image: np.ndarray, text: str, size: tuple[int, int] | None = None) -> tuple[np.ndarray, float | None]:
-        """``(region probability (h, w) float32 in [0, 1], presence or None)`` of ``text`` on an image."""
-        if self.localizer is None:
-            raise RuntimeError(
-                "this editor has no localizer to find the region: pass one (--localizer clipseg:ID_OR_FOLDER, "
-                "owlv2:ID+sam:ID, learned:FOLDER; Python: localizer=...), train a region predictor with `regionedit "
-                "train region --out runs/region`, or give a mask (--mask MASK.png, method 'mask')")
-        return self.localizer(image, text, size)
-
-    def region_instruction(self, instruction: str, desc=None) -> str:
-        """The text the localizer reads for ``instruction``: the priors' wording of the edit (``desc`` described
-        here when not given); without priors, the instruction as given for a localizer that reads instructions (the
-        seed-001 predictor), or the referent's noun phrase ("cat"; the anchor of an addition) for one whose
-        ``reads`` attribute is ``"referent"`` (CLIPSeg, OWLv2, Grounding DINO)."""
-        if not self.priors:
-            if getattr(self.localizer, "reads", "instruction") != "referent":
-                return instruction  # the seed-001 predictor reads the instruction itself
-            # a zero-shot localizer reads a noun phrase: the edited object, or the anchor of an addition
-            desc = desc if desc is not None else self.describer(instruction)
-            return desc.referent_text or desc.target or desc.content or instruction
-        desc = desc if desc is not None else self.describer(instruction)
-        for p in self.priors:
-            instruction = p.localizer_text(instruction, desc)
-        return instruction
-
-    def predict_region(self, image: np.ndarray, instruction: str) -> np.ndarray:
-        """Region probability ``(H, W)`` float32 in [0, 1] for an instruction (the localizer reads
-        :meth:`region_instruction`)."""
-        return self.localize(image, self.region_instruction(instruction))[0]
-
-    def _place(self, image: np.ndarray, desc) -> np.ndarray | None:
-        for p in self.priors:
-            placed = p.place(image, desc)
-            if placed is not None:
-                return placed
-        return None
-
-    def find_region(self, image: np.ndarray, instruction: str, desc=None, shape: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """The region an edit will use: ``(region (H, W) bool, probability (H, W) float32)``.
-
-        A prior that places the edit's region itself (free space for "add") decides it; else the localizer's
-        map is decided by :meth:`region_from` (at :attr:`work_side` on larger images, the footprint brought back
-        by nearest neighbour and shaped at full size). ``shape=False`` returns the referent's footprint."""
-        desc = desc if desc is not None else self.describer(instruction)
-        text = self.region_instruction(instruction, desc)
-        placed = self._place(image, desc)
-        small, up = downscale_nearest(image, self.work_side) if self.work_side else (image, None)
-        if up is None or placed is not None:
-            prob, presence = self.localize(image, text)
-            if placed is not None:
-                return (self.shape(placed, desc, image) if shape else placed), prob
-            return self.region_from(prob, presence, image, desc, shape=shape), prob
-        prob_small, presence = self.localize(image, text, size=small.shape[:2])
-        footprint = upscale_nearest(self.region_from(prob_small, presence, small, desc, shape=False), up)
-        prob = F.interpolate(torch.from_numpy(prob_small)[None, None], size=image.shape[:2], mode="bilinear",
-                             align_corners=False)[0, 0].numpy()
-        return (self.shape(footprint, desc, image) if shape else footprint), prob
-
-    def region_from(self, prob: np.ndarray, presence: float | None, image: np.ndarray, desc,
-                    threshold: float | None = None, presence_threshold: float | None = None, shape: bool = True,
-                    **overrides: Any) -> np.ndarray:
-        """The decision rule of :meth:`find_region` on a computed ``(prob, presence)``: ``(H, W)`` bool. An edit of
-        an existing object whose presence is below the presence threshold gets an empty region; else the map at
-        the threshold, put right by each prior's ``refine`` (``overrides`` go to them: calibration sweeps a
-        prior's settings without re-running the localizer) and shaped."""
-        th = self.threshold if threshold is None else threshold
-        pth = self.presence_threshold if presence_threshold is None else presence_threshold
-        if presence is not None and presence < pth and desc.on_referent:
-            return np.zeros(prob.shape, bool)  # the referent is not in the image
-        placed = self._place(image, desc)
-        if placed is not None:
-            return self.shape(placed, desc, image) if shape else placed
-        region = prob >= th
-        for p in self.priors:
-            region = p.refine(region, prob, image, desc, **overrides)
-        return self.shape(region, desc, image) if shape else region
-
-    def shape(self, footprint: np.ndarray, desc, image: np.ndarray | None = None) -> np.ndarray:
-        """The region an edit changes from the referent's footprint (each prior's ``shape``, in order)."""
-        if _frac(footprint) < self.config.min_region_frac:
-            return footprint
-        for p in self.priors:
-            footprint = p.shape(footprint, desc, image)
-        return footprint
-
-    def no_region_reason(self, desc, user_mask: bool = False) -> str:
-        """Why an empty region means "no edit", for a :class:`~regionedit.describe.Description`."""
-        for p in self.priors:
-            reason = p.no_region_reason(desc, user_mask)
-            if reason is not None:
-                return reason
-        what = desc.referent_text or desc.target or desc.content or "the edit"
-        return f"no region found for {what!r}: nothing in the image matches the instruction"
-
     # -- the pipeline ------------------------------------------------------------------------------
-    def __call__(self, image: Any, instruction: str, seed: int = 0, mask: Any | None = None,
-                 source_caption: str | None = None, steps: int | None = None, guidance: float | None = None) -> EditResult:
+    def __call__(self, image: Any, instruction: str | list[str], seed: int | list[int] = 0, mask: Any | None = None,
+                 source_caption: str | None = None, steps: int | None = None, guidance: float | None = None, *,
+                 num_inference_steps: int | None = None, guidance_scale: float | None = None,
+                 generator: torch.Generator | list[torch.Generator] | None = None,
+                 callback_on_step_end=None, output_type: str = "np"):
+        """Edit ``image`` following ``instruction``: only the region the edit belongs to changes.
+
+        Args:
+            image: a path, PIL image or ``(H, W, 3)`` uint8 RGB array (any size); or a list of them (a batch).
+            instruction: the edit ("replace the cat with a dog"); or a list (a batch: one per image, or several
+                instructions for one image).
+            seed: the generator's seed (one for every item of a batch, or a list); ignored when ``generator`` is given.
+            mask: optional region to edit (path, PIL or ``(H, W)`` array; white / nonzero = edit) instead of finding it.
+            source_caption: optional description of the input image.
+            steps / num_inference_steps: denoising steps (default ``config.steps``).
+            guidance / guidance_scale: classifier-free guidance scale (default ``config.guidance``).
+            generator: a ``torch.Generator`` (or one per batch item) the edit's seed is drawn from, as in diffusers:
+                the same generator state gives the same edit.
+            callback_on_step_end: ``callback(generator, step_index, timestep, callback_kwargs) -> dict`` called after
+                each denoising step (``callback_kwargs["latents"]``; a returned ``"latents"`` replaces them).
+            output_type: ``"np"`` (default), ``"pil"`` or ``"pt"``: the type of ``.images``.
+
+        Returns:
+            one input: an :class:`~regionedit.core.EditResult` (``.image`` (H, W, 3) uint8, ``.mask``, ``.status``,
+            ``.reason``, provenance; ``.images[0]`` in ``output_type``); a batch: an
+            :class:`~regionedit.pipeline.EditorOutput` (``.images``, ``.masks``, ``.results``).
+
+        Example::
+
+            >>> editor = Editor.from_pretrained("shapes-64")
+            >>> result = editor("scene.png", "remove the red circle", generator=torch.Generator().manual_seed(0))
+            >>> result.status, result.mask.sum()                                    # doctest: +SKIP
+            >>> out = editor(["a.png", "b.png"], "make the star blue", output_type="pil")
+            >>> out.images[0].save("a-blue.png")                                    # doctest: +SKIP
+        """
+        from .output import check_output_type
+
+        check_output_type(output_type)
+        steps = _same("steps", steps, "num_inference_steps", num_inference_steps)
+        guidance = _same("guidance", guidance, "guidance_scale", guidance_scale)
+        if isinstance(image, (list, tuple)) or isinstance(instruction, (list, tuple)):
+            return self._batch(image, instruction, seed, mask, source_caption, steps, guidance, generator,
+                               callback_on_step_end, output_type)
+        if isinstance(generator, (list, tuple)):
+            raise ValueError(f"got a list of {len(generator)} generators for one image; pass one generator")
+        if generator is not None:
+            seed = _draw_seed(generator)
+        if isinstance(seed, (list, tuple)):
+            raise ValueError("got a list of seeds for one image; pass one seed (or a batch of images / instructions)")
+        result = self._edit(image, instruction, seed, mask, source_caption, steps, guidance, callback_on_step_end)
+        result.output_type = output_type
+        return result
+
+    def _batch(self, image, instruction, seed, mask, source_caption, steps, guidance, generator, callback,
+               output_type: str):
+        """Edit each (image, instruction) pair in turn (a single image or instruction is paired with each item of the
+        other list); item k is what ``editor(image_k, instruction_k, seed_k)`` gives alone."""
+        from .output import EditorOutput, convert_image
+
+        many_images, many_instructions = isinstance(image, (list, tuple)), isinstance(instruction, (list, tuple))
+        n = len(image) if many_images else len(instruction)
+        if many_images and many_instructions and len(image) != len(instruction):
+            raise ValueError(f"got {len(image)} images and {len(instruction)} instructions; pass one instruction per "
+                             "image, or one of either for all")
+        if n == 0:
+            raise ValueError("the batch is empty: pass at least one image and one instruction")
+        images = list(image) if many_images else [load_image(image)] * n
+        instructions = list(instruction) if many_instructions else [instruction] * n
+        seeds = _per_item("seed", seed, n)
+        gens = _per_item("generator", generator, n) if generator is not None else [None] * n
+        masks = _per_item("mask", mask, n) if isinstance(mask, (list, tuple)) else [mask] * n
+        results = []
+        for k in range(n):
+            s = _draw_seed(gens[k]) if gens[k] is not None else seeds[k]
+            results.append(self._edit(images[k], instructions[k], s, masks[k], source_caption, steps, guidance,
+                                      callback))
+        return EditorOutput([convert_image(r.image, output_type) for r in results], [r.mask for r in results], results)
+
+    def _edit(self, image: Any, instruction: str, seed: int = 0, mask: Any | None = None,
+              source_caption: str | None = None, steps: int | None = None, guidance: float | None = None,
+              callback=None) -> EditResult:
         t0 = time.perf_counter()
         cfg = self.config
         # 1. check inputs
@@ -355,7 +308,7 @@ class Editor:
             if user_mask is not None:
                 return no_edit(f"a given mask goes with one edit, and this instruction asks for {len(parts)} "
                                f"({'; '.join(parts)}): give them one at a time")
-            return self._in_turn(image, instruction, parts, seed, source_caption, steps, guidance, t0)
+            return self._in_turn(image, instruction, parts, seed, source_caption, steps, guidance, t0, callback)
 
         # 2. describe
         desc = (self.describer(instruction, source_caption, image=image) if self._describer_sees_image
@@ -395,7 +348,7 @@ class Editor:
 
         if footprint is not None:
             def inpaint(img, reg, prompt):
-                return self._inpaint(img, reg, prompt, seed, steps, guidance)
+                return self._inpaint(img, reg, prompt, seed, steps, guidance, callback)
 
             for p in self.priors:
                 done = p.direct_edit(image, desc, footprint, region, inpaint)
@@ -415,11 +368,12 @@ class Editor:
 
         scorer = next((p for p in self.priors if p.can_score(desc)), None)
         if cfg.candidates == 1 or scorer is None:
-            out, reg = finish(self._inpaint(image, gen_region, desc.local_prompt, seed, steps, guidance))
+            out, reg = finish(self._inpaint(image, gen_region, desc.local_prompt, seed, steps, guidance, callback))
             return edited(out, desc.local_prompt, reg)
         # 4. best of several draws, as the prior reads them (one batch through the generator)
         seeds = [seed + k * CANDIDATE_STRIDE for k in range(cfg.candidates)]
-        drawn = [finish(out) for out in self._inpaint(image, gen_region, desc.local_prompt, seeds, steps, guidance)]
+        drawn = [finish(out) for out in self._inpaint(image, gen_region, desc.local_prompt, seeds, steps, guidance,
+                                                      callback)]
         scores = []
         for out, reg in drawn:
             score = scorer.score(out, reg, desc) if reg.any() else None
@@ -428,7 +382,7 @@ class Editor:
         return edited(drawn[best][0], desc.local_prompt, drawn[best][1], best, tuple(scores))
 
     def _in_turn(self, image: np.ndarray, instruction: str, parts: list[str], seed: int, source_caption: str | None,
-                 steps: int | None, guidance: float | None, t0: float) -> EditResult:
+                 steps: int | None, guidance: float | None, t0: float, callback=None) -> EditResult:
         """The edits of one instruction, in order: edit k runs on edit k-1's result with seed ``seed + k`` (and,
         with a source caption, the caption edit k-1 wrote). All or nothing: when one finds nothing to edit,
         the input comes back unchanged with that edit's reason. ``mask`` is the union of the edits' masks."""
@@ -436,7 +390,7 @@ class Editor:
         current, caption = image, source_caption
         names = tuple(p.name for p in self.priors)
         for k, part in enumerate(parts):
-            r = self(current, part, seed=seed + k, source_caption=caption, steps=steps, guidance=guidance)
+            r = self._edit(current, part, seed + k, None, caption, steps, guidance, callback)
             results.append(r)
             if r.status != "edited":
                 return EditResult(image, np.zeros(image.shape[:2], bool), None, "no_edit",
@@ -453,7 +407,7 @@ class Editor:
                           time.perf_counter() - t0, tuple(results), priors=names)
 
     def _inpaint(self, image: np.ndarray, region: np.ndarray, prompt: str, seed: int | list[int], steps: int | None,
-                 guidance: float | None):
+                 guidance: float | None, callback=None):
         """Stages 4-5: inpaint ``region`` with ``prompt`` on a crop around it at the model's native size and
         paste it back: ``(H, W, 3)`` uint8, bit-identical to ``image`` outside ``region``; for a list of seeds,
         a list of such images, one per seed, drawn in one batch."""
@@ -467,13 +421,39 @@ class Editor:
         seeds = seed if isinstance(seed, list) else [seed]
         gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
         n = len(seeds)
+        extra = {} if callback is None else {"callback_on_step_end": callback}
         patch = self.generator(x.repeat(n, 1, 1, 1), m.repeat(n, 1, 1, 1), [prompt] * n,
-                               generator=gens if n > 1 else gens[0], steps=steps, guidance=guidance)
+                               generator=gens if n > 1 else gens[0], steps=steps, guidance=guidance, **extra)
         outs = []
         for p in patch:
             patch8 = ((p.permute(1, 2, 0).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
             outs.append(paste_back(image, patch8, box, region, method=cfg.blend))  # blended inside the region only
         return outs if isinstance(seed, list) else outs[0]
+
+
+def _same(name: str, value, alias: str, alias_value):
+    """The value of a setting given by either of its names (ours or diffusers'); both, differing -> ValueError."""
+    if alias_value is None:
+        return value
+    if value is not None and value != alias_value:
+        raise ValueError(f"{name}={value!r} and {alias}={alias_value!r} disagree; pass one of them")
+    return alias_value
+
+
+def _draw_seed(generator: torch.Generator) -> int:
+    """The edit's seed drawn from a ``torch.Generator`` (advancing it, as a diffusers pipeline consumes its generator)."""
+    if not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    return int(torch.randint(0, 2**62, (), generator=generator))
+
+
+def _per_item(name: str, value, n: int) -> list:
+    """A per-item list for a batch of ``n``: a list of n as is, one value repeated."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise ValueError(f"got {len(value)} {name}s for a batch of {n}; pass one per item (or one for all)")
+        return list(value)
+    return [value] * n
 
 
 class _Deferred:
@@ -495,11 +475,6 @@ def _takes(fn, name: str) -> bool:
     except (TypeError, ValueError):
         return False
     return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-
-
-def _frac(region: np.ndarray) -> float:
-    """Share of an ``(H, W)`` bool region that is True (``region.mean()``, 10x faster on large images)."""
-    return np.count_nonzero(region) / region.size
 
 
 def _as_mask(mask: Any, hw: tuple[int, int]) -> np.ndarray:
