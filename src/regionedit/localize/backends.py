@@ -5,11 +5,13 @@ Grammar (kinds are case-insensitive; ``ID_OR_FOLDER`` is a Hugging Face id or a 
     spec     := "learned" | part | part "+" part
     part     := kind ":" ID_OR_FOLDER | FOLDER          (a bare folder: its kind read from config.json model_type)
     kind     := "clipseg" | "owlv2" (alias "owl") | "grounding-dino" (aliases "gdino", "grounding_dino")
-              | "sam" | "sam2"
-    a spec   := clipseg part alone | a detector part (owlv2, grounding-dino) [+ a mask part (sam, sam2)]
+              | "sam" | "sam2" | "sam3"
+    a spec   := clipseg part alone | sam3 part alone | a detector part (owlv2, grounding-dino) [+ a mask part (sam, sam2)]
 
 Examples: ``clipseg:CIDAS/clipseg-rd64-refined``, ``owlv2:google/owlv2-base-patch16-ensemble``,
-``gdino:IDEA-Research/grounding-dino-tiny+sam:facebook/sam-vit-base``, ``runs/owl+runs/sam`` (bare folders).
+``gdino:IDEA-Research/grounding-dino-tiny+sam:facebook/sam-vit-base``, ``sam3:facebook/sam3``, ``runs/owl+runs/sam``
+(bare folders; a bare SAM 3 folder is one of config.json model_type ``sam3`` or ``sam3_video``). SAM 3 segments
+every instance of the text's concept by itself, so it combines with neither a detector nor a mask model.
 ``learned`` is the Editor's own learned region predictor: :func:`load_localizer` returns None for it and the
 caller keeps the Editor's localizer (a region predictor folder is loaded by the model-folder machinery, not here).
 """
@@ -25,7 +27,8 @@ from .pretrained import MODEL_TYPES, SPEC_FORMS, LocalizerSpecError, source_kind
 DETECTORS = {"owlv2": Owlv2Detector, "grounding-dino": GroundingDinoDetector}
 SEGMENTERS = {"sam": SamSegmenter, "sam2": Sam2Segmenter}
 KIND_ALIASES = {"clipseg": "clipseg", "owlv2": "owlv2", "owl": "owlv2", "grounding-dino": "grounding-dino",
-                "grounding_dino": "grounding-dino", "gdino": "grounding-dino", "sam": "sam", "sam2": "sam2"}
+                "grounding_dino": "grounding-dino", "gdino": "grounding-dino", "sam": "sam", "sam2": "sam2",
+                "sam3": "sam3"}
 
 __all__ = ["DETECTORS", "SEGMENTERS", "KIND_ALIASES", "MODEL_TYPES", "SPEC_FORMS", "LocalizerSpec", "LocalizerSpecError",
            "load_localizer", "parse_localizer_spec", "source_kind"]
@@ -33,7 +36,7 @@ __all__ = ["DETECTORS", "SEGMENTERS", "KIND_ALIASES", "MODEL_TYPES", "SPEC_FORMS
 
 @dataclass(frozen=True)
 class LocalizerSpec:
-    """A parsed spec: ``kind`` ``"learned" | "clipseg" | "owlv2" | "grounding-dino"`` and its ``source`` (None
+    """A parsed spec: ``kind`` ``"learned" | "clipseg" | "owlv2" | "grounding-dino" | "sam3"`` and its ``source`` (None
     for learned); ``mask_kind`` ``"sam" | "sam2"`` and ``mask_source`` for a box detector refined by a mask model."""
 
     kind: str
@@ -78,6 +81,10 @@ def parse_localizer_spec(spec: str, local_files_only: bool = True) -> LocalizerS
                                   f"its kind: e.g. clipseg:{source})")
             kind = source_kind(source, local_files_only)
         resolved.append((kind, source))
+    if len(resolved) > 1 and any(k == "sam3" for k, _ in resolved):
+        other = next(k for k, _ in resolved if k != "sam3") if any(k != "sam3" for k, _ in resolved) else "sam3"
+        raise spec_error(f"{spec!r}: SAM 3 finds and segments the text's instances by itself (no detector, no "
+                          f"separate mask model), so it cannot be combined with {other}: give sam3:ID_OR_FOLDER alone")
     masks = [r for r in resolved if r[0] in SEGMENTERS]
     mains = [r for r in resolved if r[0] not in SEGMENTERS]
     if not mains:
@@ -96,10 +103,11 @@ def parse_localizer_spec(spec: str, local_files_only: bool = True) -> LocalizerS
 
 
 def load_localizer(spec: str, torch_dtype=None, device="cpu", local_files_only: bool = True, **options):
-    """The localizer a spec names (:class:`~regionedit.localize.zero_shot.CLIPSegLocalizer` or
-    :class:`~regionedit.localize.zero_shot.BoxSamLocalizer`), loaded in ``torch_dtype`` (None: the checkpoint's
-    own) on ``device``; ``options`` go to its constructor (e.g. ``box_threshold``, ``max_boxes``,
-    ``presence_quantile``, ``thresholds``). Returns None for ``"learned"`` (the caller keeps the Editor's learned
+    """The localizer a spec names (:class:`~regionedit.localize.zero_shot.CLIPSegLocalizer`,
+    :class:`~regionedit.localize.zero_shot.BoxSamLocalizer` or :class:`~regionedit.localize.sam3.Sam3Localizer`),
+    loaded in ``torch_dtype`` (None: the checkpoint's own) on ``device``; ``options`` go to its constructor (e.g.
+    ``box_threshold``, ``max_boxes``, ``presence_quantile``, ``score_threshold``, ``max_instances``,
+    ``thresholds``). Returns None for ``"learned"`` (the caller keeps the Editor's learned
     localizer). Raises :class:`LocalizerSpecError` (a ValueError) for an unknown kind, a missing folder, a folder
     of the wrong kind or a model that cannot be loaded, naming the accepted forms."""
     from .zero_shot import BoxSamLocalizer, CLIPSegLocalizer
@@ -109,6 +117,10 @@ def load_localizer(spec: str, torch_dtype=None, device="cpu", local_files_only: 
         return None
     if parsed.kind == "clipseg":
         return CLIPSegLocalizer.from_pretrained(parsed.source, torch_dtype, device, local_files_only, **options)
+    if parsed.kind == "sam3":
+        from .sam3 import Sam3Localizer
+
+        return Sam3Localizer.from_pretrained(parsed.source, torch_dtype, device, local_files_only, **options)
     return BoxSamLocalizer.from_pretrained(parsed.source, parsed.mask_source, detector_kind=parsed.kind,
                                            sam_kind=parsed.mask_kind or "sam", torch_dtype=torch_dtype, device=device,
                                            local_files_only=local_files_only, **options)

@@ -174,7 +174,13 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
 
 # -- sources: which kind of model a folder / id holds ---------------------------------------------------------
 #: config.json model_type -> kind
-MODEL_TYPES = {"clipseg": "clipseg", "owlv2": "owlv2", "grounding-dino": "grounding-dino", "sam": "sam", "sam2": "sam2"}
+MODEL_TYPES = {"clipseg": "clipseg", "owlv2": "owlv2", "grounding-dino": "grounding-dino", "sam": "sam", "sam2": "sam2",
+               "sam3": "sam3", "sam3_video": "sam3"}  # facebook/sam3's config is a sam3_video one (its detector is used)
+
+#: model types of the SAM 3 family that are no localizer backend, and why
+UNSUPPORTED_SAM3 = {"sam3_tracker": "a point / box-prompted SAM 3 tracker, not text-prompted",
+                    "sam3_tracker_video": "a point / box-prompted SAM 3 video tracker, not text-prompted",
+                    "sam3_lite_text": "SAM 3 with a lightweight text encoder, not supported yet"}
 
 SPEC_FORMS = """accepted localizer specs:
   learned                                     the Editor's learned region predictor
@@ -183,6 +189,7 @@ SPEC_FORMS = """accepted localizer specs:
   grounding-dino:ID_OR_FOLDER (or gdino:)     Grounding DINO boxes
   owlv2:ID_OR_FOLDER+sam:ID_OR_FOLDER         boxes refined to masks by SAM (sam2:ID_OR_FOLDER for SAM 2)
   gdino:ID_OR_FOLDER+sam:ID_OR_FOLDER
+  sam3:ID_OR_FOLDER                           SAM 3 instance masks from the text, alone (e.g. sam3:facebook/sam3)
   FOLDER or FOLDER+FOLDER                     bare folders, their kind read from config.json model_type"""
 
 
@@ -210,7 +217,8 @@ def source_kind(source: str, local_files_only: bool = True) -> str:
             what = "no folder, and no cached Hugging Face model of that id" if looks_like_hub_id(source) else "no such folder"
             raise spec_error(f"cannot read the kind of {source!r}: {what} ({type(e).__name__})") from e
     if model_type not in MODEL_TYPES:
-        hint = " (SAM 3 is not supported yet)" if str(model_type).startswith("sam3") else ""
+        hint = f" ({UNSUPPORTED_SAM3[model_type]}: give a sam3 / sam3_video checkpoint such as facebook/sam3)" if (
+            model_type in UNSUPPORTED_SAM3) else ""
         raise spec_error(f"{source!r} holds a {model_type!r} model (config.json model_type), which is no localizer "
                           f"backend{hint}; supported model types: {', '.join(MODEL_TYPES)}")
     return MODEL_TYPES[model_type]

@@ -18,6 +18,9 @@ dino                   (IDEA-Research/grounding-dino-tiny)    BERT WordPiece), S
 save_tiny_sam          SamModel (facebook/sam-vit-base)       SamProcessor (longest edge 64, padded to 64x64)
 save_tiny_sam2         Sam2Model (facebook/sam2.1-hiera-*)    ``preprocessor_config.json`` written by hand
                                                               (Sam2ImageProcessor needs torchvision)
+save_tiny_sam3         Sam3Model (facebook/sam3)              ``processor_config.json`` written by hand
+                                                              (Sam3ImageProcessor needs torchvision) + CLIP
+                                                              BPE tokenizer of 32 tokens
 =====================  =====================================  ===============================================
 
 The random number generator is forked around every ``torch.manual_seed``: building never changes the caller's
@@ -205,6 +208,42 @@ def save_tiny_sam2(folder: str | Path, seed: int = 0) -> Path:
            "do_normalize": True, "image_mean": IMAGENET_MEAN, "image_std": IMAGENET_STD,
            "mask_size": {"height": 16, "width": 16}}
     (folder / "preprocessor_config.json").write_text(json.dumps(pre, indent=2) + "\n")
+    return folder
+
+
+def save_tiny_sam3(folder: str | Path, seed: int = 0) -> Path:
+    """Write a tiny random :class:`~transformers.Sam3Model` (ViT hidden 16, 2 layers (the second global), 64x64
+    input, patch 8 -> 8x8 grid, window 4, position embeddings of a 32 px pretraining size tiled as the real ones
+    (336 -> 1008); FPN 16 at scales 4/2/1/0.5; CLIP text tower hidden 16, 1 layer, 32 positions; DETR encoder 1 /
+    decoder 2 layers, 8 queries; masks 32x32 over the whole input) with its tokenizer (a CLIP BPE,
+    :func:`tiny_clip_tokenizer`, 32 tokens: the real processor pads to 32) and a ``processor_config.json`` in the
+    real ``Sam3Processor`` layout (resize to 64x64, mean / std 0.5), written by hand because transformers'
+    ``Sam3ImageProcessor`` needs torchvision (the localizer reads that file itself). Returns the folder."""
+    from transformers import Sam3Config, Sam3Model
+
+    folder = _folder(folder)
+    tok = tiny_clip_tokenizer(model_max_length=32)
+    vit = dict(model_type="sam3_vit_model", hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+               num_attention_heads=2, image_size=64, patch_size=8, window_size=4, global_attn_indexes=[1],
+               pretrain_image_size=32)
+    vision = dict(backbone_config=vit, fpn_hidden_size=16, backbone_feature_sizes=[[32, 32], [16, 16], [8, 8]])
+    text = dict(_clip_text_config(tok, hidden=16), num_hidden_layers=1, num_attention_heads=2, projection_dim=16,
+                max_position_embeddings=32)
+    small = dict(hidden_size=16, num_attention_heads=2, intermediate_size=32)
+    config = Sam3Config(vision_config=vision, text_config=text,
+                        geometry_encoder_config=dict(small, num_layers=1),
+                        detr_encoder_config=dict(small, num_layers=1),
+                        detr_decoder_config=dict(small, num_layers=2, num_queries=8),
+                        mask_decoder_config=dict(hidden_size=16, num_attention_heads=2))
+    _seeded(seed, lambda: Sam3Model(config)).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    image_processor = {"image_processor_type": "Sam3ImageProcessor", "do_resize": True, "size": {"height": 64, "width": 64},
+                       "resample": 2, "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True,
+                       "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5], "do_convert_rgb": True,
+                       "mask_size": {"height": 32, "width": 32}}
+    pre = {"processor_class": "Sam3Processor", "image_processor": image_processor, "target_size": 64,
+           "point_pad_value": -10}
+    (folder / "processor_config.json").write_text(json.dumps(pre, indent=2) + "\n")
     return folder
 
 
