@@ -27,6 +27,9 @@ def add_parser(sub) -> None:
     )
     p.add_argument("image", nargs="?", help="input image (PNG, JPEG, ...)")
     p.add_argument("instruction", nargs="?", help='the edit, e.g. "remove the red circle"')
+    p.add_argument("-i", "--instruction", dest="instructions", action="append", default=None, metavar="INSTRUCTION",
+                   help="an edit, repeatable: several run in order, each on the last one's result (multi-turn); "
+                        "pixels outside the union of their regions stay the input's, bit for bit")
     p.add_argument("-o", "--output", help="output PNG (must not exist unless --overwrite; never the input)")
     p.add_argument("--mask-out", help="also write the edited region as a PNG (white = edited); not the --output file")
     p.add_argument("--mask", help="use this mask (white = edit) instead of predicting the region")
@@ -101,6 +104,13 @@ def _check_spec(job: Any) -> str | None:
     """Why a batch line's value cannot be a job (with the fix), or None."""
     if not isinstance(job, dict):
         return f"a job must be a JSON object, got {type(job).__name__}; write one object per line, e.g. {_JOB_EXAMPLE}"
+    if "instructions" in job:  # several turns in order: {"instructions": ["...", "..."], ...}
+        turns = job["instructions"]
+        if not (isinstance(turns, list) and turns and all(isinstance(t, str) and t.strip() for t in turns)):
+            return f"'instructions' must be a non-empty list of instructions (strings), got {json.dumps(turns)}"
+        if "instruction" in job:
+            return "give 'instruction' (one edit) or 'instructions' (several in turn), not both"
+        job["instruction"] = "; ".join(t.strip() for t in turns)
     missing = [k for k in ("image", "instruction", "output") if k not in job]
     if missing:
         return f"missing {', '.join(missing)}; each job needs image, instruction and output, e.g. {_JOB_EXAMPLE}"
@@ -136,13 +146,17 @@ def _jobs(args) -> list[_Job]:
                 continue
             jobs.append(_Job(spec if isinstance(spec, dict) else {}, n, _check_spec(spec)))
         return jobs
-    if not (args.image and args.instruction is not None and args.output):
+    if not (args.image and (args.instruction is not None or args.instructions) and args.output):
         raise SystemExit("give IMAGE, INSTRUCTION and -o OUTPUT (or --batch JOBS.jsonl); see `regionedit edit --help`")
     if args.mask_out and _same(args.output, args.mask_out):
         raise SystemExit(f"-o/--output and --mask-out are the same file ({args.output!r}): the mask would overwrite "
                          "the edited image; give --mask-out another name")
-    return [_Job({"image": args.image, "instruction": args.instruction, "output": args.output,
-                  "mask_out": args.mask_out, "mask": args.mask, "seed": args.seed})]
+    spec = {"image": args.image, "instruction": args.instruction, "output": args.output, "mask_out": args.mask_out,
+            "mask": args.mask, "seed": args.seed}
+    if args.instructions:
+        turns = ([args.instruction] if args.instruction is not None else []) + args.instructions
+        spec.update(instruction="; ".join(t.strip() for t in turns), instructions=turns)
+    return [_Job(spec)]
 
 
 def _real(path: str) -> str:
@@ -211,7 +225,7 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from regionedit.io import ImageInputError, load_image, max_pixels_limit, remove_stale_temp_files, save_png
-    from regionedit.pipeline import Editor, EditorConfig
+    from regionedit.pipeline import Editor, EditorConfig, EditSession
 
     jobs = _jobs(args)
     _refuse_collisions(jobs)
@@ -257,9 +271,16 @@ def run(args) -> int:
                     src = load_image(job["image"], alpha="keep")
                     alpha = src[..., 3] if src.shape[2] == 4 else None
                     rgb = load_image(src) if alpha is not None else src  # composited over white, as the Editor would
-                    res = editor(rgb, job["instruction"], seed=seed, mask=job.get("mask"),
-                                 source_caption=job.get("caption", args.caption), steps=args.steps,
-                                 guidance=args.guidance)
+                    kw = dict(source_caption=job.get("caption", args.caption), steps=args.steps, guidance=args.guidance)
+                    if len(job.get("instructions") or []) > 1:  # several turns, each on the last one's result
+                        if job.get("mask"):
+                            raise ValueError("a given mask goes with one instruction; give the turns without --mask")
+                        session = EditSession(editor, rgb)
+                        for k, turn in enumerate(job["instructions"]):
+                            session.edit(turn, seed=seed + k, **kw)
+                        res = session.result()
+                    else:
+                        res = editor(rgb, job["instruction"], seed=seed, mask=job.get("mask"), **kw)
                 image = res.image
                 if alpha is not None:  # keep the input's alpha; outside the edit, the input's RGBA bit for bit
                     image = np.where(res.mask[..., None], np.dstack([res.image, alpha]), src)

@@ -105,3 +105,21 @@ def resolve_describer(describer: Any, torch_dtype: torch.dtype | None, device: s
         return TemplateDescriber(), "grammar"
     kw = {} if local_files_only is None else {"local_files_only": local_files_only}
     return LMDescriber.from_pretrained(str(describer), torch_dtype=torch_dtype, device=device or "cpu", **kw), str(describer)
+
+
+def move(component: Any, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> None:
+    """Move a component's models to ``device`` / ``dtype`` in place (None: keep): torch modules and diffusers
+    pipelines directly, objects with their own ``to`` (Models, LearnedLocalizer) through it, and wrappers (zero-shot
+    localizers, LM describers, pipeline generators) through their ``model`` / ``detector`` / ``segmenter`` /
+    ``pipeline`` attributes."""
+    if component is None or (device is None and dtype is None):
+        return
+    kw = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
+    if isinstance(component, torch.nn.Module) or hasattr(component, "components"):  # a module / DiffusionPipeline
+        component.to(**kw)
+        return
+    if callable(getattr(type(component), "to", None)):
+        component.to(device, dtype)
+        return
+    for name in ("model", "detector", "segmenter", "pipeline"):
+        move(getattr(component, name, None), device, dtype)

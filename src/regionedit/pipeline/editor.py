@@ -81,6 +81,7 @@ class Editor(RegionFinding):
         self.model_id = model_id or (models.model_id if models is not None else
                                      str(getattr(generator, "model_id", type(generator).__name__)))
         self._describer_sees_image = _takes(self.describer, "image")
+        self.component_specs: dict[str, str] = {}  # components named by id / folder / spec (save_pretrained records them)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path | None = None, config: EditorConfig | None = None,
@@ -113,10 +114,21 @@ class Editor(RegionFinding):
         """
         from regionedit import models as M
 
+        from regionedit.models.loading import resolve
+
         from .components import parse_dtype, resolve_describer, resolve_generator, resolve_localizer
+        from .folder import read_editor_folder
 
         dtype = parse_dtype(torch_dtype)
-        cfg = config or EditorConfig()
+        saved, saved_cfg = ({}, None)
+        if name_or_path is not None and resolve(name_or_path)[1]:  # a folder written by save_pretrained
+            saved, saved_cfg = read_editor_folder(resolve(name_or_path)[0])
+        generator = generator if generator is not None else saved.get("generator")
+        localizer = localizer if localizer is not None else saved.get("localizer")
+        describer = describer if describer is not None else saved.get("describer")
+        clip = clip if clip is not None else saved.get("clip")
+        instruction_encoder = instruction_encoder if instruction_encoder is not None else saved.get("instruction_encoder")
+        cfg = config or saved_cfg or EditorConfig()
         # hub ids download (or come from the cache) as in diffusers / transformers; local_files_only=True or
         # HF_HUB_OFFLINE=1 keeps everything offline
         local_only = bool(load_kwargs.get("local_files_only", False))
@@ -146,6 +158,10 @@ class Editor(RegionFinding):
         if names:
             base = {} if folder is None else {"model": editor.model_id}
             editor.model_id = "; ".join(f"{k}={v}" for k, v in (base | names).items())
+        editor.component_specs = {k: str(v) for k, v in (("generator", generator), ("localizer", localizer),
+                                                           ("describer", describer), ("clip", clip),
+                                                           ("instruction_encoder", instruction_encoder))
+                                  if isinstance(v, (str, Path))}
         return editor
 
     @classmethod
@@ -171,6 +187,26 @@ class Editor(RegionFinding):
                    domain_guard=DomainGuard.from_folder(location) if location.is_dir() else None)
 
     # -- components ---------------------------------------------------------------------------------
+    def to(self, device: str | torch.device | None = None, dtype: torch.dtype | str | None = None) -> "Editor":
+        """Move every component (generator, localizer, describer, the folder's models) to ``device`` and/or
+        ``dtype`` (``torch.float16``, ``"bf16"``...) in place, as a diffusers pipeline's ``.to``; returns self."""
+        from .components import move, parse_dtype
+
+        dtype = parse_dtype(dtype)
+        for component in (self.models, self.generator, self.localizer, self.describer):
+            move(component, device, dtype)
+        return self
+
+    def save_pretrained(self, folder: str | Path, overwrite: bool = False) -> Path:
+        """Write this editor to ``folder`` so that ``Editor.from_pretrained(folder)`` rebuilds it: the model folder's
+        files, a whole-pipeline generator (saved with its own ``save_pretrained``), a region predictor read from
+        elsewhere, the :class:`EditorConfig` and the names of the components loaded by id (zero-shot localizers,
+        LM describers; referenced, not copied) in ``regionedit.json``. Written to a temporary folder first and
+        renamed into place; an existing non-empty ``folder`` is refused unless ``overwrite``."""
+        from .folder import write_editor_folder
+
+        return write_editor_folder(self, folder, overwrite)
+
     @property
     def region_predictor(self):
         """The learned region predictor behind the localizer (None for other localizers or none)."""
