@@ -6,7 +6,8 @@ Grammar (kinds are case-insensitive; ``ID_OR_FOLDER`` is a Hugging Face id or a 
     part     := kind ":" ID_OR_FOLDER | FOLDER          (a bare folder: its kind read from config.json model_type)
     kind     := "clipseg" | "owlv2" (alias "owl") | "grounding-dino" (aliases "gdino", "grounding_dino")
               | "sam" | "sam2" | "sam3"
-    a spec   := clipseg part alone | sam3 part alone | a detector part (owlv2, grounding-dino) [+ a mask part (sam, sam2)]
+    a spec   := clipseg part alone | sam3 part alone
+              | a detector part (owlv2, grounding-dino) [+ a mask part (sam, sam2)]
 
 Examples: ``clipseg:CIDAS/clipseg-rd64-refined``, ``owlv2:google/owlv2-base-patch16-ensemble``,
 ``gdino:IDEA-Research/grounding-dino-tiny+sam:facebook/sam-vit-base``, ``sam3:facebook/sam3``, ``runs/owl+runs/sam``

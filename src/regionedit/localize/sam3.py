@@ -124,7 +124,8 @@ class Sam3Localizer(_Thresholds):
         n = max(1, int((scores >= self.score_threshold).sum()))
         return order[: min(n, self.max_instances)]
 
-    def soft_map(self, masks: torch.Tensor, scores: torch.Tensor, image_hw: tuple[int, int]) -> tuple[torch.Tensor, float]:
+    def soft_map(self, masks: torch.Tensor, scores: torch.Tensor,
+                 image_hw: tuple[int, int]) -> tuple[torch.Tensor, float]:
         """``(map (H, W) float32, presence)``: the pixelwise max of the kept ``masks`` (``(Q, h', w')``
         probabilities over the whole image) bilinearly resized to ``image_hw``, and the best score."""
         keep = self.select(scores)

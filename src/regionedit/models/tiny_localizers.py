@@ -237,10 +237,10 @@ def save_tiny_sam3(folder: str | Path, seed: int = 0) -> Path:
                         mask_decoder_config=dict(hidden_size=16, num_attention_heads=2))
     _seeded(seed, lambda: Sam3Model(config)).save_pretrained(folder)
     tok.save_pretrained(folder)
-    image_processor = {"image_processor_type": "Sam3ImageProcessor", "do_resize": True, "size": {"height": 64, "width": 64},
-                       "resample": 2, "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True,
-                       "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5], "do_convert_rgb": True,
-                       "mask_size": {"height": 32, "width": 32}}
+    image_processor = {"image_processor_type": "Sam3ImageProcessor", "do_resize": True,
+                       "size": {"height": 64, "width": 64}, "resample": 2, "do_rescale": True,
+                       "rescale_factor": 1 / 255, "do_normalize": True, "image_mean": [0.5, 0.5, 0.5],
+                       "image_std": [0.5, 0.5, 0.5], "do_convert_rgb": True, "mask_size": {"height": 32, "width": 32}}
     pre = {"processor_class": "Sam3Processor", "image_processor": image_processor, "target_size": 64,
            "point_pad_value": -10}
     (folder / "processor_config.json").write_text(json.dumps(pre, indent=2) + "\n")
