@@ -1,33 +1,39 @@
-"""`regionedit serve` without a browser: every endpoint, every limit, path traversal, queueing, and the images
-that come back (decoded, shapes, provenance metadata, pixels outside the mask identical to the source).
+"""`regionedit serve` without a browser: the Gradio app behind its ASGI guard (Host allow-list, same-origin only,
+bounded and well-formed bodies, no 500 on malformed requests), uploads refused from their header before any
+pixel is decoded, files named by path refused unless uploaded, and the UI's handlers called directly on numpy
+images (mask-free edit, painted mask, find region, use result / undo, a photo's "no edit", bad input).
 
-The server runs in a thread on 127.0.0.1 (port 0) around a tiny-random-model Editor."""
+The app runs in-process under Starlette's TestClient around the bundled shapes-64 models (2 steps, 1 candidate)."""
 
 import argparse
-import base64
-import contextlib
-import http.client
 import io
 import json
-import shutil
-import socket
-import threading
-import time
+import struct
+import uuid
+import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from regionedit.cli import serve as serve_cli
-from regionedit.compose import dilate
-from regionedit.io import MASK_KEY, mask_from_text, read_png_metadata
-from regionedit.world.tiny import save_tiny_models, tiny_region_predictor
-from regionedit.pipeline import Editor, EditorConfig
-from regionedit.web import WebConfig, WorkQueue, make_server
-from regionedit.world import sample_edit
+pytest.importorskip("gradio", reason="the web UI needs gradio (pip install 'regionedit[web]')")
 
-KB = 1024
+from fastapi.testclient import TestClient  # noqa: E402
+from gradio.utils import get_upload_folder  # noqa: E402
+
+from regionedit.cli import serve as serve_cli  # noqa: E402
+from regionedit.io import MASK_KEY, mask_from_text, read_png_metadata  # noqa: E402
+from regionedit.pipeline import Editor, EditorConfig  # noqa: E402
+from regionedit.web import Session, UIError, WebConfig, WebGuard, build_app, check_image_header, make_asgi_app  # noqa: E402
+from regionedit.web import handlers as web_handlers  # noqa: E402
+from regionedit.web.security import ImageRefused, json_depth  # noqa: E402
+from regionedit.world import render, sample_edit, sample_scene  # noqa: E402
+
+HOST = "127.0.0.1:7860"
+ORIGIN = f"http://{HOST}"
+MAX_PIXELS = 300 * 300
 
 
 # -- fixtures and helpers -----------------------------------------------------------------------------
@@ -41,544 +47,457 @@ def _one_thread():
     torch.set_num_threads(n)
 
 
-def _predictor(bias: float):
-    return tiny_region_predictor(bias)
+@pytest.fixture(scope="module")
+def editor():
+    return Editor.from_pretrained("shapes-64", config=EditorConfig(steps=2, candidates=1))
 
 
 @pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory):
-    return save_tiny_models(tmp_path_factory.mktemp("tiny"), region_bias=3.0)  # region: ~the whole image
+def blocks(editor):
+    b = build_app(editor, WebConfig(max_pixels=MAX_PIXELS, max_upload_bytes=256 * 1024, max_queue=4,
+                                    allowed_hosts=("studio.lan",)))
+    yield b
+    b.handlers.close()
 
 
 @pytest.fixture(scope="module")
-def editor(tiny_dir):
-    return Editor.from_pretrained(tiny_dir, config=EditorConfig(steps=2))
-
-
-@contextlib.contextmanager
-def running(editor, **config):
-    server = make_server(editor, "127.0.0.1", 0, WebConfig(**config))
-    t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    t.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        t.join(10)
+def client(blocks):
+    with TestClient(make_asgi_app(blocks), base_url=ORIGIN, raise_server_exceptions=False) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")
-def server(editor):
-    # small limits so the limit tests stay cheap
-    with running(editor, max_upload_bytes=256 * KB, max_pixels=512 * 512, max_queue=8) as s:
-        yield s
+def h(blocks):
+    return blocks.handlers
 
 
-def request(server, method, path, body=None, headers=None, json_body=None, timeout=120):
-    host, port = server.server_address[:2]
-    headers = dict(headers or {})
-    if json_body is not None:
-        body = json.dumps(json_body).encode()
-        headers.setdefault("Content-Type", "application/json")
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
-    try:
-        conn.request(method, path, body=body, headers=headers)
-        r = conn.getresponse()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
-    finally:
-        conn.close()
+@pytest.fixture(scope="module")
+def world():
+    s = sample_edit(0, 2)  # "... the red diamond" on a 64 x 64 scene
+    return s.source, s.instruction
 
 
-def api(server, path, payload=None, expect=200):
-    if payload is None:
-        status, headers, data = request(server, "GET", path)
-    else:
-        status, headers, data = request(server, "POST", path, json_body=payload)
-    assert headers["content-type"].startswith("application/json")
-    obj = json.loads(data)
-    assert status == expect, obj
-    if status >= 400:
-        assert set(obj) >= {"error"} and obj["error"]
-    return obj
-
-
-def png(arr, mode=None) -> bytes:
+def png(arr, **kw) -> bytes:
     buf = io.BytesIO()
-    Image.fromarray(arr, mode).save(buf, format="PNG")
+    Image.fromarray(arr).save(buf, format="PNG", **kw)
     return buf.getvalue()
 
 
-def url(data: bytes, mime="image/png") -> str:
-    return f"data:{mime};base64," + base64.b64encode(data).decode()
+def header_only_png(w: int, h: int) -> bytes:
+    """A PNG whose header says ``w x h`` with almost no pixel data: decoding it would be refused as truncated (or
+    allocate w * h * 3 bytes); only a check of the header can say "too many pixels"."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
 
 
-def decode(data_url: str) -> tuple[np.ndarray, Image.Image]:
-    head, _, b64 = data_url.partition(",")
-    assert head == "data:image/png;base64"
-    raw = base64.b64decode(b64)
-    im = Image.open(io.BytesIO(raw))
-    im.load()
-    assert im.format == "PNG"
-    return np.asarray(im), im
+def uploaded(data: bytes, name: str = "image.png") -> dict:
+    """A file as if uploaded to Gradio: in its upload folder, named by a FileData dict."""
+    folder = Path(get_upload_folder()) / f"regionedit-test-{uuid.uuid4().hex}"
+    folder.mkdir(parents=True)
+    (folder / name).write_bytes(data)
+    return {"path": str(folder / name), "orig_name": name, "meta": {"_type": "gradio.FileData"}}
 
 
-def multipart(fields: dict, files: dict) -> tuple[bytes, str]:
-    boundary = "----regionedit-test-boundary"
-    out = io.BytesIO()
-    for k, v in fields.items():
-        out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode())
-    for k, (name, ctype, data) in files.items():
-        out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"; filename="{name}"\r\n'
-                  f"Content-Type: {ctype}\r\n\r\n".encode() + data + b"\r\n")
-    out.write(f"--{boundary}--\r\n".encode())
-    return out.getvalue(), f"multipart/form-data; boundary={boundary}"
+def changed_outside(result: np.ndarray, source: np.ndarray, mask: np.ndarray) -> int:
+    return int(((result != source).any(-1) & ~mask).sum())
 
 
-@pytest.fixture(scope="module")
-def sample():
-    return sample_edit(0, 2)
+def fn_index(blocks, api_name: str) -> int:
+    return next(i for i, fn in blocks.fns.items() if fn.api_name == api_name)
 
 
-def _support(mask):
-    h, w = mask.shape
-    return dilate(mask, max(4, int(np.ceil(2 * max(h, w) / 64))) + 2)
+def run_event(client, blocks, api_name: str, data: list, session_hash: str) -> dict:
+    """Join Gradio's queue like the page does and read the event stream to its end: the completed message."""
+    r = client.post("/gradio_api/queue/join", headers={"Origin": ORIGIN},
+                    json={"data": data, "fn_index": fn_index(blocks, api_name), "session_hash": session_hash,
+                          "event_data": None, "trigger_id": None})
+    assert r.status_code == 200, r.text
+    done = None
+    with client.stream("GET", f"/gradio_api/queue/data?session_hash={session_hash}") as s:
+        for line in s.iter_lines():
+            if line.startswith("data:"):
+                msg = json.loads(line[5:])
+                if msg.get("msg") == "process_completed":
+                    done = msg
+    assert done is not None
+    return done
 
 
-# -- page and static files ----------------------------------------------------------------------------
+# -- the guard: hosts, origins --------------------------------------------------------------------------
 
 
-def test_page_and_static_files(server):
-    status, h, body = request(server, "GET", "/")
-    assert status == 200 and h["content-type"].startswith("text/html")
-    assert b"/static/app.js" in body and b"<canvas" in body and b"http" not in body.replace(b"http-equiv", b"")
-    assert "script-src 'self'" in h["content-security-policy"] and h["x-content-type-options"] == "nosniff"
-    status, h, js = request(server, "GET", "/static/app.js")
-    assert status == 200 and h["content-type"].startswith("text/javascript") and b"/api/edit" in js
-    status, h, css = request(server, "GET", "/static/app.css?v=1")
-    assert status == 200 and h["content-type"].startswith("text/css")
-    status, h, body = request(server, "HEAD", "/")
-    assert status == 200 and body == b""
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:7860", "localhost.evil.example",
+                                  "127.0.0.1.nip.io:7860", "attacker.localhost.com", "0.0.0.0:7860"])
+def test_host_rebinding_is_refused(client, host):
+    r = client.get("/", headers={"Host": host})
+    assert r.status_code == 403 and "not allowed" in r.json()["detail"] and "--allowed-hosts" in r.json()["detail"]
+    r = client.post("/gradio_api/queue/join", headers={"Host": host}, json={"data": []})
+    assert r.status_code == 403
 
 
-@pytest.mark.parametrize("path", [
-    "/../../etc/passwd", "/static/../x", "/static/../../../../etc/passwd", "/static/..%2f..%2fetc%2fpasswd",
-    "/static/%2e%2e/%2e%2e/etc/passwd", "/static/app.js/../../server.py", "/static/server.py", "/static/",
-    "/static", "//etc/passwd", "/etc/passwd", "/..\\..\\etc\\passwd", "/static/..\\server.py",
-    "/static/app.js%00.png", "/api/../static/app.js", "/web/static/app.js", "/regionedit/web/server.py",
-    "/%2e%2e/%2e%2e/etc/passwd", "/index.html/..", "/api/samples/../../etc/passwd", "http://evil/etc/passwd",
-])
-def test_path_traversal_is_404(server, path):
-    status, h, body = request(server, "GET", path)
-    assert status == 404, (path, status)
-    obj = json.loads(body)
-    assert "no such page" in obj["error"]
-    assert b"root:" not in body and b"import" not in body
+@pytest.mark.parametrize("host", ["127.0.0.1:7860", "localhost:7860", "LOCALHOST", "[::1]:7860", "studio.lan:7860"])
+def test_local_hosts_and_allowed_hosts_are_served(client, host):
+    r = client.get("/", headers={"Host": host})
+    assert r.status_code == 200 and "<html" in r.text.lower()
+    assert r.headers["x-frame-options"] == "DENY" and r.headers["x-content-type-options"] == "nosniff"
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
 
 
-def test_only_whitelisted_files(server):
-    # the app holds exactly the whitelisted files, read once at start-up
-    assert set(server.app._static) == {"/", "/index.html", "/static/app.js", "/static/app.css"}
+@pytest.mark.parametrize("origin", ["null", "NULL", "http://evil.example", "http://127.0.0.1:9999", "https://127.0.0.1:7860",
+                                    "http://localhost:7860", "file://", "chrome-extension://abc"])
+def test_cross_origin_requests_are_refused(client, origin):
+    for method, path in (("POST", "/gradio_api/queue/join"), ("GET", "/config"), ("POST", "/gradio_api/upload")):
+        r = client.request(method, path, headers={"Origin": origin}, json={"data": []} if method == "POST" else None)
+        assert r.status_code == 403, (origin, path, r.status_code)
+        assert "cross-origin" in r.json()["detail"]
 
 
-def test_methods_and_unknown_routes(server, sample):
-    status, h, body = request(server, "GET", "/api/edit")
-    assert status == 405 and "POST" in json.loads(body)["error"] and h["allow"] == "POST"
-    status, h, body = request(server, "POST", "/api/nope", json_body={})
-    assert status == 404
-    status, h, body = request(server, "POST", "/api/info", json_body={})
-    assert status == 405
-    status, h, body = request(server, "PUT", "/api/edit", body=b"{}", headers={"Content-Type": "application/json"})
-    assert status == 405 and "not supported" in json.loads(body)["error"]
-    status, h, body = request(server, "DELETE", "/")
-    assert status == 405
+def test_same_origin_requests_pass(client, blocks, world):
+    r = client.get("/config", headers={"Origin": ORIGIN})
+    assert r.status_code == 200 and "components" in r.json()
+    # the page's own upload + queue join, with its Origin: accepted end to end
+    r = client.post("/gradio_api/upload", headers={"Origin": ORIGIN},
+                    files={"files": ("scene.png", png(world[0]), "image/png")})
+    assert r.status_code == 200, r.text
+    path = r.json()[0]
+    done = run_event(client, blocks, "upload", [None, {"path": path, "orig_name": "scene.png",
+                                                       "meta": {"_type": "gradio.FileData"}}], "same-origin")
+    assert done["success"], done
+    assert "loaded scene.png: 64x64" in json.dumps(done["output"]["data"])
 
 
-# -- GET endpoints ------------------------------------------------------------------------------------
+def test_cross_site_fetch_metadata(client):
+    r = client.get("/config", headers={"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "cors"})
+    assert r.status_code == 403
+    r = client.get("/", headers={"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"})
+    assert r.status_code == 200  # a link to the UI from elsewhere still opens it
 
 
-def test_info(server, tiny_dir):
-    info = api(server, "/api/info")
-    assert info["model"] == str(tiny_dir) and info["region_predictor"] is True
-    assert info["defaults"]["steps"] == 2
-    assert info["limits"]["max_upload_bytes"] == 256 * KB and info["limits"]["max_pixels"] == 512 * 512
-    assert info["limits"]["types"] == ["image/jpeg", "image/png", "image/webp"]
+def test_guard_unit():
+    g = WebGuard(None, allowed_hosts=["Studio.LAN"])
+
+    def check(**headers):
+        return g.check_headers({"type": "http", "scheme": "http",
+                                "headers": [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()]})
+
+    assert check(host="127.0.0.1:7860") is None and check(host="studio.lan") is None
+    assert check()[0] == 400  # no Host at all
+    assert check(host="[::1]:80", origin="http://[::1]") is None  # default port made explicit
+    assert check(host="localhost", origin="http://localhost:80") is None
+    assert check(host="localhost:7860", origin="http://127.0.0.1:7860")[0] == 403  # another origin, same machine
+    assert json_depth(b'{"a": "[[[[[[", "b": [[1], {"c": [2]}]}') == 4
+    assert json_depth(b"[" * 5000 + b"]" * 5000) == 5000
 
 
-def test_samples(server):
-    out = api(server, "/api/samples")["samples"]
-    assert len(out) == 6
-    for s in out:
-        arr, _ = decode(s["image"])
-        assert arr.shape == (64, 64, 3) and arr.dtype == np.uint8 and (s["width"], s["height"]) == (64, 64)
-        assert s["instruction"] and s["caption"]
-    assert len({s["image"] for s in out}) == 6
-    assert api(server, "/api/samples")["samples"] == out  # computed once
+# -- the guard: bodies and methods ----------------------------------------------------------------------
 
 
-# -- POST /api/image ----------------------------------------------------------------------------------
+def test_malformed_and_nested_json_is_4xx(client):
+    deep = b"[" * 100_000 + b"]" * 100_000
+    cases = [b"{not json", b"", b"\xff\xfe{}", b"[1, 2]", b'"text"', b"null", deep,
+             b'{"data": ' + deep + b', "fn_index": 0, "session_hash": "x"}',
+             b'{"a":' * 20_000 + b"1" + b"}" * 20_000]
+    for body in cases:
+        r = client.post("/gradio_api/queue/join", content=body, headers={"Content-Type": "application/json"})
+        assert r.status_code == 400, (body[:40], r.status_code, r.text[:200])
+    r = client.post("/gradio_api/queue/join", content=deep, headers={"Content-Type": "application/json"})
+    assert "nested 100000 deep" in r.json()["detail"]
+    assert client.get("/").status_code == 200  # still serving
 
 
-def test_image_normalizes_png_jpeg_webp(server):
-    rng = np.random.default_rng(0)
-    img = rng.integers(0, 256, (40, 70, 3), dtype=np.uint8)
-    out = api(server, "/api/image", {"image": url(png(img))})
-    arr, _ = decode(out["image"])
-    assert np.array_equal(arr, img) and (out["width"], out["height"]) == (70, 40)
-    for fmt, mime in (("JPEG", "image/jpeg"), ("WEBP", "image/webp")):
-        buf = io.BytesIO()
-        Image.fromarray(img).save(buf, format=fmt)
-        out = api(server, "/api/image", {"image": url(buf.getvalue(), mime)})
-        arr, _ = decode(out["image"])
-        assert arr.shape == (40, 70, 3)
-    # bare base64 (no data: prefix) works too; transparency is flattened onto white
-    rgba = np.zeros((8, 8, 4), np.uint8)
-    out = api(server, "/api/image", {"image": base64.b64encode(png(rgba)).decode()})
-    assert (decode(out["image"])[0] == 255).all()
+@pytest.mark.parametrize("path", ["/gradio_api/queue/join", "/gradio_api/call/upload", "/gradio_api/call/v2/edit",
+                                  "/gradio_api/run/edit", "/gradio_api/api/edit", "/gradio_api/cancel",
+                                  "/gradio_api/reset", "/gradio_api/component_server", "/gradio_api/upload",
+                                  "/gradio_api/stream/x", "/login", "/gradio_api/nope", "/x/../../etc/passwd"])
+def test_no_endpoint_answers_500_to_a_malformed_body(client, path):
+    bodies = [(b"{}", "application/json"), (b'{"data": 5}', "application/json"),
+              (b'{"data": [1, 2, 3], "fn_index": 99999, "session_hash": "x"}', "application/json"),
+              (b'{"session_hash": "x", "component_id": 123456, "fn_name": "accept_blobs", "data": {}}', "application/json"),
+              (b"--b\r\nbroken", "multipart/form-data; boundary=b"),
+              (b'--b\r\nContent-Disposition: form-data; name="x"\r\n\r\n1\r\n--b--\r\n', "multipart/form-data; boundary=b"),
+              (b"x", "multipart/form-data"), (b"a=1", "application/x-www-form-urlencoded"), (b"hi", "text/plain")]
+    for body, ctype in bodies:
+        r = client.post(path, content=body, headers={"Content-Type": ctype})
+        # 4xx; or accepted where the body is well-formed after all (a call naming an event is queued and its
+        # error comes on the event stream; Gradio's upload route reads a multipart body without files as none)
+        assert r.status_code < 500, (path, body[:30], ctype, r.status_code, r.text[:200])
+        if r.status_code < 400:
+            assert path.startswith("/gradio_api/call/") or (path == "/gradio_api/upload" and r.json() == []), r.text
 
 
-# -- POST /api/region ---------------------------------------------------------------------------------
+def test_methods_and_body_limits(client, blocks):
+    for method in ("PUT", "DELETE", "PATCH", "OPTIONS"):
+        r = client.request(method, "/gradio_api/queue/join")
+        assert r.status_code == 405 and r.headers["allow"] == "GET, HEAD, POST"
+    limit = blocks.handlers.config.max_body_bytes
+    r = client.post("/gradio_api/upload", content=b"x" * (limit + 1), headers={"Content-Type": "multipart/form-data; boundary=b"})
+    assert r.status_code == 413 and "over the limit" in r.json()["detail"]
+    r = client.post("/gradio_api/queue/join", content=b'{"a": "' + b"x" * (1024 * 1024) + b'"}',
+                    headers={"Content-Type": "application/json"})
+    assert r.status_code == 413
+    r = client.post("/gradio_api/queue/join", content=b"{}", headers={"Content-Type": "application/json",
+                                                                      "Content-Length": "-5"})
+    assert r.status_code == 400
+    # a file over --max-upload-mb: refused by Gradio's upload route (max_file_size)
+    big = png(np.random.default_rng(0).integers(0, 256, (300, 300, 3), dtype=np.uint8))
+    assert len(big) > 256 * 1024
+    r = client.post("/gradio_api/upload", files={"files": ("big.png", big, "image/png")})
+    assert r.status_code == 413, r.text
+    # the event routes that would skip the queue are closed (api_open=False)
+    r = client.post("/gradio_api/run/edit", json={"data": [None, "x", None, 0, 2, 4]})
+    assert r.status_code == 404
 
 
-def test_region(server, sample):
-    r = api(server, "/api/region", {"image": url(png(sample.source)), "instruction": sample.instruction})
-    mask, _ = decode(r["mask"])
-    prob, _ = decode(r["probability"])
-    ov, _ = decode(r["overlay"])
-    assert mask.shape == prob.shape == (64, 64) and ov.shape == (64, 64, 3)
-    assert set(np.unique(mask)) <= {0, 255} and r["found"] and r["region_pixels"] == int((mask > 0).sum())
-    assert r["target_description"] and r["local_prompt"] and r["seconds"] >= 0
-    # the overlay is the source outside the region
-    assert np.array_equal(ov[mask == 0], sample.source[mask == 0])
+def test_forged_file_path_is_refused(client, blocks, h, tmp_path):
+    """A request naming a file on the server's disk (not uploaded) must not read it: Gradio's own check (live only
+    because make_asgi_app marks the mounted Blocks launched) and ours in the handlers."""
+    secret = tmp_path / f"secret-{uuid.uuid4().hex}.png"
+    secret.write_bytes(png(np.zeros((8, 8, 3), np.uint8)))
+    done = run_event(client, blocks, "upload", [None, {"path": str(secret), "orig_name": "x.png",
+                                                       "meta": {"_type": "gradio.FileData"}}], "forged")
+    assert not done["success"]  # Gradio refuses it (its message is not shown: show_error=False)
+    assert not list(Path(get_upload_folder()).rglob(secret.name))  # and nothing was copied into its cache
+    # the same without Gradio's FileData marker reaches our handler, which checks the path itself
+    done = run_event(client, blocks, "upload", [None, {"path": str(secret)}], "forged2")
+    assert not done["success"] and "was not uploaded to this server" in done["output"]["error"]
+    with pytest.raises(UIError, match="not uploaded"):
+        h.on_upload(Session(), {"path": str(Path(get_upload_folder()) / ".." / ".." / "etc" / "passwd")})
 
 
-def test_region_for_an_add_without_room_says_why(server):
-    tiles = (np.add.outer(np.arange(64) // 8, np.arange(64) // 8) % 2).astype(bool)
-    checker = np.where(tiles[..., None], np.uint8(250), np.uint8(10)).repeat(3, -1)
-    r = api(server, "/api/region", {"image": url(png(checker)), "instruction": "add a large green star in the center"})
-    assert not r["found"] and "no free space in the center" in r["message"] and "paint the region" in r["message"]
+# -- uploads: refused from the header, before decoding -----------------------------------------------------
 
 
-def test_second_instruction_reuses_image_features(server, editor, sample):
-    rng = np.random.default_rng(5)
-    img = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    calls = []
-    hook = editor.models.clip.vision_model.register_forward_hook(lambda *a: calls.append(1))
-    try:
-        api(server, "/api/region", {"image": url(png(img)), "instruction": "remove the red circle"})
-        api(server, "/api/region", {"image": url(png(img)), "instruction": "make the blue square green"})
-        api(server, "/api/edit", {"image": url(png(img)), "instruction": "remove the blue square", "steps": 1})
-    finally:
-        hook.remove()
-    assert len(calls) == 1  # CLIP ran once for three requests on the same image
+def test_huge_header_is_refused_before_decoding(client, blocks, h, monkeypatch):
+    bomb = header_only_png(20_000, 20_000)
+    assert len(bomb) < 200
+    decoded = []
+    monkeypatch.setattr(web_handlers, "load_image", lambda *a, **k: decoded.append(1))
+    monkeypatch.setattr(Image.Image, "load", lambda self: decoded.append(1))
+    for value in (bomb, uploaded(bomb, "bomb.png")):
+        with pytest.raises(UIError, match="20000 x 20000 = 400,000,000 pixels") as e:
+            h.on_upload(Session(), value)
+        assert "before decoding" in str(e.value) and "--max-pixels" in str(e.value)
+    # under Pillow's decompression-bomb limit, over ours: Pillow's lazy open reads the size
+    with pytest.raises(UIError, match="301 x 300 = 90,300 pixels"):
+        h.on_upload(Session(), uploaded(header_only_png(301, 300)))
+    assert decoded == []
+    # through the server: uploaded, then refused by the queued event with the message
+    r = client.post("/gradio_api/upload", files={"files": ("bomb.png", bomb, "image/png")})
+    assert r.status_code == 200
+    done = run_event(client, blocks, "upload", [None, {"path": r.json()[0], "orig_name": "bomb.png",
+                                                       "meta": {"_type": "gradio.FileData"}}], "bomb")
+    assert not done["success"] and "20000 x 20000" in done["output"]["error"] and decoded == []
 
 
-# -- POST /api/edit -----------------------------------------------------------------------------------
-
-
-def test_edit_predicted_region_and_metadata(server, sample, tiny_dir, tmp_path):
-    r = api(server, "/api/edit", {"image": url(png(sample.source)), "instruction": sample.instruction,
-                                  "seed": 7, "steps": 2})
-    assert r["status"] == "edited" and r["method"] == "region" and r["reason"] is None
-    assert r["target_description"] and r["local_prompt"] and r["seconds"] > 0 and r["seed"] == 7 and r["steps"] == 2
-    res, im = decode(r["image"])
-    mask, _ = decode(r["mask"])
-    assert res.shape == sample.source.shape and mask.shape == (64, 64) and decode(r["probability"])[0].shape == (64, 64)
-    # provenance: the PNG's text chunks, read back with read_png_metadata like a downloaded file
-    f = tmp_path / "download.png"
-    f.write_bytes(base64.b64decode(r["image"].split(",", 1)[1]))
-    meta = read_png_metadata(f)
-    assert meta["regionedit:instruction"] == sample.instruction and meta["regionedit:seed"] == "7"
-    assert meta["regionedit:model"] == str(tiny_dir) and meta["regionedit:method"] == "region"
-    assert meta["regionedit:status"] == "edited" and meta["regionedit:target_description"] == r["target_description"]
-    assert {k: v for k, v in meta.items() if k != MASK_KEY} == r["metadata"]
-    if r["candidate_scores"]:  # several generator draws: which one was kept is in the answer and the PNG
-        assert meta["regionedit:candidate"] == str(r["candidate"]) and len(r["candidate_scores"]) == 3
-    else:
-        assert r["candidate"] == 0 and "regionedit:candidate" not in meta
-    assert np.array_equal(mask_from_text(meta[MASK_KEY]) > 0.5, mask > 0)
-    # outside the (dilated) region the pixels are the source's
-    sup = _support(mask > 0)
-    assert np.array_equal(res[~sup], sample.source[~sup])
-    # same request, same seed: same image
-    r2 = api(server, "/api/edit", {"image": url(png(sample.source)), "instruction": sample.instruction,
-                                   "seed": 7, "steps": 2})
-    assert np.array_equal(decode(r2["image"])[0], res)
-
-
-@pytest.mark.parametrize("hw", [(64, 64), (100, 173)])
-def test_edit_user_mask_outside_identical(server, hw):
-    rng = np.random.default_rng(1)
-    img = rng.integers(0, 256, (*hw, 3), dtype=np.uint8)
-    m = np.zeros(hw, bool)
-    m[hw[0] // 4: hw[0] // 2, hw[1] // 3: hw[1] // 2] = True
-    r = api(server, "/api/edit", {"image": url(png(img)), "instruction": "remove the red circle", "seed": 3,
-                                  "steps": 2, "mask": url(png(m.astype(np.uint8) * 255))})
-    assert r["status"] == "edited" and r["method"] == "mask" and r["probability"] is None
-    res, _ = decode(r["image"])
-    got_mask = decode(r["mask"])[0] > 0
-    assert res.shape == img.shape and np.array_equal(got_mask, m)
-    sup = _support(m)
-    assert np.array_equal(res[~sup], img[~sup])
-    assert not np.array_equal(res[m], img[m])
-
-
-def test_edit_mask_with_alpha_paint(server):
-    """A mask painted on a transparent canvas (RGBA): transparent = keep, opaque paint = edit."""
-    img = np.full((64, 64, 3), 200, np.uint8)
-    rgba = np.zeros((64, 64, 4), np.uint8)
-    rgba[10:30, 10:30] = (255, 0, 255, 255)
-    r = api(server, "/api/edit", {"image": url(png(img)), "instruction": "remove the red circle", "steps": 1,
-                                  "mask": url(png(rgba))})
-    got = decode(r["mask"])[0] > 0
-    want = np.zeros((64, 64), bool)
-    want[10:30, 10:30] = True
-    assert np.array_equal(got, want)
-
-
-def test_edit_multipart(server, sample):
-    m = np.zeros((64, 64), bool)
-    m[20:40, 20:40] = True
-    body, ctype = multipart({"instruction": sample.instruction, "seed": "2", "steps": "1"},
-                            {"image": ("src.png", "image/png", png(sample.source)),
-                             "mask": ("mask.png", "image/png", png(m.astype(np.uint8) * 255))})
-    status, h, data = request(server, "POST", "/api/edit", body=body, headers={"Content-Type": ctype})
-    r = json.loads(data)
-    assert status == 200, r
-    assert r["method"] == "mask" and r["seed"] == 2 and r["steps"] == 1
-    res, _ = decode(r["image"])
-    sup = _support(m)
-    assert np.array_equal(res[~sup], sample.source[~sup])
-
-
-def test_no_edit_is_reported(server):
-    img = np.zeros((64, 64, 3), np.uint8)
-    r = api(server, "/api/edit", {"image": url(png(img)), "instruction": "sing me a song"})
-    assert r["status"] == "no_edit" and r["reason"]
-    assert np.array_equal(decode(r["image"])[0], img)
-    m = np.zeros((64, 64), np.uint8)  # an empty user mask: nothing to edit
-    r = api(server, "/api/edit", {"image": url(png(img)), "instruction": "remove the red circle", "mask": url(png(m))})
-    assert r["status"] == "no_edit" and "no region" in r["reason"]
-
-
-# -- limits and bad input -----------------------------------------------------------------------------
-
-
-def test_upload_too_big(server):
-    rng = np.random.default_rng(2)
-    noisy = png(rng.integers(0, 256, (400, 400, 3), dtype=np.uint8))  # ~480 KB of incompressible PNG
-    assert len(noisy) > 256 * KB
-    e = api(server, "/api/edit", {"image": url(noisy), "instruction": "remove the star"}, expect=413)
-    assert "upload limit" in e["error"]
-    body, ctype = multipart({"instruction": "remove the star"}, {"image": ("big.png", "image/png", noisy)})
-    status, _, data = request(server, "POST", "/api/edit", body=body, headers={"Content-Type": ctype})
-    assert status == 413 and "upload limit" in json.loads(data)["error"]
-
-
-def test_request_body_too_big(server):
-    limit = server.app.config.max_request_bytes
-    status, h, data = request(server, "POST", "/api/edit", body=b"x" * (limit + 1),
-                              headers={"Content-Type": "application/json"})
-    assert status == 413 and "over the limit" in json.loads(data)["error"]
-
-
-def test_too_many_pixels(server):
-    big = png(np.zeros((600, 600, 3), np.uint8))  # small file, 360,000 pixels > 512*512
-    assert len(big) < 256 * KB
-    for path in ("/api/image", "/api/region", "/api/edit"):
-        e = api(server, path, {"image": url(big), "instruction": "remove the star"}, expect=413)
-        assert "max_pixels" in e["error"] and "600 x 600" in e["error"]
-
-
-def test_wrong_types(server):
+def test_upload_types_and_damaged_files(h):
     gif = io.BytesIO()
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(gif, format="GIF")
-    bmp = io.BytesIO()
-    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(bmp, format="BMP")
-    good = png(np.zeros((8, 8, 3), np.uint8))
-    for data, mime in ((gif.getvalue(), "image/gif"), (bmp.getvalue(), "image/png"), (b"hello", "text/plain"),
-                       (good, "image/gif"), (good, "text/html")):
-        e = api(server, "/api/edit", {"image": url(data, mime), "instruction": "remove the star"}, expect=415)
-        assert "PNG, JPEG, WebP" in e["error"]
-    body, ctype = multipart({"instruction": "remove the star"}, {"image": ("a.gif", "image/gif", gif.getvalue())})
-    status, _, data = request(server, "POST", "/api/edit", body=body, headers={"Content-Type": ctype})
-    assert status == 415
-    # request content types other than JSON / multipart
-    status, _, data = request(server, "POST", "/api/edit", body=b"image=1", headers={"Content-Type": "text/plain"})
-    assert status == 415 and "application/json" in json.loads(data)["error"]
+    for data in (gif.getvalue(), b"GIF89a not really", b"hello", b"<svg></svg>"):
+        with pytest.raises(UIError, match="only PNG, JPEG and WebP"):
+            h.on_upload(Session(), uploaded(data, "x.png"))
+    with pytest.raises(UIError, match="empty"):
+        h.on_upload(Session(), uploaded(b"", "x.png"))
+    with pytest.raises(UIError, match="truncated"):
+        h.on_upload(Session(), uploaded(png(np.zeros((32, 32, 3), np.uint8))[:60]))
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (40, 70, 3), dtype=np.uint8)
+    for fmt in ("PNG", "JPEG", "WEBP"):
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, format=fmt)
+        out = h.on_upload(Session(), uploaded(buf.getvalue(), f"x.{fmt.lower()}"))
+        assert out["source"].shape == (40, 70, 3) and "70x40" in out["status"]
+    with pytest.raises(ImageRefused):
+        check_image_header(png(img), max_pixels=100)
 
 
-def test_bad_json_and_fields(server, sample):
-    img = url(png(sample.source))
-    for raw in (b"{not json", b"", b"\xff\xfe", b'{"image": "a",'):
-        status, _, data = request(server, "POST", "/api/edit", body=raw, headers={"Content-Type": "application/json"})
-        e = json.loads(data)
-        assert status == 400 and ("JSON" in e["error"] or "UTF-8" in e["error"]), e
-    status, _, data = request(server, "POST", "/api/edit", body=b"[1, 2]", headers={"Content-Type": "application/json"})
-    assert status == 400 and "JSON object" in json.loads(data)["error"]
-    cases = [
-        ({"image": img, "instruction": "   "}, "instruction is empty"),
-        ({"image": img, "instruction": ""}, "instruction is empty"),
-        ({"image": img}, "instruction is missing"),
-        ({"image": img, "instruction": 5}, "instruction must be a str"),
-        ({"image": img, "instruction": "x" * 501}, "over the limit"),
-        ({"instruction": "remove the star"}, "image is missing"),
-        ({"image": "data:image/png;base64,@@@@", "instruction": "remove the star"}, "not valid base64"),
-        ({"image": 12, "instruction": "remove the star"}, "data URL"),
-        ({"image": url(png(sample.source)[:300]), "instruction": "remove the star"}, "truncated"),
-        ({"image": img, "instruction": "remove the star", "seed": "abc"}, "seed must be"),
-        ({"image": img, "instruction": "remove the star", "seed": -1}, "seed must be"),
-        ({"image": img, "instruction": "remove the star", "steps": 0}, "steps must be"),
-        ({"image": img, "instruction": "remove the star", "steps": 1000}, "steps must be"),
-        ({"image": img, "instruction": "remove the star", "steps": 2.5}, "steps must be"),
-        ({"image": img, "instruction": "remove the star", "guidance": "nan"}, "guidance must be"),
-        ({"image": img, "instruction": "remove the star", "mask": url(png(np.zeros((32, 32), np.uint8)))},
-         "mask is 32x32 but the image is 64x64"),
-    ]
-    for payload, msg in cases:
-        e = api(server, "/api/edit", payload, expect=400)
-        assert msg in e["error"], (payload.keys(), e)
-    e = api(server, "/api/region", {"image": img, "instruction": " \n "}, expect=400)
-    assert "instruction is empty" in e["error"]
+# -- the handlers: edits on numpy images --------------------------------------------------------------------
 
 
-def test_missing_content_length_and_cross_origin(server, sample):
-    host, port = server.server_address[:2]
-    with socket.create_connection((host, port), timeout=30) as s:
-        s.sendall(b"POST /api/edit HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n")
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
-    assert data.startswith(b"HTTP/1.1 411") and b"Content-Length" in data
-    status, _, data = request(server, "POST", "/api/edit", json_body={"image": url(png(sample.source)), "instruction": "x"},
-                              headers={"Origin": "http://evil.example"})
-    assert status == 403 and "cross-origin" in json.loads(data)["error"]
-    same = f"http://{host}:{port}"
-    status, _, data = request(server, "POST", "/api/image", json_body={"image": url(png(sample.source))},
-                              headers={"Origin": same})
-    assert status == 200
+def test_mask_free_edit_on_a_world_image(h, world):
+    src, instruction = world
+    s = h.on_upload(Session(), uploaded(png(src), "scene.png"))["session"]
+    assert np.array_equal(s.source, src)
+    out = h.on_edit(s, instruction, None, seed=3, steps=2, guidance=4)
+    s = out["session"]
+    t = s.result
+    assert t.status == "edited" and t.method == "region" and t.mask.any() and out["status"].startswith("edited (region)")
+    assert changed_outside(t.image, src, t.mask) == 0  # every pixel outside the mask is the source's
+    assert (t.image != src).any()
+    assert np.array_equal(out["result"], t.image)
+    ov = out["result_region"]
+    assert np.array_equal(ov[~t.mask], src[~t.mask]) and not np.array_equal(ov[t.mask], src[t.mask])
+    assert "1. " in out["history"] and instruction in out["history"]
+    # the download: the result PNG with the provenance metadata and the mask
+    meta = read_png_metadata(out["download"])
+    assert np.array_equal(np.asarray(Image.open(out["download"])), t.image)
+    assert meta["regionedit:instruction"] == instruction and meta["regionedit:seed"] == "3"
+    assert meta["regionedit:status"] == "edited" and meta["regionedit:model"] == "shapes-64"
+    assert {k: v for k, v in meta.items() if k != MASK_KEY} == t.metadata
+    assert np.array_equal(mask_from_text(meta[MASK_KEY]) > 0.5, t.mask)
+    # same seed, same image
+    again = h.on_edit(s, instruction, None, seed=3, steps=2, guidance=4)["session"].result
+    assert np.array_equal(again.image, t.image)
 
 
-def test_keep_alive_survives_errors(server, sample):
-    """Several requests on one HTTP/1.1 connection, errors in between."""
-    host, port = server.server_address[:2]
-    conn = http.client.HTTPConnection(host, port, timeout=60)
+def test_find_region_then_painted_mask(h, editor, world):
+    src, instruction = world
+    s = h.on_upload(Session(), src)["session"]
+    out = h.on_find_region(s, instruction)
+    want, _ = editor.find_region(src, instruction)
+    assert np.array_equal(out["session"].region, want) and "region:" in out["status"]
+    assert np.array_equal(out["region"][~want], src[~want])  # the overlay is the source outside the region
+    layer = out["paint"]["layers"][0]
+    assert out["paint"]["background"] is s.source and layer.shape == (64, 64, 4)
+    assert np.array_equal(layer[..., 3] > 0, want)
+    # the user corrects it: the brush layer as the page sends it (an RGBA PNG uploaded to Gradio)
+    painted = np.zeros((64, 64, 4), np.uint8)
+    painted[10:26, 30:50] = (255, 0, 255, 153)
+    paint = {"background": None, "composite": None, "layers": [uploaded(png(painted), "layer_0.png")]}
+    t = h.on_edit(out["session"], instruction, paint, seed=1, steps=2)["session"].result
+    m = painted[..., 3] > 0
+    assert t.status == "edited" and t.method == "mask" and np.array_equal(t.mask, m)
+    assert changed_outside(t.image, src, m) == 0 and (t.image[m] != src[m]).any()
+    # a layer of another size (the canvas scaled) is brought to the image's size
+    small = uploaded(png(painted[::2, ::2]), "layer_0.png")
+    assert np.array_equal(h.paint_mask({"layers": [small]}, (64, 64)), m)
+    # nothing painted (an empty layer): mask-free
+    empty = {"layers": [uploaded(png(np.zeros((64, 64, 4), np.uint8)), "layer_0.png")]}
+    assert h.paint_mask(empty, (64, 64)) is None
+    with pytest.raises(UIError, match="painted region is 32x64"):
+        h.paint_mask({"layers": [np.zeros((64, 32, 4), np.uint8) + 255]}, (64, 64))
+
+
+def test_use_result_and_undo(h, world):
+    src, instruction = world
+    s = h.on_upload(Session(), src)["session"]
+    with pytest.raises(UIError, match="nothing to undo"):
+        h.on_undo(s)
+    with pytest.raises(UIError, match="no edited result"):
+        h.on_use_result(s)
+    s = h.on_edit(s, instruction, None, seed=0)["session"]
+    r1 = s.result.image
+    m = np.zeros((64, 64), bool)
+    m[40:60, 5:25] = True
+    s = h.on_edit(s, "add a blue star", m, seed=1)["session"]  # a second try on the same source, painted
+    r2 = s.result.image
+    out = h.on_use_result(s)
+    s = out["session"]
+    assert np.array_equal(s.source, r2) and s.result is None and out["result"] is None
+    assert np.array_equal(out["paint"]["background"], r2) and len(s.turns) == 2
+    s = h.on_edit(s, "remove the blue star", np.roll(m, 10, axis=1), seed=2)["session"]  # edit the edited image
+    assert np.array_equal(s.result.source, r2) and len(s.turns) == 3
+    s = h.on_undo(s)["session"]  # the third edit undone: back on the result of the second
+    assert np.array_equal(s.source, r2) and s.result is None and len(s.turns) == 2
+    out = h.on_undo(s)  # "use result" undone: the original source, with the second result shown
+    s = out["session"]
+    assert np.array_equal(s.source, src) and np.array_equal(s.result.image, r2) and np.array_equal(out["result"], r2)
+    s = h.on_undo(s)["session"]
+    assert np.array_equal(s.result.image, r1) and len(s.turns) == 1 and "2. " not in h._history(s)
+    s = h.on_undo(s)["session"]
+    assert s.result is None and s.turns == [] and np.array_equal(s.source, src)
+
+
+def test_photo_gets_the_no_edit_message(h):
+    from skimage import data
+
+    photo = np.ascontiguousarray(data.astronaut()[::2, ::2])  # 256 x 256, under this app's pixel limit
+    s = h.on_upload(Session(), uploaded(png(photo), "astronaut.png"))["session"]
+    out = h.on_edit(s, "replace the cat with a dog", None)
+    assert out["status"].startswith("no edit: ") and "--domain-guard off" in out["status"] and "--generator" in out["status"]
+    assert out["download"] is None and np.array_equal(out["result"], photo)
+    assert "no_edit" in out["history"]
+
+
+def test_world_image_of_any_shape(h):
+    img = render(sample_scene(np.random.default_rng(2)), (64, 128))  # a purple star and a white circle
+    s = h.on_upload(Session(), img)["session"]
+    t = h.on_edit(s, "make the purple star green", None, seed=0)["session"].result
+    assert t.status == "edited" and t.image.shape == (64, 128, 3) and changed_outside(t.image, img, t.mask) == 0
+
+
+def test_examples_and_bad_input(h, editor):
+    out = h.on_example(Session(), 2)
+    img, instruction = h.examples()[2]
+    assert np.array_equal(out["source"], img) and out["instruction"] == instruction and img.shape == (64, 64, 3)
+    assert len(h.examples()) == 6 and len({e[1] for e in h.examples()}) == 6
+    s = out["session"]
+    for args, msg in [((Session(), "remove the red circle"), "upload an image first"),
+                      ((s, "   "), "type an instruction"), ((s, None), "type an instruction"),
+                      ((s, "x" * 501), "over the limit"), ((s, "remove it", None, -1), "seed must be"),
+                      ((s, "remove it", None, "abc"), "seed must be"), ((s, "remove it", None, 0, 0), "steps must be"),
+                      ((s, "remove it", None, 0, 101), "steps must be"), ((s, "remove it", None, 0, 2.5), "steps must be"),
+                      ((s, "remove it", None, 0, 2, float("nan")), "guidance must be"),
+                      ((s, "remove it", "a string"), "painted region could not be read")]:
+        with pytest.raises(UIError, match=msg):
+            h.on_edit(*args)
+    with pytest.raises(UIError, match="example must be"):
+        h.on_example(Session(), 99)
+    # an editor without a localizer: paint the region, or be told to
+    localizer, editor.localizer = editor.localizer, None
     try:
-        for body, want in ((b"{bad", 400), (json.dumps({"image": url(png(sample.source))}).encode(), 200),
-                           (b"[]", 400), (json.dumps({"image": url(png(sample.source))}).encode(), 200)):
-            conn.request("POST", "/api/image", body=body, headers={"Content-Type": "application/json"})
-            r = conn.getresponse()
-            r.read()
-            assert r.status == want
+        with pytest.raises(UIError, match="no localizer"):
+            h.on_find_region(s, "remove the red circle")
+        with pytest.raises(UIError, match="paint the region"):
+            h.on_edit(s, "remove the red circle", None)
     finally:
-        conn.close()
+        editor.localizer = localizer
 
 
-# -- queueing -----------------------------------------------------------------------------------------
+def test_full_flow_through_the_queue(client, blocks, world):
+    """upload -> find region -> edit -> use result -> undo, each event through Gradio's queue like the page."""
+    src, instruction = world
+    r = client.post("/gradio_api/upload", files={"files": ("scene.png", png(src), "image/png")})
+    up = {"path": r.json()[0], "orig_name": "scene.png", "meta": {"_type": "gradio.FileData"}}
+    sh = "flow"
+    assert run_event(client, blocks, "upload", [None, up], sh)["success"]
+    done = run_event(client, blocks, "find_region", [None, instruction], sh)
+    assert done["success"] and "region:" in json.dumps(done["output"]["data"])
+    done = run_event(client, blocks, "edit", [None, instruction, None, 5, 2, 4.0], sh)
+    assert done["success"], done
+    text = json.dumps(done["output"]["data"])
+    assert "edited (" in text and "regionedit-edit-1.png" in text
+    assert run_event(client, blocks, "use_result", [None], sh)["success"]
+    assert run_event(client, blocks, "undo", [None], sh)["success"]
+    done = run_event(client, blocks, "undo", [None], sh)
+    assert done["success"]
+    done = run_event(client, blocks, "undo", [None], sh)
+    assert not done["success"] and "nothing to undo" in done["output"]["error"]
 
 
-def test_concurrent_requests_are_queued(server, sample):
-    payloads = [{"image": url(png(sample.source)), "instruction": sample.instruction, "seed": i, "steps": 2}
-                for i in range(4)]
-    results = [None] * 4
-    barrier = threading.Barrier(4)
-
-    def go(i):
-        barrier.wait()
-        results[i] = request(server, "POST", "/api/edit", json_body=payloads[i])
-
-    threads = [threading.Thread(target=go, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert all(r is not None and r[0] == 200 for r in results), [r and r[0] for r in results]
-    images = [decode(json.loads(r[2])["image"])[0] for r in results]
-    # each equals the same request made alone (no interference between queued requests)
-    alone = api(server, "/api/edit", payloads[3])
-    assert np.array_equal(decode(alone["image"])[0], images[3])
-    assert server.app.queue.pending == 0
+def test_queue_and_limits_are_configured(blocks):
+    q = blocks._queue
+    assert q.max_size == 4 and q.default_concurrency_limit == 1 and blocks.max_file_size == 256 * 1024
+    model = [fn for fn in blocks.fns.values() if fn.api_name in ("edit", "find_region")]
+    assert len(model) == 2 and {fn.concurrency_id for fn in model} == {"model"}
+    assert all(fn.queue for fn in blocks.fns.values())
+    assert blocks.state_session_capacity == 64 and blocks.has_launched
 
 
-def test_full_queue_gives_503(editor, sample):
-    with running(editor, max_queue=2) as srv:
-        payload = {"image": url(png(sample.source)), "instruction": sample.instruction, "steps": 1}
-        waiting = {}
-        with srv.app.queue.slot():  # the editor is busy
-            t = threading.Thread(target=lambda: waiting.setdefault("r", request(srv, "POST", "/api/edit", json_body=payload)))
-            t.start()
-            deadline = time.time() + 30
-            while srv.app.queue.pending < 2 and time.time() < deadline:
-                time.sleep(0.01)
-            assert srv.app.queue.pending == 2
-            status, h, data = request(srv, "POST", "/api/edit", json_body=payload)
-            assert status == 503 and h["retry-after"] == "5"
-            assert "busy" in json.loads(data)["error"]
-            status, _, data = request(srv, "POST", "/api/region", json_body=payload)
-            assert status == 503
-            assert api(srv, "/api/info")["queue"] == 2  # GETs do not queue
-        t.join(60)
-        assert waiting["r"][0] == 200 and srv.app.queue.pending == 0
+# -- the CLI command ----------------------------------------------------------------------------------------
 
 
-def test_work_queue_is_fifo():
-    q = WorkQueue(10)
-    order = []
-    with q.slot():
-        threads = []
-        for i in range(5):
-            def work(i=i):
-                with q.slot():
-                    order.append(i)
-            t = threading.Thread(target=work)
-            t.start()
-            threads.append(t)
-            while q.pending < i + 2:
-                time.sleep(0.001)
-    for t in threads:
-        t.join(10)
-    assert order == [0, 1, 2, 3, 4] and q.pending == 0
-
-
-# -- the CLI command ----------------------------------------------------------------------------------
-
-
-def test_cli_serve_parser_and_server(tiny_dir):
+def test_cli_serve(editor):
     parser = argparse.ArgumentParser()
     serve_cli.add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["serve"])
-    assert (args.host, args.port, args.model, args.func) == ("127.0.0.1", 7860, "shapes-64", serve_cli.run)
-    args = parser.parse_args(["serve", "--port", "0", "--model", str(tiny_dir), "--max-upload-mb", "1", "--max-queue", "3"])
-    srv = serve_cli.make_app_server(args)
-    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    t.start()
-    try:
+    assert (args.host, args.port, args.model, args.concurrency, args.max_queue, args.allowed_hosts, args.func) == \
+        ("127.0.0.1", 7860, None, 1, 8, [], serve_cli.run)
+    args = parser.parse_args(["serve", "--port", "0", "--max-pixels", "4096", "--max-queue", "3", "--concurrency", "2",
+                              "--allowed-hosts", "box.lan", "10.0.0.5", "--max-upload-mb", "1"])
+    srv = serve_cli.make_app_server(args, editor)
+    with srv:
         assert srv.url.startswith("http://127.0.0.1:")
-        info = api(srv, "/api/info")
-        assert info["model"] == str(tiny_dir) and info["limits"]["max_upload_bytes"] == 1024 * 1024
-        assert info["limits"]["max_queue"] == 3
-    finally:
-        srv.shutdown()
-        srv.server_close()
-        t.join(10)
+        c = srv.blocks.handlers.config
+        assert (c.max_pixels, c.max_queue, c.concurrency, c.allowed_hosts) == (4096, 3, 2, ("box.lan", "10.0.0.5"))
+        assert c.max_upload_bytes == 1024 * 1024
+        import httpx
+
+        assert httpx.get(srv.url, timeout=30).status_code == 200
+        assert httpx.get(srv.url, headers={"Host": "box.lan"}, timeout=30).status_code == 200
+        assert httpx.get(srv.url, headers={"Host": "evil.example"}, timeout=30).status_code == 403
     with pytest.raises(SystemExit, match="port"):
-        serve_cli.make_app_server(parser.parse_args(["serve", "--port", "70000", "--model", str(tiny_dir)]))
-
-
-def test_cli_check_editor(editor, tiny_dir, tmp_path, capsys):
+        serve_cli.make_app_server(parser.parse_args(["serve", "--port", "70000"]), editor)
     assert serve_cli.check_editor(editor) is None
-    parser = argparse.ArgumentParser()
-    serve_cli.add_parser(parser.add_subparsers(dest="command"))
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(SystemExit, match="could not load model"):
-        serve_cli.make_app_server(parser.parse_args(["serve", "--port", "0", "--model", str(tmp_path / "empty")]))
-    # a model folder without its instruction encoder: `regionedit serve` refuses to start, saying why
-    shutil.copytree(tiny_dir, tmp_path / "noenc", ignore=lambda d, names: ["instruction_encoder"] if "region_predictor" in names else [])
-    rc = serve_cli.run(parser.parse_args(["serve", "--port", "0", "--model", str(tmp_path / "noenc")]))
-    err = capsys.readouterr().err
-    assert rc == 1 and "cannot edit images" in err and "noenc" in err
-    # started anyway (--no-check): requests that need the missing part answer 500 with the reason
-    with running(Editor.from_pretrained(tmp_path / "noenc", config=EditorConfig(steps=1))) as srv:
-        img = url(png(np.zeros((64, 64, 3), np.uint8)))
-        e = api(srv, "/api/region", {"image": img, "instruction": "remove the red circle"}, expect=500)
-        assert "could not be loaded" in e["error"] and "--model" in e["error"]
