@@ -80,7 +80,7 @@ def _centroid(prob: np.ndarray) -> tuple[float, float]:
 
 # -- builders -------------------------------------------------------------------------------------------------
 def test_tiny_folders_are_real_model_folders(folders, tmp_path):
-    types = {"clipseg": "clipseg", "owlv2": "owlv2", "grounding-dino": "grounding-dino", "sam": "sam", "sam2": "sam2"}
+    types = {"clipseg": "clipseg", "owlv2": "owlv2", "grounding-dino": "grounding-dino", "sam": "sam", "sam2": "sam2", "sam3": "sam3"}
     for kind, folder in folders.items():
         assert json.loads((folder / "config.json").read_text())["model_type"] == types[kind]
         assert (folder / "model.safetensors").is_file() and not list(folder.glob("*.bin"))

@@ -1,5 +1,5 @@
 """End to end on photos with real components (issue 29 item 6): tiny random models of the *real classes*
-(StableDiffusionInpaintPipeline / SDXL inpaint, CLIPSeg, OWLv2 + SAM, Grounding DINO + SAM 2, the seed-001 predictor
+(StableDiffusionInpaintPipeline / SDXL inpaint, CLIPSeg, OWLv2 + SAM, Grounding DINO + SAM 2, SAM 3, the seed-001 predictor
 over a CLIP + T5, a Qwen2 chat LM describer) saved as real folders and loaded by folder, as a user would load the
 real ones by id, run on scikit-image's photos at their own sizes: status "edited", a region that is neither empty
 nor the whole image, the output at the input's size and bit-identical outside the reported mask.
@@ -28,7 +28,7 @@ def folders(tmp_path_factory):
     from regionedit.models.tiny import save_tiny_models
     from regionedit.models.tiny_describers import save_tiny_chat_lm
     from regionedit.models.tiny_localizers import (save_tiny_clipseg, save_tiny_grounding_dino, save_tiny_owlv2,
-                                                   save_tiny_sam, save_tiny_sam2)
+                                                   save_tiny_sam, save_tiny_sam2, save_tiny_sam3)
     from regionedit.models.tiny_pipelines import save_tiny_sd_inpaint, save_tiny_sdxl_inpaint
 
     root = tmp_path_factory.mktemp("real_classes")
@@ -40,6 +40,7 @@ def folders(tmp_path_factory):
         "gdino": save_tiny_grounding_dino(root / "gdino"),
         "sam": save_tiny_sam(root / "sam"),
         "sam2": save_tiny_sam2(root / "sam2"),
+        "sam3": save_tiny_sam3(root / "sam3"),
         "lm": save_tiny_chat_lm(root / "lm"),
         # a CLIP, a T5 encoder and a seed-001 region predictor (soft random maps: bias 0)
         "learned": save_tiny_models(root / "learned", region_bias=0.0),
@@ -53,6 +54,7 @@ def _specs(f) -> dict[str, str]:
         "owlv2+sam": f"owlv2:{f['owlv2']}+sam:{f['sam']}",
         "gdino+sam2": f"gdino:{f['gdino']}+sam2:{f['sam2']}",
         "learned": f"learned:{f['learned'] / 'region_predictor'}",
+        "sam3": f"sam3:{f['sam3']}",
     }
 
 
@@ -81,7 +83,7 @@ def _check_edit(res, image: np.ndarray) -> None:
     assert not np.array_equal(res.image[res.mask], image[res.mask])  # and the generator painted inside it
 
 
-@pytest.mark.parametrize("localizer", ["clipseg", "owlv2+sam", "gdino+sam2", "learned"])
+@pytest.mark.parametrize("localizer", ["clipseg", "owlv2+sam", "gdino+sam2", "sam3", "learned"])
 @pytest.mark.parametrize("photo", sorted(PHOTOS))
 def test_photo_edit_with_each_localizer(folders, localizer, photo):
     image = PHOTOS[photo]()

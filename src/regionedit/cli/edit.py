@@ -59,7 +59,7 @@ def add_parser(sub) -> None:
     g.add_argument("--localizer", default=None,
                    help="where the edit goes: learned (the model folder's region predictor), learned:FOLDER, "
                         "clipseg:ID_OR_FOLDER, owlv2:ID_OR_FOLDER[+sam:ID_OR_FOLDER], "
-                        "gdino:ID_OR_FOLDER[+sam:ID_OR_FOLDER] or +sam2:... (default: learned)")
+                        "gdino:ID_OR_FOLDER[+sam:ID_OR_FOLDER] or +sam2:..., sam3:ID_OR_FOLDER (default: learned)")
     g.add_argument("--describer", default=None,
                    help="how the instruction is read: grammar (offline) or a chat LM / VLM id or folder "
                         "(default: the model folder's plugin's, else grammar)")

@@ -30,9 +30,10 @@ __all__ = [
     "soft_composite",
 ]
 
-# Zero-shot localizer backends (CLIPSeg; OWLv2 / Grounding DINO boxes + SAM / SAM 2) and their spec strings.
+# Zero-shot localizer backends (CLIPSeg; OWLv2 / Grounding DINO boxes + SAM / SAM 2; SAM 3) and their spec strings.
 from regionedit.localize.backends import LocalizerSpec, load_localizer, parse_localizer_spec  # noqa: E402
 from regionedit.localize.pretrained import LocalizerSpecError  # noqa: E402
+from regionedit.localize.sam3 import Sam3Localizer  # noqa: E402
 from regionedit.localize.zero_shot import BoxSamLocalizer, CLIPSegLocalizer  # noqa: E402
 
 __all__ += [
@@ -42,4 +43,5 @@ __all__ += [
     "LocalizerSpecError",
     "load_localizer",
     "parse_localizer_spec",
+    "Sam3Localizer",
 ]

@@ -249,4 +249,4 @@ def save_tiny_sam3(folder: str | Path, seed: int = 0) -> Path:
 
 #: kind -> builder, the kinds of :func:`regionedit.localize.backends.load_localizer` specs
 TINY_BUILDERS = {"clipseg": save_tiny_clipseg, "owlv2": save_tiny_owlv2, "grounding-dino": save_tiny_grounding_dino,
-                 "sam": save_tiny_sam, "sam2": save_tiny_sam2}
+                 "sam": save_tiny_sam, "sam2": save_tiny_sam2, "sam3": save_tiny_sam3}

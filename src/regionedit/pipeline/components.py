@@ -5,7 +5,7 @@
                 ``native_size`` and ``(image, region, prompts, generator, steps, guidance) -> image``
     localizer   ``learned`` (the model folder's seed-001 region predictor), ``learned:FOLDER`` (a region predictor
                 folder, run over the editor's CLIP and instruction encoder), or a zero-shot spec
-                (:mod:`regionedit.localize.backends`: ``clipseg:ID``, ``owlv2:ID+sam:ID``, ``gdino:ID+sam:ID``); or a
+                (:mod:`regionedit.localize.backends`: ``clipseg:ID``, ``owlv2:ID+sam:ID``, ``gdino:ID+sam:ID``, ``sam3:ID``); or a
                 callable ``(image, text, size) -> (prob, presence)``
     describer   ``grammar`` (the offline :class:`~regionedit.describe.TemplateDescriber`), or the id / folder of a chat
                 LM / VLM (:class:`~regionedit.describe.LMDescriber`); or any :class:`~regionedit.describe.Describer`
