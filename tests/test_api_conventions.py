@@ -93,6 +93,9 @@ def test_batch_equals_single(editor):
 def test_to_bf16_still_edits():
     ed = Editor.from_pretrained("shapes-64", config=EditorConfig(steps=3, candidates=1)).to(dtype="bf16")
     assert ed.models.vae.dtype == torch.bfloat16 and ed.models.unet_inpaint.dtype == torch.bfloat16
+    assert ed.localizer.dtype == torch.bfloat16  # the region predictor too
+    loaded = Editor.from_pretrained("shapes-64", torch_dtype="bf16")
+    assert loaded.localizer.dtype == torch.bfloat16 and loaded.models.clip.dtype == torch.bfloat16
     img, objs = _scene(6)
     res = ed(img, f"remove the {objs[0].color} {objs[0].shape}")
     assert res.status == "edited" and np.array_equal(res.image[~res.mask], img[~res.mask])

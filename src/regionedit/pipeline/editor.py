@@ -158,6 +158,8 @@ class Editor(RegionFinding):
         if names:
             base = {} if folder is None else {"model": editor.model_id}
             editor.model_id = "; ".join(f"{k}={v}" for k, v in (base | names).items())
+        if dtype is not None or device is not None:  # every component, the learned region predictor included
+            editor.to(device, dtype)
         editor.component_specs = {k: str(v) for k, v in (("generator", generator), ("localizer", localizer),
                                                            ("describer", describer), ("clip", clip),
                                                            ("instruction_encoder", instruction_encoder))
