@@ -100,6 +100,14 @@ def test_shapes_end_to_end_and_resume(tiny_dir, tmp_path):
     grid = Image.open(out / "grid_shapes.png")
     assert grid.width > 6 * 128 and grid.height > 2 * 128
     assert (out / "outputs" / "shapes" / "diffedit" / "000001_region.png").exists()
+    # contact sheet: the same cases as HTML, every linked image on disk, a row per case, each method's status
+    import re
+
+    page = (out / "contact_shapes.html").read_text()
+    links = re.findall(r'src="([^"]+)"', page)
+    assert links and all((out / link).is_file() for link in links)
+    assert page.count("<tr>") == 1 + 2 and all(f"{m}: result" in page for m in ms)
+    assert "edit_success" in page
     # per-sample records
     lines = _lines(out)
     assert len(lines) == 12

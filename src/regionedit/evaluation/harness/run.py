@@ -14,6 +14,7 @@ import numpy as np
 
 from ..baselines import MethodUnavailable, build_methods
 from .config import EvalConfig
+from .contact import write_contact_sheets
 from .grids import _grid_indices, _write_grids
 from .protocols import make_protocol
 from .records import CONFIG_FILE, _append_record, _end_torn_line, _jsonable, _load_png, _save_png, output_path, read_records
@@ -74,7 +75,8 @@ def _check_identity(out: Path, ident: dict) -> None:
 
 
 def run_evaluation(cfg: EvalConfig, progress: bool = True, log=None) -> dict[str, Any]:
-    """Run (or resume) an evaluation and write ``results.json``, ``results.md`` and the grids.
+    """Run (or resume) an evaluation and write ``results.json``, ``results.md``, the grids (PNG) and the contact
+    sheets (HTML: source | ground truth | each method's region and result, per sampled case).
 
     Args:
         cfg: the configuration.
@@ -178,5 +180,6 @@ def run_evaluation(cfg: EvalConfig, progress: bool = True, log=None) -> dict[str
     (out / "results.json").write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
     write_markdown(results, out / "results.md")
     _write_grids(cfg, proto, list(methods), out, grid_idx)
+    write_contact_sheets(proto, list(methods), out, grid_idx)
     results["computed"] = computed
     return results
