@@ -92,7 +92,7 @@ def build_app(editor, config: WebConfig | None = None) -> gr.Blocks:
                 download = gr.DownloadButton("Download PNG", value=None, elem_id="download")
                 with gr.Row():
                     use_btn = gr.Button("Use result as new source", elem_id="use-result")
-                    undo_btn = gr.Button("Undo", elem_id="undo")
+                    undo_btn = gr.Button("Undo last turn", elem_id="undo")
                 history = gr.Textbox(label="History", interactive=False, lines=4, elem_id="history")
         examples = h.examples()
         gallery = gr.Gallery(value=[(img, text) for img, text in examples], label="Examples (shapes world)",
