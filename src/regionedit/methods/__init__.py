@@ -1,0 +1,10 @@
+"""Editing methods from the seed papers, each a self-contained class over the frozen models of a model folder.
+
+- :class:`DescriptiveEdit` (seed 004): edit from a description of the desired image; a frozen Ref-UNet and
+  Attention Bridges with zero-initialised fusion; dual (image, text) classifier-free guidance.
+"""
+
+from .attention_bridge import AttentionBridge, BridgeState, RefFeatures
+from .descriptive_edit import DescriptiveEdit, DescriptiveEditConfig, dual_guidance
+
+__all__ = ["AttentionBridge", "BridgeState", "DescriptiveEdit", "DescriptiveEditConfig", "RefFeatures", "dual_guidance"]
