@@ -141,6 +141,9 @@ def test_upload_edit_draw_reedit_download_undo(page, tmp_path):
 
     page.locator("#source input[type=file]").set_input_files(str(f))
     assert "128x64" in wait_status(page, "loaded scene.png")
+    page.get_by_text("Settings").click()
+    page.get_by_label("Seed").fill("5")
+    page.get_by_label("Seed").press("Tab")  # commit the value (Gradio reads it on change)
     page.get_by_label("Instruction").fill("make the purple star green")
 
     # mask-free edit -> a result, changed only inside the reported region
@@ -151,13 +154,12 @@ def test_upload_edit_draw_reedit_download_undo(page, tmp_path):
     meta = read_png_metadata(download(page, tmp_path, "first.png"))
     assert meta["regionedit:instruction"] == "make the purple star green" and meta["regionedit:status"] == "edited"
     assert meta["regionedit:method"] == "region" and meta["regionedit:model"] == "shapes-64"
+    assert meta["regionedit:seed"] == "5"
     m1 = mask_from_text(meta[MASK_KEY]) > 0.5
     assert m1.any() and not ((res1 != src).any(-1) & ~m1).any()
     assert np.array_equal(np.asarray(Image.open(tmp_path / "first.png")), res1)
 
-    # correct the region: draw a stroke with the mouse on the ImageEditor, edit again with another seed
-    page.get_by_text("Settings").click()
-    page.get_by_label("Seed").fill("5")
+    # correct the region: draw a stroke with the mouse on the ImageEditor, edit again
     wait_canvas_shows(page, src)
     stroke = [(40, 20), (60, 22), (70, 40)]
     draw(page, stroke, src.shape[:2])
@@ -165,7 +167,8 @@ def test_upload_edit_draw_reedit_download_undo(page, tmp_path):
     page.wait_for_function("() => document.querySelector('#history textarea').value.includes('2. ')")
     assert "edited (mask)" in status(page)
     meta = read_png_metadata(download(page, tmp_path, "second.png"))
-    assert meta["regionedit:method"] == "mask" and meta["regionedit:seed"] == "5"
+    assert meta["regionedit:method"] == "mask" and meta["regionedit:seed"] == "5", \
+        (meta["regionedit:seed"], page.get_by_label("Seed").input_value(), page.locator("#history textarea").input_value())
     mask = mask_from_text(meta[MASK_KEY]) > 0.5
     res2 = np.asarray(Image.open(tmp_path / "second.png"))
     ys, xs = np.nonzero(mask)
@@ -183,7 +186,6 @@ def test_upload_edit_draw_reedit_download_undo(page, tmp_path):
     assert image_of(page, "#region").shape == src.shape
     page.get_by_role("button", name="Clear paint").click()
     page.wait_for_function("() => !document.querySelector('#region img')")
-    page.get_by_label("Seed").fill("6")
     page.get_by_role("button", name="Edit", exact=True).click()
     page.wait_for_function("() => document.querySelector('#history textarea').value.includes('3. ')")
     assert "edited (region)" in status(page)
