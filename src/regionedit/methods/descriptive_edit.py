@@ -340,8 +340,6 @@ class DescriptiveEdit:
                              "can be overridden")
         d.update(overrides)
         config = DescriptiveEditConfig.from_dict(d)
-        if config.bridge_layers is None:
-            config.bridge_layers = tuple(meta["bridged_layers"])
         method = cls(models if models is not None else meta["base_model"], config, describer)
         sd = load_file(str(folder / WEIGHTS_NAME))
         missing, unexpected = method.bridges.load_state_dict(sd, strict=False)
