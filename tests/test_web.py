@@ -9,6 +9,7 @@ import argparse
 import io
 import json
 import struct
+import threading
 import uuid
 import zlib
 from pathlib import Path
@@ -158,6 +159,9 @@ def test_cross_origin_requests_are_refused(client, origin):
 def test_same_origin_requests_pass(client, blocks, world):
     r = client.get("/config", headers={"Origin": ORIGIN})
     assert r.status_code == 200 and "components" in r.json()
+    # X-Forwarded-* headers are dropped (no proxy is trusted): they cannot rewrite the URLs Gradio hands out
+    r = client.get("/config", headers={"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"})
+    assert r.json()["root"] == ORIGIN
     # the page's own upload + queue join, with its Origin: accepted end to end
     r = client.post("/gradio_api/upload", headers={"Origin": ORIGIN},
                     files={"files": ("scene.png", png(world[0]), "image/png")})
@@ -465,6 +469,36 @@ def test_full_flow_through_the_queue(client, blocks, world):
     assert done["success"]
     done = run_event(client, blocks, "undo", [None], sh)
     assert not done["success"] and "nothing to undo" in done["output"]["error"]
+
+
+def test_full_queue_is_refused(editor):
+    """One model event running, ``max_queue`` waiting: the next is refused at once (HTTP 503, "queue full")."""
+    b = build_app(editor, WebConfig(max_queue=2))
+    gate, running = threading.Event(), threading.Event()
+    find = b.handlers.on_find_region
+
+    def slow(*a, **k):
+        running.set()
+        gate.wait(60)
+        return find(*a, **k)
+
+    b.handlers.on_find_region = slow
+    join = {"fn_index": fn_index(b, "find_region"), "event_data": None, "trigger_id": None}
+    try:
+        with TestClient(make_asgi_app(b), base_url=ORIGIN) as c:
+            assert c.post("/gradio_api/queue/join", json={**join, "data": [None, "x"], "session_hash": "q0"}).status_code == 200
+            assert running.wait(60)
+            for i in (1, 2):  # waiting
+                assert c.post("/gradio_api/queue/join", json={**join, "data": [None, "x"], "session_hash": f"q{i}"}).status_code == 200
+            r = c.post("/gradio_api/queue/join", json={**join, "data": [None, "x"], "session_hash": "q3"})
+            assert r.status_code == 503 and "Queue is full" in r.json()["detail"]
+            gate.set()
+            for i in range(3):  # the queued ones run (and fail: no image in their sessions)
+                with c.stream("GET", f"/gradio_api/queue/data?session_hash=q{i}") as s:
+                    assert "upload an image first" in "".join(s.iter_lines())
+    finally:
+        gate.set()
+        b.handlers.close()
 
 
 def test_queue_and_limits_are_configured(blocks):

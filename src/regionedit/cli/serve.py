@@ -33,6 +33,9 @@ def add_parser(sub) -> None:
     g.add_argument("--localizer", default=None,
                    help="learned, learned:FOLDER, clipseg:ID_OR_FOLDER, owlv2:ID[+sam:ID], gdino:ID[+sam:ID]")
     g.add_argument("--describer", default=None, help="grammar, or a chat LM / VLM id or folder")
+    g.add_argument("--clip", default=None, help="CLIP id or folder the learned localizer reads (default: the folder's)")
+    g.add_argument("--instruction-encoder", default=None,
+                   help="T5 encoder id or folder the learned localizer reads (default: the folder's)")
     g.add_argument("--dtype", default=None, choices=["fp32", "fp16", "bf16"], help="precision of every component")
     g.add_argument("--device", default=None, help="device of every component: cpu, cuda, cuda:1, mps (default cpu)")
     s = p.add_argument_group("limits and security")
@@ -72,7 +75,9 @@ def load_editor(args):
 
     try:
         return Editor.from_pretrained(args.model, generator=args.generator, localizer=args.localizer,
-                                      describer=args.describer, torch_dtype=args.dtype, device=args.device)
+                                      describer=args.describer, clip=args.clip,
+                                      instruction_encoder=args.instruction_encoder, torch_dtype=args.dtype,
+                                      device=args.device)
     except (OSError, ValueError) as e:
         raise SystemExit(f"could not load model {args.model or args.generator or 'shapes-64'!r}: {e}") from e
 
