@@ -391,8 +391,58 @@ def detect_format(path: str | os.PathLike) -> str:
     """The format of a dataset on disk: ``"magicbrush"``, ``"emu"`` or ``"pairs"``.
 
     Looks, in order, at ``dataset_info.json``, ``edit_sessions.json`` (original MagicBrush), ``*.tar``
-    shards (pairs) and the columns of the first parquet file.
+    shards (pairs) and the columns of the first parquet file; then at the other layouts of
+    :func:`regionedit.data.open_dataset` (``datasets`` ``save_to_disk`` folders, ``imagefolder`` + metadata,
+    images with ``.txt`` captions, InstructPix2Pix columns...): edit pairs read as ``"magicbrush"`` (source,
+    target, mask, instruction), Emu Edit columns as ``"emu"``, image + caption as ``"pairs"``.
     """
+    try:
+        return _detect_known(path)
+    except FileNotFoundError:
+        raise
+    except ValueError as known:
+        try:
+            return _fmt_of_source(_general_source(path, None))
+        except ValueError:
+            raise known from None
+
+
+def _general_source(path, split):
+    from .sources import open_source
+
+    return open_source(path, split)
+
+
+def _fmt_of_source(source) -> str:
+    """The record format a source of :mod:`regionedit.data.sources` reads as (see :func:`detect_format`)."""
+    if source.schema == "emu":
+        return "emu"
+    if source.schema in ("magicbrush", "instructpix2pix", "edits") or "instruction" in source.mapping:
+        return "magicbrush"
+    return "pairs"
+
+
+class _SourceReader:
+    """Random access to a :mod:`regionedit.data.sources` source, as record dicts."""
+
+    def __init__(self, source):
+        if not source.indexed:
+            raise ValueError(f"{source.location} ({source.layout}) has no random access; use regionedit.data.open_dataset")
+        self.source = source
+
+    def __len__(self) -> int:
+        return self.source.num_samples
+
+    def record(self, i: int) -> dict[str, Any]:
+        return self.source.get(i).to_record()
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for unit in self.source.units():
+            for raw in unit.rows():
+                yield self.source.decode(raw).to_record()
+
+
+def _detect_known(path: str | os.PathLike) -> str:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"dataset path {path} does not exist")
@@ -433,10 +483,24 @@ def load_dataset(path: str | os.PathLike, fmt: str | None = None, split: str | N
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"dataset path {path} does not exist")
-    if fmt is None:
-        fmt = detect_format(path)
-    if fmt not in FORMATS:
+    if fmt is not None and fmt not in FORMATS:
         raise ValueError(f"unknown dataset format {fmt!r}; choose one of {list(FORMATS)} or None to detect")
+    try:
+        known = _detect_known(path)
+    except ValueError:
+        known = None
+    if known is None:  # a layout only the general reader knows (regionedit.data.sources)
+        try:
+            source = _general_source(path, split)
+        except ValueError:
+            detect_format(path)  # raises the known layouts' error
+            raise
+        found = _fmt_of_source(source)
+        if fmt is not None and fmt != found:
+            raise ValueError(f"{path} reads as {found!r} data ({source.layout}, {source.schema} columns), not {fmt!r}")
+        return EditDataset(_SourceReader(source), path, found, source.layout, None)
+    if fmt is None:
+        fmt = known
     info = _read_info(path)
     if fmt == "pairs":
         shards = _tar_files(path)

@@ -7,6 +7,7 @@ import json
 import os
 import pickle
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -133,6 +134,11 @@ def earlier_record(run: Run, folder: Path, drop: tuple[str, ...] = ()) -> dict |
     return record
 
 
+def _generator_seed(seed: int, rank: int) -> int:
+    """Rank 0 draws from ``seed`` (a one-process run's stream); rank r from its own seed."""
+    return seed if rank == 0 else seed + 7919 * rank
+
+
 def train_loop(
     run: Run,
     model: torch.nn.Module,
@@ -145,11 +151,29 @@ def train_loop(
     extra_state: Callable[[], dict] | None = None,
     lr_at: Callable[[int], float] | None = None,
     log_every: int = 20,
+    *,
+    dist=None,
+    data_state: tuple[Callable[[], dict], Callable[[dict], None]] | None = None,
+    samples_per_step: int | None = None,
+    progress: bool = False,
+    on_log: Callable[[dict], None] | None = None,
 ) -> dict:
     """Run ``step_fn(step, generator)`` (which does forward+backward and returns loss scalars) until
-    ``minutes`` of wall time or ``max_steps``; resume from ``run`` if it holds a state."""
+    ``minutes`` of wall time or ``max_steps``; resume from ``run`` if it holds a state.
+
+    Several processes (``dist``, a :class:`regionedit.training.distributed.Dist`): ``model`` is the *unwrapped*
+    module (its state is what is saved; ``step_fn`` calls the DDP wrapper); every rank takes the same stop and
+    checkpoint decision each step (a max over ranks), rank 0 alone logs and writes the checkpoint, which holds every
+    rank's generator state and data position. ``data_state``: ``(get, set)`` of this rank's data position
+    (JSON-able), saved and restored so a resumed run reads the samples the uninterrupted run would have.
+    ``samples_per_step``: samples per step per rank (for samples/s in the log and the progress bar).
+    ``progress``: a tqdm bar on rank 0 (steps, samples/s, ETA). ``on_log``: called with each log record on rank 0."""
+    from regionedit.training.distributed import Dist, params_checksum
+
+    dist = dist if dist is not None else Dist(None)
+    rank, world = dist.rank, dist.world_size
     step, seconds = 0, 0.0
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(_generator_seed(seed, rank))
     if run.exists():
         st = run.load()
         model.load_state_dict(st["model"])
@@ -157,22 +181,53 @@ def train_loop(
         if ema is not None and st.get("ema") is not None:
             ema.model.load_state_dict(st["ema"])
         step, seconds = st["step"], st["seconds"]
-        gen.set_state(st["generator"])
-        run.truncate_log(step)  # a kill -9 after the checkpoint left later steps in the log: they run again
-        print(f"resumed {run.dir} at step {step} ({seconds / 60:.1f} min)", flush=True)
+        saved_world = int(st.get("world_size", 1))
+        gens = st.get("generators")
+        if saved_world == world and gens is not None and len(gens) == world:
+            gen.set_state(gens[rank])
+        elif rank == 0:
+            gen.set_state(st["generator"])
+        if data_state is not None and st.get("data_states"):
+            states = json.loads(st["data_states"])
+            if len(states) == world:
+                data_state[1](states[rank])
+            elif dist.is_main:
+                print(f"resuming a {len(states)}-process run with {world} processes: the data order starts afresh "
+                      "(the weights and optimizer resume)", flush=True)
+        if dist.is_main:
+            run.truncate_log(step)  # a kill -9 after the checkpoint left later steps in the log: they run again
+            print(f"resumed {run.dir} at step {step} ({seconds / 60:.1f} min)", flush=True)
 
     def checkpoint():
+        gens = torch.stack(dist_gather_tensor(gen.get_state()))
+        datas = dist.gather_json(data_state[0]()) if data_state is not None else None
+        sums = dist.gather_json(params_checksum(model)) if world > 1 else None
+        if not dist.is_main:
+            return
         st = {
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "ema": ema.model.state_dict() if ema is not None else None,
             "step": step,
             "seconds": seconds,
-            "generator": gen.get_state(),
+            "generator": gens[0],
+            "generators": gens,
+            "world_size": world,
         }
+        if datas is not None:
+            st["data_states"] = json.dumps(datas)
+        if sums is not None:  # DDP keeps the replicas identical: a difference is a bug, say so in the state
+            st["ranks_in_sync"] = max(sums) - min(sums) <= 1e-9 * max(1.0, abs(sums[0]))
+            if not st["ranks_in_sync"]:
+                print(f"warning: the ranks' parameters differ at step {step} (checksums {sums})", flush=True)
         if extra_state is not None:
             st.update(extra_state())
         run.save(st)
+
+    def dist_gather_tensor(t: torch.Tensor) -> list[torch.Tensor]:
+        if world == 1:
+            return [t]
+        return [torch.tensor(x, dtype=t.dtype) for x in dist.gather_json(t.tolist())]
 
     start = time.time()
     last_ckpt = start
@@ -190,7 +245,27 @@ def train_loop(
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             previous[sig] = signal.signal(sig, _request_stop)
-    while not stop["flag"] and (time.time() - start) < budget and (max_steps is None or step < max_steps):
+    bar = None
+    if progress and dist.is_main:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=max_steps, initial=min(step, max_steps) if max_steps else step, unit="step",
+                   dynamic_ncols=True, mininterval=1.0 if sys.stderr.isatty() else 30.0)
+    global_batch = samples_per_step * world if samples_per_step else None
+    window_t, window_steps = time.time(), 0
+    started = step
+    due = False
+    while True:
+        # one decision for every rank (collective calls must match): stop, out of time, done, checkpoint due
+        flags = [float(stop["flag"]), float((time.time() - start) >= budget),
+                 float(max_steps is not None and step >= max_steps), float(due)]
+        stop_now, out_of_time, done, due = dist.all_max(flags) if world > 1 else flags
+        if stop_now or out_of_time or done:
+            stop["flag"] = bool(stop_now)
+            break  # the final checkpoint follows
+        if due:
+            checkpoint()
+            last_ckpt = time.time()
         if lr_at is not None:
             for g in optimizer.param_groups:
                 g["lr"] = lr_at(step)
@@ -201,21 +276,44 @@ def train_loop(
         if ema is not None:
             ema.update(model, step)
         step += 1
+        window_steps += 1
         seconds += time.time() - t0
         for k, v in losses.items():
             acc[k] = acc.get(k, 0.0) + float(v)
+        if bar is not None:
+            bar.update(1)
+            if global_batch:
+                el = time.time() - window_t
+                bar.set_postfix_str(f"{global_batch * window_steps / max(el, 1e-9):.1f} samples/s", refresh=False)
         if step % log_every == 0:
-            rec = {"step": step, "minutes": round(seconds / 60, 2), **{k: v / log_every for k, v in acc.items()}}
-            run.log(rec)
-            print(json.dumps(rec), flush=True)
+            sums = dist.gather_json(acc) if world > 1 else [acc]
+            elapsed = time.time() - window_t
+            if dist.is_main:
+                keys = list(dict.fromkeys(k for d in sums for k in d))
+                mean = {k: sum(d.get(k, 0.0) for d in sums) / (log_every * sum(k in d for d in sums)) for k in keys}
+                rec = {"step": step, "minutes": round(seconds / 60, 2), **mean}
+                if global_batch:
+                    rec["samples_per_s"] = round(global_batch * window_steps / max(elapsed, 1e-9), 3)
+                    rec["samples_seen"] = global_batch * step
+                if world > 1:
+                    rec["processes"] = world
+                run.log(rec)
+                if on_log is not None:
+                    on_log(rec)
+                if bar is None:
+                    print(json.dumps(rec), flush=True)
+                else:
+                    bar.write(json.dumps(rec))
+            window_t, window_steps = time.time(), 0
             acc = {}
-        if time.time() - last_ckpt > run.ckpt_seconds or (run.ckpt_steps and step % run.ckpt_steps == 0):
-            checkpoint()
-            last_ckpt = time.time()
+        due = time.time() - last_ckpt > run.ckpt_seconds or bool(run.ckpt_steps and step % run.ckpt_steps == 0)
     checkpoint()
+    if bar is not None:
+        bar.close()
     for sig, handler in previous.items():
         signal.signal(sig, handler)
-    return {"step": step, "seconds": seconds, "interrupted": stop["flag"]}
+    return {"step": step, "seconds": seconds, "interrupted": stop["flag"], "steps_this_run": step - started,
+            "world_size": world}
 
 
 # -- where trained models go: never into the installed package's bundled weights by accident ----------

@@ -62,6 +62,8 @@ class RegionExample:
             frozen generator fills the hard region with ``local``), or a (3, H, W) float32 tensor in [-1, 1]
             (a whole frame the text alone determines, e.g. the requested new background).
         op: the data source's own name of the edit kind, for inspection only (the trainer never reads it).
+        mask: the true region of an edit pair, (1, H, W) float32 in {0, 1} (1 = edit), supervised directly
+            (:func:`regionedit.training.data_sources.region_loss`, weight ``lambda_m``); None for caption edits.
     """
 
     instruction: str
@@ -73,6 +75,7 @@ class RegionExample:
     referent: bool | None
     proxy_fill: str | torch.Tensor = "estimate"
     op: str = ""
+    mask: torch.Tensor | None = None
 
 
 class RegionBatch(NamedTuple):
@@ -84,7 +87,11 @@ class RegionBatch(NamedTuple):
 
 
 class RegionData(Protocol):
-    """A data source: ``data(n)`` returns the next :class:`RegionBatch` of ``n`` pairs (forever)."""
+    """A data source: ``data(n)`` returns the next :class:`RegionBatch` of ``n`` pairs (forever).
+
+    Optional: ``state_dict()`` / ``load_state_dict(state)`` (JSON-able: its position, so a resumed run reads what
+    the uninterrupted run would have), ``last_ids`` (ids of the last batch's samples, for ``--sample-log``) and
+    ``describe()`` (a JSON-able record of the data, for the model card)."""
 
     def __call__(self, n: int) -> RegionBatch: ...
 
@@ -93,7 +100,8 @@ class RegionDataFactory(Protocol):
     """Makes the :class:`RegionData` of a run from the command line's data options: ``pairs`` (a folder of
     pairs on disk, or None for the source's own), ``seed`` (the same seed must give the same batches),
     ``absent_prob`` (share of examples naming an object the caption lacks) and ``degrade`` (share of images
-    passed through a JPEG or noise). A class whose ``__init__`` takes these keywords is one."""
+    passed through a JPEG or noise). A class whose ``__init__`` takes these keywords is one. For several
+    processes it also takes ``rank`` and ``world_size`` and gives each rank a disjoint share of the data."""
 
     def __call__(self, *, pairs: Path | None, seed: int, absent_prob: float, degrade: float) -> RegionData: ...
 
@@ -134,6 +142,7 @@ class RegionTrainConfig:
     lambda_s: float = 1.0  # structural (eq. 9)
     lambda_c: float = 1.0  # contrastive CLIP: the composite must match clip_target better than the negatives
     lambda_p: float = 1.0  # presence head: BCE on "does the referent exist", a label the caption text implies
+    lambda_m: float = 1.0  # edit pairs: direct region supervision (BCE + Dice) by the mask or |target - source|
     absent_prob: float = 0.1  # share of examples naming an object the caption lacks
     degrade: float = 0.0  # share of training images passed through a JPEG or noise (by the data source)
     gamma: float = 0.2  # region area penalty
@@ -155,6 +164,24 @@ class RegionTrainConfig:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="shapes-64", help="frozen models (bundled name, folder or hub id)")
+    p.add_argument("--data", default=None, metavar="PATH_OR_ID",
+                   help="train on this dataset (regionedit.data.open_dataset: a datasets save_to_disk folder or hub id, "
+                        "parquet files, WebDataset .tar shards, imagefolder + metadata.jsonl, images with .txt captions; "
+                        "MagicBrush / InstructPix2Pix / Emu Edit columns or image + caption). Captions train with the "
+                        "seed-001 losses, edit pairs also supervise the region (mask or |target - source|). Default: "
+                        "the data source the app passes (regionedit train region: the shapes world)")
+    p.add_argument("--split", default=None, help="split of --data (train, dev, test...; default: all / train)")
+    p.add_argument("--schema", default=None, help="force --data's column schema (magicbrush, instructpix2pix, emu, "
+                                                  "edits, pairs; default: detected)")
+    p.add_argument("--columns", default=None, metavar="FIELD=COL,...",
+                   help="map --data's columns to sample fields (image, caption, instruction, target, target_caption, "
+                        "mask, id), e.g. image=photo,caption=alt_text")
+    p.add_argument("--image-size", type=int, default=None,
+                   help="centre-crop and resize every --data image to this side (default: keep; mixed sizes are then "
+                        "an error)")
+    p.add_argument("--mask-threshold", type=int, default=32,
+                   help="edit pairs without a mask: the region is max over RGB of |target - source| > this (0..255)")
+    p.add_argument("--shuffle-buffer", type=int, default=500, help="samples in --data's shuffle buffer")
     p.add_argument("--pairs", type=Path, default=None, help="WebDataset pair shards (default: render pairs on the fly)")
     p.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, log)")
     add_export_arguments(p, "the model folder region_predictor/ is written into; without a checkpoint, training "
@@ -162,9 +189,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--minutes", type=float, default=30.0)
     add_checkpoint_arguments(p)
     p.add_argument("--max-steps", type=int, default=None)
-    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--batch", type=int, default=16, help="samples per step per process")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads per process (default: the CPU count divided by the processes on this machine)")
+    p.add_argument("--mixed-precision", default=None, choices=["no", "fp16", "bf16"],
+                   help="autocast of the trained predictor under accelerate (default: accelerate launch's "
+                        "--mixed_precision, else no = fp32; fp16 needs CUDA; bf16 on CPU is far slower than fp32)")
+    p.add_argument("--log-every", type=int, default=5, help="steps per record of <out>/region/log.jsonl")
+    p.add_argument("--sample-log", action="store_true",
+                   help="record the ids of every step's samples per rank in <out>/region/samples-rank<R>.jsonl")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no tqdm progress bar")
+    p.add_argument("--eval-data", default=None, metavar="PATH_OR_ID",
+                   help="held-out data whose measured quality goes into the model card (default: --data's --eval-split, "
+                        "else fresh samples of the data source, or --data's own samples, marked as not held out)")
+    p.add_argument("--eval-split", default=None, help="split of --data (or --eval-data) to measure on")
+    p.add_argument("--eval-n", type=int, default=32, help="samples measured for the model card (0: none)")
     p.add_argument("--no-clip-text", dest="clip_text", action="store_false",
                    help="a new predictor reads only the instruction encoder (default: also CLIP's text tokens)")
     p.add_argument("--presence", action="store_true",
@@ -177,14 +217,90 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default, **extra)
 
 
+def parse_columns(text: str | None) -> dict[str, str] | None:
+    """``"image=photo,caption=alt"`` -> ``{"image": "photo", "caption": "alt"}``."""
+    if not text:
+        return None
+    out = {}
+    for part in text.split(","):
+        if "=" not in part:
+            raise SystemExit(f"--columns {text!r}: expected FIELD=COLUMN pairs separated by commas, e.g. image=photo,caption=alt")
+        k, v = part.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def dataset_data(args, captions=None):
+    """The :class:`RegionDataFactory` of ``--data`` (:class:`regionedit.training.data_sources.DatasetRegionData`),
+    edits of captions written by ``captions`` (default: the generic English rules)."""
+    from regionedit.training.data_sources import dataset_factory
+
+    return dataset_factory(args.data, split=args.split, schema=args.schema, columns=parse_columns(args.columns),
+                           captions=captions, image_size=args.image_size, mask_threshold=args.mask_threshold,
+                           shuffle_buffer=args.shuffle_buffer)
+
+
+def _accepts(factory, name: str) -> bool:
+    import inspect
+
+    if getattr(factory, "accepts_rank", False):
+        return True
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+class RegionTrainable(torch.nn.Module):
+    """What the optimizer trains: the predictor and the semantic-alignment head, in one forward (so DDP sees every
+    trained parameter used through its wrapper). State-dict keys ``pred.*`` / ``sem.*``, as before."""
+
+    def __init__(self, pred, sem):
+        super().__init__()
+        self.pred = pred
+        self.sem = sem
+
+    def forward(self, f_img, pixels=None, with_sem: bool = True, **ins_in):
+        out = dict(self.pred(f_img, pixels=pixels, **ins_in))
+        if with_sem:
+            out["sem_edited"] = self.sem(out["f_edited"])
+            out["sem_img"] = self.sem(self.pred.proj_img(f_img))
+        return out
+
+
+def command_line(args) -> str:
+    """The ``regionedit train region`` command of ``args`` (options that differ from the defaults)."""
+    import shlex
+
+    defaults = vars(build_parser().parse_args(["--out", "x"]))
+    parts = ["regionedit", "train", "region"]
+    for k, v in vars(args).items():
+        if k in ("func", "command", "train_command", "verbose") or k not in defaults or (v == defaults[k] and k != "out"):
+            continue
+        flag = "--" + k.replace("_", "-")
+        if isinstance(v, bool):
+            neg = {"clip_text": "--no-clip-text", "progress": "--no-progress"}
+            parts.append(neg.get(k, flag))
+        else:
+            parts += [flag, shlex.quote(str(v))]
+    return " ".join(parts)
+
+
 def run(args, data: RegionDataFactory | None = None) -> int:
     """Train (or resume) as ``args`` (see :func:`add_arguments`) says, on the batches of ``data`` (built with
-    ``pairs=args.pairs``, ``seed=args.seed`` and the config's ``absent_prob`` / ``degrade``), and export the
-    predictor. ``data`` is required: this module knows no world (``regionedit train region`` passes the
-    bundled shapes world's)."""
+    ``pairs=args.pairs``, ``seed=args.seed``, the config's ``absent_prob`` / ``degrade``, and ``rank`` /
+    ``world_size`` when several processes run), and export the predictor with its model card. Without ``data``,
+    ``--data`` is required (captions then get the generic English edit rules). Several processes: launched by
+    ``accelerate launch`` / ``torchrun`` (:mod:`regionedit.training.distributed`)."""
+    if data is None and getattr(args, "data", None):
+        data = dataset_data(args)
     if data is None:
         raise SystemExit("the region trainer needs a data source (run(args, data=...)): use `regionedit train region`, "
-                         "which passes the bundled shapes world's (regionedit.world.training.region_data.WorldRegionData)")
+                         "which passes the bundled shapes world's (regionedit.world.training.region_data.WorldRegionData), "
+                         "or give --data PATH_OR_ID")
+    import os
+
     from regionedit import models as M
     from regionedit.generate import InpaintConfig, InpaintGenerator
     from regionedit.localize import RegionPredictor, RegionPredictorConfig, SemanticAlignment
@@ -192,8 +308,12 @@ def run(args, data: RegionDataFactory | None = None) -> int:
     from regionedit.localize.features import clip_pixels, image_features, instruction_inputs, text_embeddings
     from regionedit.localize import load_region_predictor, save_region_predictor
     from regionedit.training.common import Run, earlier_record, resolve_export, train_loop
+    from regionedit.training.data_sources import region_loss
+    from regionedit.training.distributed import Dist
 
-    torch.set_num_threads(args.threads)
+    dist = Dist.create(getattr(args, "mixed_precision", None))
+    threads = args.threads or max(1, (os.cpu_count() or 2) // dist.local_world_size)
+    torch.set_num_threads(threads)
     args.presence = args.presence or args.presence_only
     cfg = RegionTrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(RegionTrainConfig)})
     m = M.load(args.model)
@@ -214,8 +334,9 @@ def run(args, data: RegionDataFactory | None = None) -> int:
     # the record of the predictor this run continues from, minus its presence head (kept in the run state
     # across resumes): the card lists it under "earlier training", or, for --presence-only, as the regions' own
     earlier = earlier_record(run_, folder_in, drop=("presence_head",))  # a new head is trained after (--presence-only)
-    if run_.exists():  # resume: the predictor's architecture is the checkpoint's
-        saved = run_.load().get("predictor_config")
+    saved_state = run_.load() if run_.exists() else None
+    if saved_state is not None:  # resume: the predictor's architecture is the checkpoint's
+        saved = saved_state.get("predictor_config")
         pred = RegionPredictor(RegionPredictorConfig.from_dict(saved) if saved else dataclasses.replace(pcfg, text_dim=0))
     elif (folder_in / "config.json").exists():  # continue from the shipped (or exported) predictor
         pred = load_region_predictor(folder_in).train()
@@ -227,19 +348,28 @@ def run(args, data: RegionDataFactory | None = None) -> int:
     else:
         pred = RegionPredictor(pcfg)
     sem = SemanticAlignment(pred.config.dim, d_img)
-    params = torch.nn.ModuleDict({"pred": pred, "sem": sem})
+    params = RegionTrainable(pred, sem)
     if args.presence_only:
         for n, q in params.named_parameters():
             q.requires_grad_(n.startswith("pred.presence_head."))
     opt = torch.optim.AdamW(params.parameters(), lr=cfg.lr, weight_decay=0.01)
+    model, opt_run = dist.prepare(params, opt)
     gen = InpaintGenerator(m, InpaintConfig(steps=cfg.gen_steps, guidance=cfg.guidance))
-    source = data(pairs=args.pairs, seed=args.seed, absent_prob=cfg.absent_prob, degrade=cfg.degrade)
-    (args.out).mkdir(parents=True, exist_ok=True)
-    (args.out / "config.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items() if k != "func"}, indent=2))
+    data_kw = dict(pairs=args.pairs, seed=args.seed, absent_prob=cfg.absent_prob, degrade=cfg.degrade)
+    if _accepts(data, "rank"):
+        data_kw.update(rank=dist.rank, world_size=dist.world_size)
+    elif dist.world_size > 1:
+        raise SystemExit(f"{dist.world_size} processes, but the data source {data!r} takes no rank / world_size: every "
+                         "process would read the same samples. Give it rank and world_size keywords, or run one process")
+    source = data(**data_kw)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if dist.is_main:
+        (args.out / "config.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items() if k != "func"}, indent=2))
 
-    def batch():
-        b = source(args.batch)
-        return b.images, b.examples
+    seen = {"samples": int(saved_state.get("samples_seen", saved_state["step"] * args.batch)) if saved_state else 0}
+    sample_log = run_.dir / f"samples-rank{dist.rank}.jsonl" if getattr(args, "sample_log", False) else None
+    if sample_log is not None:
+        _truncate_jsonl(sample_log, saved_state["step"] if saved_state else 0)
 
     def fill(x, region, exs, g):
         """The image blended into the composite, (B, 3, H, W), no gradient (see RegionTrainConfig.fill)."""
@@ -281,21 +411,27 @@ def run(args, data: RegionDataFactory | None = None) -> int:
         l_p = L.presence_loss(logit, present.float())
         return l_p, {"presence": l_p.item(), "presence_acc": ((logit > 0) == present).float().mean().item()}
 
-    def presence_step(x, exs):
+    def presence_step(x, exs, train=True, net=None):
         """``--presence-only``: the presence BCE, nothing else (no generator, no CLIP losses)."""
         with torch.no_grad():
             f_img, _ = image_features(clip, clip_pixels(x, size, proc.image_mean, proc.image_std))
             ins_in = instruction_inputs(m, pred, [e.instruction for e in exs])
-        l_p, logs = presence_terms(pred(f_img, **ins_in), exs)
+        out = (net or model)(f_img, with_sem=False, **ins_in)
+        l_p, logs = presence_terms(out, exs)
         if l_p is None:  # no referent edit in this batch: nothing to learn from
+            if train and dist.world_size > 1:  # every rank must take part in DDP's gradient averaging
+                dist.backward(out["region_logits"].sum() * 0)
             return {"loss": 0.0}
-        l_p.backward()
+        if train:
+            dist.backward(l_p)
         return {"loss": l_p.item(), **logs}
 
-    def step_fn(step, g):
-        x, exs = batch()
+    def losses(x, exs, g, train=True, net=None):
+        """The seed-001 loss of a batch (plus the region loss of edit pairs); backward when ``train``. ``net``: the
+        module to call (default the training one, DDP-wrapped under several processes; rank 0's measurement passes
+        the plain module, as a DDP forward on one rank alone would wait for the others)."""
         if args.presence_only:
-            return presence_step(x, exs)
+            return presence_step(x, exs, train, net)
         ins, tgt = [e.instruction for e in exs], [e.target for e in exs]
         with torch.no_grad():
             f_img, e_src = image_features(clip, clip_pixels(x, size, proc.image_mean, proc.image_std))
@@ -303,13 +439,13 @@ def run(args, data: RegionDataFactory | None = None) -> int:
             t_tgt = text_embeddings(clip, m.clip_tokenizer, tgt)
             t_clip = text_embeddings(clip, m.clip_tokenizer, [e.clip_target for e in exs])
             t_src = text_embeddings(clip, m.clip_tokenizer, [e.source for e in exs])
-        out = pred(f_img, pixels=x, **ins_in)
+        out = (net or model)(f_img, pixels=x, **ins_in)
         region = out["region"]  # (B, 1, H, W)
         with torch.no_grad():
             generated = fill(x, region, exs, g)
         res = L.soft_composite(x, generated, region)
         f_res, e_res = image_features(clip, clip_pixels(res, size, proc.image_mean, proc.image_std))
-        l_sem = L.semantic_alignment_loss(sem(out["f_edited"]), t_tgt, sem(pred.proj_img(f_img)), t_src)
+        l_sem = L.semantic_alignment_loss(out["sem_edited"], t_tgt, out["sem_img"], t_src)
         l_g = L.clip_global_loss(e_res, t_clip)
         changed = torch.tensor([e.referent is not False for e in exs])  # eq. 8 needs a text direction
         l_d = L.clip_directional_loss(e_res[changed], e_src[changed], t_clip[changed], t_src[changed]) if changed.any() else e_res.sum() * 0
@@ -320,20 +456,163 @@ def run(args, data: RegionDataFactory | None = None) -> int:
         l_p, logs = presence_terms(out, exs)
         if l_p is not None:
             loss = loss + cfg.lambda_p * l_p
-        loss.backward()
+        supervised = [i for i, e in enumerate(exs) if e.mask is not None]
+        if supervised:
+            truth = torch.stack([exs[i].mask for i in supervised])
+            l_m = region_loss(out["region_logits"][supervised], truth)
+            loss = loss + cfg.lambda_m * l_m
+            logs["region"] = l_m.item()
+            with torch.no_grad():
+                hard = region[supervised] > 0.5
+                inter = (hard & (truth > 0.5)).flatten(1).sum(-1).float()
+                union = (hard | (truth > 0.5)).flatten(1).sum(-1).float()
+                logs["region_iou"] = (inter / union.clamp(min=1)).mean().item()
+        if train:
+            dist.backward(loss)
         return {"loss": loss.item(), "sem": l_sem.item(), "clip_g": l_g.item(), "clip_d": l_d.item(),
                 "clip_s": l_s.item(), "clip_c": l_c.item(), "area": area.item(), **logs}
 
-    res = train_loop(run_, params, opt, step_fn, args.minutes, args.max_steps, args.seed, log_every=5,
-                     extra_state=lambda: {"predictor_config": dataclasses.asdict(pred.config), "earlier_training": earlier})
-    state = {"steps": res["step"], "cpu_minutes": round(res["seconds"] / 60, 1), "seed": args.seed, "batch": args.batch,
-             "train_config": dataclasses.asdict(cfg)}
-    if args.presence_only:  # the regions are the earlier training's: keep its record, add the head's
-        state = {**(earlier or {}), "presence_head": {k: v for k, v in state.items() if k != "seed"}}
-    elif earlier is not None:
-        state["earlier_training"] = earlier
-    save_region_predictor(pred, folder, state)
+    def step_fn(step, g):
+        x, exs = source(args.batch)
+        if sample_log is not None:
+            with open(sample_log, "a") as f:
+                f.write(json.dumps({"step": step + 1, "rank": dist.rank, "ids": list(getattr(source, "last_ids", []))}) + "\n")
+        seen["samples"] += args.batch * dist.world_size
+        return losses(x, exs, g)
+
+    data_state = None
+    if hasattr(source, "state_dict") and hasattr(source, "load_state_dict"):
+        data_state = (source.state_dict, source.load_state_dict)
+    tb = _tensorboard(run_.dir) if dist.is_main else None
+    res = train_loop(run_, params, opt_run, step_fn, args.minutes, args.max_steps, args.seed,
+                     log_every=getattr(args, "log_every", 5), dist=dist, data_state=data_state,
+                     samples_per_step=args.batch, progress=getattr(args, "progress", False),
+                     on_log=(lambda rec: [tb.add_scalar(k, v, rec["step"]) for k, v in rec.items()
+                                          if k != "step" and isinstance(v, (int, float))]) if tb else None,
+                     extra_state=lambda: {"predictor_config": dataclasses.asdict(pred.config), "earlier_training": earlier,
+                                          "samples_seen": seen["samples"]})
+    if tb is not None:
+        tb.close()
+    if dist.is_main:
+        described = source.describe() if hasattr(source, "describe") else {"source": type(source).__name__,
+                                                                           "pairs": str(args.pairs) if args.pairs else None}
+        quality = {}
+        if getattr(args, "eval_n", 0) > 0:
+            quality = _measure(args, data, data_kw, losses, params, res["step"])
+        state = {"steps": res["step"], "cpu_minutes": round(res["seconds"] / 60, 1), "seed": args.seed, "batch": args.batch,
+                 "processes": dist.world_size, "samples_seen": seen["samples"], "data": described,
+                 "train_config": dataclasses.asdict(cfg), "command": command_line(args), "quality": quality}
+        if args.presence_only:  # the regions are the earlier training's: keep its record, add the head's
+            state = {**(earlier or {}), "presence_head": {k: v for k, v in state.items() if k != "seed"}}
+        elif earlier is not None:
+            state["earlier_training"] = earlier
+        save_region_predictor(pred, folder, state)
+        write_model_card(folder, state["presence_head"] if args.presence_only else state, earlier)
+    dist.end()
     return 0
+
+
+def _truncate_jsonl(path: Path, step: int) -> None:
+    """Drop records of steps after ``step`` (a killed run's, redone after resume)."""
+    if not path.exists():
+        return
+    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
+    tmp = path.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(line + "\n" for line in keep))
+    tmp.replace(path)
+
+
+def _tensorboard(folder: Path):
+    """A TensorBoard writer into ``folder/tensorboard`` when the tensorboard package is installed, else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(Path(folder) / "tensorboard"))
+
+
+def _measure(args, data, data_kw, losses, params, steps: int) -> dict:
+    """The trained predictor's quality for its card, on ``--eval-n`` samples: the mean seed-001 loss terms (no
+    gradient) and, for edit pairs, the hard region's IoU (threshold 0.5) with the true region, beside the IoU of
+    the whole image as region (what an edit that ignores the instruction would score)."""
+    n = int(args.eval_n)
+    seed = args.seed + 100003
+    if getattr(args, "eval_data", None) or (getattr(args, "eval_split", None) and args.data):
+        from regionedit.training.data_sources import dataset_factory
+
+        where = args.eval_data or args.data
+        factory = dataset_factory(where, split=args.eval_split, schema=args.schema, columns=parse_columns(args.columns),
+                                  captions=getattr(data, "captions", None), image_size=args.image_size,
+                                  mask_threshold=args.mask_threshold, shuffle_buffer=1)
+        label = f"held out: {where}" + (f" split {args.eval_split}" if args.eval_split else "")
+        src = factory(seed=seed, absent_prob=data_kw["absent_prob"], pairs=None, degrade=0.0)
+    else:
+        kw = {**data_kw, "seed": seed}
+        kw.pop("rank", None), kw.pop("world_size", None)
+        src = data(**kw)
+        label = ("samples of the training data (--data, not held out: give --eval-data or --eval-split)" if args.data
+                 else f"fresh samples of the data source (seed {seed}; the training used seed {args.seed})")
+    gen = torch.Generator().manual_seed(seed)
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    whole, measured = [], 0
+    params.eval()
+    with torch.no_grad():
+        while measured < n:
+            x, exs = src(min(args.batch, n - measured))
+            out = losses(x, exs, gen, train=False, net=params)
+            for k, v in out.items():
+                sums[k] = sums.get(k, 0.0) + float(v) * len(exs)
+                counts[k] = counts.get(k, 0) + len(exs)
+            for e in exs:
+                if e.mask is not None:
+                    whole.append(float(e.mask.mean()))
+            measured += len(exs)
+    params.train()
+    q = {k: round(sums[k] / counts[k], 4) for k in sums}
+    if whole:
+        q["region_iou_whole_image"] = round(sum(whole) / len(whole), 4)
+        q["edit_pairs_measured"] = len(whole)
+    q["measured_on"] = label
+    q["samples"] = measured
+    q["after_steps"] = steps
+    return q
+
+
+def write_model_card(folder: Path, rec: dict, earlier: dict | None = None) -> str:
+    """``folder/README.md`` of a trained predictor: the data, the steps and the measured quality (``rec``: this
+    training's record in ``training_state.json``; ``earlier``: the record it continued from). Returns the text."""
+    data = rec.get("data") or {}
+    q = rec.get("quality") or {}
+    lines = ["# region_predictor (seed 001)", "",
+             "The learnable edit-region predictor of seed 001 (CLIP patch features fused with instruction features), "
+             "trained by `regionedit train region`.", "", "## Training", "",
+             f"- steps: {rec.get('steps', '?')}, samples seen: {rec.get('samples_seen', '?')}, "
+             f"processes: {rec.get('processes', 1)}, batch per process: {rec.get('batch', '?')}, seed: {rec.get('seed', '?')}",
+             f"- CPU minutes (rank 0's step time): {rec.get('cpu_minutes', '?')}"]
+    if data:
+        desc = ", ".join(f"{k} {data[k]}" for k in ("layout", "schema", "num_samples", "split", "image_size", "mask_threshold")
+                         if data.get(k) is not None)
+        lines.append(f"- data: `{data.get('location', data.get('source', '?'))}`" + (f" ({desc})" if desc else ""))
+    if rec.get("command"):
+        lines.append(f"- command: `{rec['command']}`")
+    if earlier:
+        lines.append(f"- continued from an earlier training: {earlier.get('steps', '?')} steps")
+    lines += ["", "## Measured quality", ""]
+    if q:
+        lines += [f"Measured after {q.get('after_steps', '?')} steps on {q.get('samples', '?')} samples: "
+                  f"{q.get('measured_on', '?')}.", "", "| metric | value |", "|---|---|"]
+        lines += [f"| `{k}` | {v} |" for k, v in q.items() if k not in ("measured_on", "samples", "after_steps")]
+        lines += ["", "`loss` and its terms are the seed-001 training losses (lower is better); `region_iou` is the "
+                  "IoU of the predicted region (threshold 0.5) with the true region of edit pairs, "
+                  "`region_iou_whole_image` that of the whole image (the baseline to beat)."]
+    else:
+        lines.append("Not measured (--eval-n 0).")
+    text = "\n".join(lines) + "\n"
+    tmp = Path(folder) / "README.md.tmp"
+    tmp.write_text(text)
+    tmp.replace(Path(folder) / "README.md")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -343,6 +622,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None, data: RegionDataFactory | None = None) -> int:
+    from regionedit.training.distributed import relaunch_under_torchrun
+
+    if data is None:  # `accelerate launch ... -m regionedit.training.region` on CPU: start the processes asked for
+        relaunched = relaunch_under_torchrun(["train", "region", *(sys.argv[1:] if argv is None else argv)])
+        if relaunched is not None:
+            return relaunched
     return run(build_parser().parse_args(argv), data)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from regionedit.training.region import RegionBatch, RegionExample, caption_pairs
+from regionedit.training.region import RegionBatch, RegionExample
 from regionedit.world import language as lang
 from regionedit.world import spec
 from regionedit.world.grammar import REFERENT_OPS, WorldDescriber, format_caption, parse_caption
@@ -177,17 +177,56 @@ class WorldRegionData:
     (:func:`example_from_caption`, ``absent_prob`` of them naming an object the caption lacks; captions for
     which no edit could be written are skipped and another pair is drawn).
 
-    Pairs: ``pairs`` (a folder of WebDataset pair shards, read in a random order per epoch) or, when None,
-    scenes rendered on the fly (:func:`rendered_pairs`). Randomness: pairs and edits come from
-    ``numpy.random.default_rng(seed + 11)``, degradations from their own ``default_rng(seed + 12)`` (so
-    ``degrade`` does not change the scenes drawn); the same arguments give the same batches.
+    Pairs: ``pairs`` (a folder of WebDataset pair shards, streamed by :func:`regionedit.data.open_dataset` in a
+    random order per epoch) or, when None, scenes rendered on the fly (:func:`rendered_pairs`). Randomness: pairs
+    and edits come from ``numpy.random.default_rng(seed + 11)``, degradations from their own
+    ``default_rng(seed + 12)`` (so ``degrade`` does not change the scenes drawn); the same arguments give the same
+    batches. Several processes (``rank`` of ``world_size``): rank r > 0 draws from ``default_rng([seed + 11, r])``
+    (and ``[seed + 12, r]``), and reads its own share of the ``pairs`` shards. ``state_dict()`` /
+    ``load_state_dict()`` (JSON-able) resume the exact stream.
     """
 
-    def __init__(self, *, pairs: Path | None = None, seed: int = 0, absent_prob: float = 0.1, degrade: float = 0.0):
+    def __init__(self, *, pairs: Path | None = None, seed: int = 0, absent_prob: float = 0.1, degrade: float = 0.0,
+                 rank: int = 0, world_size: int = 1):
         self.absent_prob, self.degrade = absent_prob, degrade
-        self.rng = np.random.default_rng(seed + 11)
-        self.aug = np.random.default_rng(seed + 12)  # its own stream: --degrade does not change the scenes drawn
-        self.stream = caption_pairs(pairs, self.rng) if pairs is not None else rendered_pairs(self.rng)
+        self.rank, self.world_size, self.seed = rank, world_size, seed
+        self.rng = np.random.default_rng(seed + 11 if rank == 0 else [seed + 11, rank])
+        # its own stream: --degrade does not change the scenes drawn
+        self.aug = np.random.default_rng(seed + 12 if rank == 0 else [seed + 12, rank])
+        self.pairs = None
+        if pairs is not None:
+            from regionedit.data import open_dataset
+
+            self.pairs = open_dataset(pairs).stream(rank=rank, world_size=world_size, seed=seed)
+            self.stream = ((s.image, s.caption) for s in self.pairs)
+        else:
+            self.stream = rendered_pairs(self.rng)
+
+    def state_dict(self) -> dict:
+        import json
+
+        st = {"rng": json.dumps(self.rng.bit_generator.state), "aug": json.dumps(self.aug.bit_generator.state)}
+        if self.pairs is not None:
+            st["pairs"] = self.pairs.state_dict()
+        return st
+
+    def load_state_dict(self, state: dict) -> None:
+        import json
+
+        self.rng.bit_generator.state = json.loads(state["rng"])  # rendered_pairs draws from self.rng
+        self.aug.bit_generator.state = json.loads(state["aug"])
+        if self.pairs is not None and "pairs" in state:
+            from regionedit.data import SampleStream
+
+            p = self.pairs
+            self.pairs = SampleStream(p.source, part=p.part, parts=p.parts, seed=p.seed, shuffle_buffer=p.shuffle_buffer,
+                                      split=p.split, state=state["pairs"])
+            self.stream = ((s.image, s.caption) for s in self.pairs)
+
+    def describe(self) -> dict:
+        if self.pairs is not None:
+            return {**self.pairs.source.describe(), "source": "shapes world pairs (--pairs)"}
+        return {"location": "the shapes world, rendered on the fly", "source": "WorldRegionData", "seed": self.seed}
 
     def __call__(self, n: int) -> RegionBatch:
         imgs, exs = [], []
