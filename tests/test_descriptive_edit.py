@@ -311,3 +311,7 @@ def test_trainer_checkpoint_and_resume_give_the_same_next_step_loss(tiny, tmp_pa
         train_descriptive(tiny, data, tmp_path / "b", steps=5, config=DescriptiveEditConfig(lora_rank=1))
     with pytest.raises(TypeError, match="target_caption"):
         train_descriptive(tiny, [object()], tmp_path / "c", steps=1)
+    # record dicts (regionedit.data.load_dataset) work as well as sample objects
+    as_dicts = prepare_batch(straight["method"], [dataclasses.asdict(s) for s in data[:2]])
+    for a, b in zip(as_dicts, prepare_batch(straight["method"], data[:2])):
+        assert torch.equal(a, b)

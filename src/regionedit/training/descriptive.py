@@ -14,7 +14,8 @@ so the model learns the three predictions the dual guidance combines. AdamW (see
 alpha, on SD 1.5; the default lr here, 1e-4, is for the miniature models).
 
 Data: any iterable of samples with ``.source`` and ``.target`` ((H, W, 3) uint8 RGB) and ``.target_caption``
-(str, the description of the target image); this module imports no world. A finite iterable is re-iterated
+(str, the description of the target image), or record dicts with those keys (``regionedit.data.load_dataset``'s
+records whose ``target`` and ``target_caption`` are set); this module imports no world. A finite iterable is re-iterated
 (epochs); on resume the trainer re-iterates it from the start and skips the samples it already used, so a
 resumed run sees the same batches as an uninterrupted one when the iterable restarts deterministically.
 
@@ -73,16 +74,24 @@ def prepare_batch(method, samples: list) -> tuple[torch.Tensor, torch.Tensor, to
     images resized to the method's native size and encoded by the frozen VAE (distribution mode)."""
     from regionedit.methods.descriptive_edit import images_to_tensor
 
-    for s in samples:
-        missing = [a for a in ("source", "target", "target_caption") if not hasattr(s, a)]
-        if missing:
-            raise TypeError(f"a training sample ({type(s).__name__}) lacks {missing}; DescriptiveEdit trains on "
-                            "samples with .source and .target ((H, W, 3) uint8) and .target_caption (str)")
+    rows = [_triple(s) for s in samples]
     size = method.native_size
-    both = method.encode_images(images_to_tensor([s.source for s in samples] + [s.target for s in samples], size))
-    src, tgt = both[: len(samples)], both[len(samples):]
-    emb = method.encode_text([str(s.target_caption) for s in samples])
+    both = method.encode_images(images_to_tensor([r[0] for r in rows] + [r[1] for r in rows], size))
+    src, tgt = both[: len(rows)], both[len(rows):]
+    emb = method.encode_text([r[2] for r in rows])
     return src, tgt, emb
+
+
+def _triple(sample) -> tuple:
+    """(source, target, target_caption) of a sample object (attributes, e.g. the world's ``EditSample``) or record
+    dict (keys, e.g. :func:`regionedit.data.load_dataset`'s records)."""
+    get = (lambda k: sample.get(k)) if isinstance(sample, dict) else (lambda k: getattr(sample, k, None))
+    row = tuple(get(k) for k in ("source", "target", "target_caption"))
+    missing = [k for k, v in zip(("source", "target", "target_caption"), row) if v is None]
+    if missing:
+        raise TypeError(f"a training sample ({type(sample).__name__}) lacks {missing}; DescriptiveEdit trains on samples "
+                        "with source and target ((H, W, 3) uint8) and target_caption (str), as attributes or dict keys")
+    return row[0], row[1], str(row[2])
 
 
 def descriptive_loss(method, source_latents: torch.Tensor, target_latents: torch.Tensor, text_emb: torch.Tensor,
