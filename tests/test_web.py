@@ -390,18 +390,30 @@ def test_use_result_and_undo(h, world):
     out = h.on_use_result(s)
     s = out["session"]
     assert np.array_equal(s.source, r2) and s.result is None and out["result"] is None
-    assert np.array_equal(out["paint"]["background"], r2) and len(s.turns) == 2
+    assert np.array_equal(out["paint"]["background"], r2) and len(s.history) == 2
     s = h.on_edit(s, "remove the blue star", np.roll(m, 10, axis=1), seed=2)["session"]  # edit the edited image
-    assert np.array_equal(s.result.source, r2) and len(s.turns) == 3
+    assert np.array_equal(s.result.source, r2) and len(s.history) == 3
     s = h.on_undo(s)["session"]  # the third edit undone: back on the result of the second
-    assert np.array_equal(s.source, r2) and s.result is None and len(s.turns) == 2
+    assert np.array_equal(s.source, r2) and s.result is None and len(s.history) == 2
     out = h.on_undo(s)  # "use result" undone: the original source, with the second result shown
     s = out["session"]
     assert np.array_equal(s.source, src) and np.array_equal(s.result.image, r2) and np.array_equal(out["result"], r2)
     s = h.on_undo(s)["session"]
-    assert np.array_equal(s.result.image, r1) and len(s.turns) == 1 and "2. " not in h._history(s)
+    assert np.array_equal(s.result.image, r1) and len(s.history) == 1 and "2. " not in h._history(s)
     s = h.on_undo(s)["session"]
-    assert s.result is None and s.turns == [] and np.array_equal(s.source, src)
+    assert s.result is None and s.history == [] and np.array_equal(s.source, src)
+
+
+def test_undo_memory_is_bounded():
+    """The undo stack keeps at most max_history steps and max_history_mb of images (the oldest go first)."""
+    s = Session(source=np.zeros((512, 512, 3), np.uint8))  # 0.75 MB
+    for i in range(10):
+        s.push(max_steps=6, max_bytes=3 * 1024 * 1024)
+        s.source = np.full((512, 512, 3), i, np.uint8)
+    assert len(s.undo_stack) == 4 and s.undo_bytes() <= 3 * 1024 * 1024
+    assert s.undo_stack[-1][0][0, 0, 0] == 8
+    s.push(max_steps=6, max_bytes=1)  # over budget: the last step is still kept
+    assert len(s.undo_stack) == 1
 
 
 def test_photo_gets_the_no_edit_message(h):

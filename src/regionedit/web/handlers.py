@@ -48,6 +48,7 @@ class WebConfig:
     max_connections: int = 128  # open HTTP connections (uvicorn's limit_concurrency); more get 503
     max_sessions: int = 64  # browser sessions whose state (images, history) is kept in memory
     max_history: int = 16  # undo steps kept per session
+    max_history_mb: int = 256  # images kept for undo per session (the oldest steps are dropped first)
     max_steps: int = 100
     max_guidance: float = 30.0
     examples: int = 6  # shapes-world scenes offered as examples
@@ -89,18 +90,30 @@ class Turn:
 
 @dataclasses.dataclass
 class Session:
-    """One browser session: the current source, the last result on it, the turns done and the undo stack."""
+    """One browser session: the current source, the last result on it, the history (one line per edit) and the
+    undo stack (the states before each edit or "use result"; the images of older states are dropped first)."""
 
     source: np.ndarray | None = None
     result: Turn | None = None
-    turns: list[Turn] = dataclasses.field(default_factory=list)
+    history: list[str] = dataclasses.field(default_factory=list)
     undo_stack: list[tuple[np.ndarray | None, Turn | None, int]] = dataclasses.field(default_factory=list)
     region: np.ndarray | None = None  # the last found region (bool), shown on the brush layer
     name: str = ""  # what the source is (file name or example)
 
-    def push(self, max_history: int) -> None:
-        self.undo_stack.append((self.source, self.result, len(self.turns)))
-        del self.undo_stack[:-max_history]
+    def push(self, max_steps: int, max_bytes: int) -> None:
+        """Remember the current state for undo: at most ``max_steps`` states holding at most ``max_bytes`` of
+        images (always the last one)."""
+        self.undo_stack = [*self.undo_stack, (self.source, self.result, len(self.history))][-max_steps:]
+        while len(self.undo_stack) > 1 and self.undo_bytes() > max_bytes:
+            self.undo_stack = self.undo_stack[1:]
+
+    def undo_bytes(self) -> int:
+        arrays = {}
+        for source, result, _ in self.undo_stack:
+            for a in (source, *((result.source, result.image, result.mask) if result else ())):
+                if a is not None:
+                    arrays[id(a)] = a.nbytes
+        return sum(arrays.values())
 
 
 # ------------------------------------------------------------------------------------------------
@@ -273,9 +286,7 @@ class WebHandlers:
         return {"background": session.source, "layers": layers, "composite": None}
 
     def _history(self, session: Session) -> str:
-        if not session.turns:
-            return ""
-        return "\n".join(t.line(i + 1) for i, t in enumerate(session.turns))
+        return "\n".join(session.history)
 
     def _result_outputs(self, session: Session) -> dict[str, Any]:
         t = session.result
@@ -386,12 +397,11 @@ class WebHandlers:
         turn = Turn(res.instruction, res.status, res.reason, res.method, seed, steps, guidance, img, res.image,
                     res.mask, res.target_description, meta)
         if res.status == "edited":
-            turn.png = self._write_png(res.image, meta, res.mask, len(session.turns) + 1)
+            turn.png = self._write_png(res.image, meta, res.mask, len(session.history) + 1)
         session = copy.copy(session)
-        session.turns = list(session.turns)
-        session.push(c.max_history)
+        session.push(c.max_history, c.max_history_mb * MB)
         session.result = turn
-        session.turns.append(turn)
+        session.history = [*session.history, turn.line(len(session.history) + 1)]
         if res.status == "edited":
             status = (f"edited ({res.method}): {int(res.mask.sum())} px changed"
                       + (f"; target: {res.target_description}" if res.target_description else "")
@@ -408,7 +418,7 @@ class WebHandlers:
         if session is None or session.result is None or session.result.status != "edited":
             raise UIError("there is no edited result to use yet; press Edit first")
         session = copy.copy(session)
-        session.push(self.config.max_history)
+        session.push(self.config.max_history, self.config.max_history_mb * MB)
         session.source, session.result, session.region = session.result.image, None, None
         return self._source_outputs(session, "the result is the new source; type the next instruction")
 
@@ -419,7 +429,7 @@ class WebHandlers:
         session = copy.copy(session)
         session.undo_stack = list(session.undo_stack)
         session.source, session.result, n = session.undo_stack.pop()
-        session.turns = list(session.turns[:n])
+        session.history = session.history[:n]
         session.region = None
         return self._source_outputs(session, f"undone; {len(session.undo_stack)} more step(s) to undo")
 
