@@ -184,7 +184,7 @@ def train_loop(
         saved_world = int(st.get("world_size", 1))
         gens = st.get("generators")
         if saved_world == world and gens is not None and len(gens) == world:
-            gen.set_state(gens[rank])
+            gen.set_state(gens[rank].clone())  # a row of the stacked states: set_state needs its own storage
         elif rank == 0:
             gen.set_state(st["generator"])
         if data_state is not None and st.get("data_states"):
@@ -210,7 +210,7 @@ def train_loop(
             "ema": ema.model.state_dict() if ema is not None else None,
             "step": step,
             "seconds": seconds,
-            "generator": gens[0],
+            "generator": gens[0].clone(),
             "generators": gens,
             "world_size": world,
         }
