@@ -144,7 +144,7 @@ def test_local_hosts_and_allowed_hosts_are_served(client, host):
     r = client.get("/", headers={"Host": host})
     assert r.status_code == 200 and "<html" in r.text.lower()
     assert r.headers["x-frame-options"] == "DENY" and r.headers["x-content-type-options"] == "nosniff"
-    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"] and "default-src 'self'" in r.headers["content-security-policy"]
 
 
 @pytest.mark.parametrize("origin", ["null", "NULL", "http://evil.example", "http://127.0.0.1:9999", "https://127.0.0.1:7860",

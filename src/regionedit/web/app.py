@@ -71,7 +71,7 @@ def build_app(editor, config: WebConfig | None = None) -> gr.Blocks:
                 with gr.Row():
                     find_btn = gr.Button("Find region", elem_id="find-region")
                     edit_btn = gr.Button("Edit", variant="primary", elem_id="edit")
-                with gr.Accordion("Settings", open=False):
+                with gr.Accordion("Seed, steps, guidance", open=False):
                     seed = gr.Number(label="Seed", value=0, precision=0, minimum=0, elem_id="seed")
                     steps = gr.Slider(label="Steps", minimum=1, maximum=config.max_steps, step=1,
                                       value=min(ed_cfg.steps, config.max_steps), elem_id="steps")
@@ -142,7 +142,7 @@ def build_app(editor, config: WebConfig | None = None) -> gr.Blocks:
                        api_name="find_region")
         instruction.submit(edit, [session, instruction, paint, seed, steps, guidance],
                            [session, result, result_region, status, history, download], preprocess=False,
-                           concurrency_id="model", api_name=False)
+                           concurrency_id="model", api_name="edit_submit")
         edit_btn.click(edit, [session, instruction, paint, seed, steps, guidance],
                        [session, result, result_region, status, history, download], preprocess=False,
                        concurrency_id="model", api_name="edit")

@@ -17,8 +17,9 @@ and answers, before Gradio sees the request:
   body without its fields, an unknown component id); such an answer is replaced by a 400 (the traceback stays in
   the server log).
 
-Every answer carries ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``,
-``Content-Security-Policy: frame-ancestors 'none'``, ``Referrer-Policy: no-referrer`` and
+Every answer carries ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``, a Content-Security-Policy that
+lets the page load and connect to this server only (:data:`CSP`; ``frame-ancestors 'none'``),
+``Referrer-Policy: no-referrer`` and
 ``Cross-Origin-Resource-Policy: same-origin``; ``X-Forwarded-*`` headers are dropped (no proxy is trusted).
 """
 
@@ -44,10 +45,15 @@ LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 IMAGE_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WebP"}
 """Accepted uploads (checked from the file's first bytes)."""
 
+CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+       "img-src 'self' data: blob:; media-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+       "worker-src 'self' blob:; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+"""The page may load and connect to this server only (Gradio needs inline scripts and styles)."""
+
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
-    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (b"content-security-policy", CSP.encode()),
     (b"referrer-policy", b"no-referrer"),
     (b"cross-origin-resource-policy", b"same-origin"),
 ]

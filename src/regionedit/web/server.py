@@ -50,7 +50,7 @@ def make_asgi_app(blocks: gr.Blocks, config: WebConfig | None = None, host: str 
     options = dict(server_name=host, server_port=port, max_file_size=config.max_upload_bytes, show_error=False,
                    footer_links=["gradio"], run_history=False, enable_monitoring=False, pwa=False, ssr_mode=False,
                    mcp_server=False, theme=theme())
-    accepted = inspect.signature(gr.mount_gradio_app).parameters  # Gradio 5 lacks some (footer_links, theme)
+    accepted = inspect.signature(gr.mount_gradio_app).parameters  # options a 6.x release may lack: skipped
     gr.mount_gradio_app(app, blocks, path="/", **{k: v for k, v in options.items() if k in accepted})
     # Gradio checks that the files named in a request were uploaded to it (not any path on the disk) only once
     # its Blocks has "launched"; a mounted Blocks never launches, so say it has (tests/test_web.py checks that a
