@@ -80,7 +80,8 @@ def build_app(editor, config: WebConfig | None = None) -> gr.Blocks:
             with gr.Column(scale=1):
                 paint = gr.ImageEditor(label="Region (paint to set or correct it)", type="numpy", image_mode="RGBA",
                                        sources=(), transforms=(), layers=False, format="png", elem_id="paint",
-                                       brush=gr.Brush(colors=[("#ff00ff", 0.6)], color_mode="fixed", default_size=4), eraser=gr.Eraser(),
+                                       brush=gr.Brush(colors=[("#ff00ff", 0.6)], color_mode="fixed", default_size=4),
+                                       eraser=gr.Eraser(),
                                        height=380)
                 clear_btn = gr.Button("Clear paint", size="sm", elem_id="clear-paint")
                 region = gr.Image(label="Found region", interactive=False, format="png", elem_id="region", height=200)
@@ -111,6 +112,10 @@ def build_app(editor, config: WebConfig | None = None) -> gr.Blocks:
             return h.on_upload(s, up)
 
         @ui
+        def clear_source(s):
+            return h.on_clear_source(s)
+
+        @ui
         def example(s, evt: gr.SelectData):
             return h.on_example(s, evt.index)
 
@@ -137,6 +142,7 @@ def build_app(editor, config: WebConfig | None = None) -> gr.Blocks:
         # events that read uploads decode them themselves (preprocess=False): header checked first
         source.upload(upload, [session, source], source_outs, preprocess=False, concurrency_id="decode",
                       api_name="upload")
+        source.clear(clear_source, [session], source_outs, concurrency_id="decode", api_name="clear_source")
         gallery.select(example, [session], [*source_outs, instruction], concurrency_id="decode", api_name="example")
         find_btn.click(find, [session, instruction], [session, region, paint, status], concurrency_id="model",
                        api_name="find_region")

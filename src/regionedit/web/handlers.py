@@ -2,9 +2,10 @@
 :class:`Session`, callable without a browser or a server) and :class:`WebConfig` (the limits). The Gradio page
 around them: :func:`regionedit.web.app.build_app`.
 
-Every image a client sends is checked from its header (type, bytes, pixels: :func:`~regionedit.web.security.check_image_header`)
-inside the queue, before a pixel is decoded; Gradio's own decoding is switched off for the events that take images
-(``preprocess=False``), so no upload is decoded anywhere else. Network-level protection (Host allow-list,
+Every image a client sends is checked from its header (type, bytes, pixels:
+:func:`~regionedit.web.security.check_image_header`) inside the queue, before a pixel is decoded; Gradio's own
+decoding is switched off for the events that take images (``preprocess=False``), so no upload is decoded anywhere
+else. Network-level protection (Host allow-list,
 cross-origin refusal, bounded bodies): :mod:`regionedit.web.security`; serving: :mod:`regionedit.web.server`.
 """
 
@@ -234,9 +235,7 @@ class WebHandlers:
         FileData or, from Python, arrays), a bool mask, or None."""
         if paint is None:
             return None
-        if isinstance(paint, np.ndarray) and paint.dtype == bool:
-            layers = [paint]
-        elif isinstance(paint, np.ndarray):
+        if isinstance(paint, np.ndarray):
             layers = [paint]
         elif isinstance(paint, dict):
             layers = list(paint.get("layers") or [])
@@ -311,6 +310,10 @@ class WebHandlers:
         session = Session(source=img, name=str(name or "upload")[:100])
         return self._source_outputs(session, f"loaded {session.name}: {img.shape[1]}x{img.shape[0]}; type an "
                                              "instruction and press Edit (or Find region first)")
+
+    def on_clear_source(self, session: Session) -> dict[str, Any]:
+        """The source image was removed in the page: the session starts over, empty."""
+        return self._source_outputs(Session(), "upload an image (or pick an example)")
 
     def on_example(self, session: Session, index: int) -> dict[str, Any]:
         ex = self.examples()
