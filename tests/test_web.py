@@ -257,6 +257,18 @@ def test_methods_and_body_limits(client, blocks):
     assert r.status_code == 404
 
 
+@pytest.mark.parametrize("path", [
+    "/gradio_api/file=/etc/passwd", "/gradio_api/file=../../../../etc/passwd", "/file=/etc/passwd",
+    "/static/../../../../etc/passwd", "/static/%2e%2e/%2e%2e/%2e%2e/etc/passwd", "/assets/..%2f..%2f..%2fetc%2fpasswd",
+    "/gradio_api/file=%2Fetc%2Fpasswd", "//etc/passwd", "/..\\..\\etc\\passwd", "/gradio_api/proxy=http://evil.example/x",
+    "/gradio_api/file=" + __file__, "/svelte/../../../../etc/passwd",
+])
+def test_path_traversal_serves_nothing(client, path):
+    r = client.get(path)
+    assert r.status_code in (400, 403, 404), (path, r.status_code)
+    assert b"root:" not in r.content and b"import" not in r.content
+
+
 def test_forged_file_path_is_refused(client, blocks, h, tmp_path):
     """A request naming a file on the server's disk (not uploaded) must not read it: Gradio's own check (live only
     because make_asgi_app marks the mounted Blocks launched) and ours in the handlers."""
@@ -427,6 +439,16 @@ def test_photo_gets_the_no_edit_message(h):
     assert out["status"].startswith("no edit: ") and "--domain-guard off" in out["status"] and "--generator" in out["status"]
     assert out["download"] is None and np.array_equal(out["result"], photo)
     assert "no_edit" in out["history"]
+
+
+def test_no_region_and_not_understood_say_why(h):
+    tiles = (np.add.outer(np.arange(64) // 8, np.arange(64) // 8) % 2).astype(bool)
+    checker = np.where(tiles[..., None], np.uint8(250), np.uint8(10)).repeat(3, -1)
+    s = h.on_upload(Session(), checker)["session"]
+    out = h.on_find_region(s, "add a large green star in the center")
+    assert "no free space" in out["status"] and "paint the region yourself" in out["status"]
+    out = h.on_edit(h.on_example(Session(), 0)["session"], "sing me a song", None)
+    assert out["status"].startswith("no edit: ") and out["session"].result.status == "no_edit"
 
 
 def test_world_image_of_any_shape(h):
