@@ -8,6 +8,7 @@ The app runs in-process under Starlette's TestClient around the bundled shapes-6
 import argparse
 import io
 import json
+import shutil
 import struct
 import threading
 import uuid
@@ -94,10 +95,21 @@ def header_only_png(w: int, h: int) -> bytes:
             + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
 
 
+_UPLOADED: list[Path] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _remove_uploaded():
+    yield
+    for folder in _UPLOADED:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def uploaded(data: bytes, name: str = "image.png") -> dict:
     """A file as if uploaded to Gradio: in its upload folder, named by a FileData dict."""
     folder = Path(get_upload_folder()) / f"regionedit-test-{uuid.uuid4().hex}"
     folder.mkdir(parents=True)
+    _UPLOADED.append(folder)
     (folder / name).write_bytes(data)
     return {"path": str(folder / name), "orig_name": name, "meta": {"_type": "gradio.FileData"}}
 

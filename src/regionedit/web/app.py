@@ -40,7 +40,7 @@ def theme() -> gr.themes.Base:
 def build_app(editor, config: WebConfig | None = None) -> gr.Blocks:
     """The ``gr.Blocks`` UI over ``editor`` with its queue configured (``config.concurrency`` model events at
     once, ``config.max_queue`` waiting). Serve it with :func:`regionedit.web.server.make_asgi_app` (adds the
-    network guard) - not with ``launch()``, which has no Host / Origin checks. ``app.handlers`` is the
+    network guard) - not with ``launch()``, which has no Host / Origin checks. ``blocks.handlers`` is the
     :class:`WebHandlers` instance behind it."""
     config = config or WebConfig()
     h = WebHandlers(editor, config, upload_roots=[get_upload_folder()])
