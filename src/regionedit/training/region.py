@@ -1,23 +1,27 @@
-"""``regionedit train region``: train the seed-001 region predictor on text-image pairs only.
+"""``regionedit train region``: train the seed-001 region predictor on text-image pairs (and edit pairs).
 
-No edit pairs and no ground-truth masks: each step takes (image, caption) pairs with an instruction and the
-target description written from the *caption text alone* (the paper uses an LLM; a data source supplies them,
-see :class:`RegionData`), predicts a region, fills it with the frozen inpainting generator, blends with a
-differentiable soft mask and minimises
+Captions: each step takes (image, caption) pairs with an instruction and the target description written from the
+*caption text alone* (the paper uses an LLM; a data source supplies them, see :class:`RegionData`), predicts a
+region, fills it with the frozen inpainting generator, blends with a differentiable soft mask and minimises
 
     L = alpha * L_semAlign (eqs 4-6) + beta * (l_g L_CLIPg + l_d L_CLIPd + l_s L_CLIPs + l_c L_CLIPc)
         + gamma * mean(region)  (keeps regions tight)
 
 (eqs 7-10; ``L_CLIPc``, our addition, is eq. 7 in CLIP's contrastive form: the composite must match the
-target better than the captions a wrong region would produce).
+target better than the captions a wrong region would produce). Edit pairs (``--data`` with an instruction and a
+target image or mask) add ``lambda_m * region_loss`` against the true region (the mask, or |target - source|),
+see :mod:`regionedit.training.data_sources`.
 
 Data: the trainer takes a :class:`RegionDataFactory` (``run(args, data=...)``); this module imports no
-world. ``regionedit train region`` passes the bundled shapes world's
-(:class:`regionedit.world.training.region_data.WorldRegionData`): with ``--pairs DIR`` it reads the WebDataset
-shards written by ``regionedit world make --format pairs`` (:func:`caption_pairs`); without it, pairs are
+world. ``--data PATH_OR_ID`` reads any dataset :func:`regionedit.data.open_dataset` reads
+(:class:`regionedit.training.data_sources.DatasetRegionData`). Otherwise ``regionedit train region`` passes the
+bundled shapes world's (:class:`regionedit.world.training.region_data.WorldRegionData`): with ``--pairs DIR`` it
+streams the WebDataset shards written by ``regionedit world make --format pairs``; without it, pairs are
 rendered on the fly by the same code (image and caption only; the scene graph is discarded before training
-sees the sample). Resumable: checkpoints in ``--out``; the trained predictor is exported to
-``<export>/region_predictor`` (config.json + fp16 safetensors; ``--export`` defaults to ``<out>/export``).
+sees the sample). Several processes: ``accelerate launch`` / ``torchrun`` (:mod:`regionedit.training.distributed`;
+docs/training.md). Resumable (weights, optimizer, every rank's generator and data position): checkpoints in
+``--out``; the trained predictor is exported to ``<export>/region_predictor`` (config.json + fp16 safetensors,
+training_state.json and a model card; ``--export`` defaults to ``<out>/export``).
 """
 
 from __future__ import annotations
