@@ -11,7 +11,10 @@ size and the right mode). A traceback, or "edited" on garbage, is *not handled*,
 
 Rows: files (truncated, empty, text named .png, 16-bit, CMYK, palette, RGBA, EXIF-rotated, decompression-bomb
 header, over --max-pixels), CLI values, batch lines, weights (NaN UNet, truncated safetensors), a pickle payload
-checkpoint under ``regionedit train region --out``, and kill -9 of an edit batch followed by ``--resume``.
+checkpoint under ``regionedit train region --out``, kill -9 of an edit batch followed by ``--resume``, and HTTP
+requests to the web UI (Host rebinding, Origin null / foreign, cross-site, malformed and deeply nested JSON, an
+oversize body, a wrong method, path traversal, an upload whose header promises 400 megapixels). The load test of
+the web UI is ``benchmarks/web_load.py``.
 """
 
 from __future__ import annotations
@@ -394,7 +397,65 @@ def kill9_row(model: Path, work: Path, jobs: int = 8, kill_after: int = 2) -> Re
 
 # ------------------------------------------------------------------------------------------------ main
 
-SECTIONS = ["files", "cli", "batch", "weights", "checkpoints", "kill9"]
+HTTP_CASES = {  # name -> (method, path, headers, body, expected statuses); the web UI's ASGI app (regionedit serve)
+    "control: GET / from localhost": ("GET", "/", {}, None, {200}),
+    "Host rebinding (Host: evil.example)": ("GET", "/", {"Host": "evil.example"}, None, {403}),
+    "`Origin: null` POST": ("POST", "/gradio_api/queue/join", {"Origin": "null"}, b'{"data": []}', {403}),
+    "foreign Origin POST": ("POST", "/gradio_api/queue/join", {"Origin": "http://evil.example"}, b'{"data": []}',
+                            {403}),
+    "cross-site fetch (Sec-Fetch-Site)": ("GET", "/config", {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "cors"},
+                                          None, {403}),
+    "malformed JSON body": ("POST", "/gradio_api/queue/join", {}, b'{"data": [1, 2', {400}),
+    "JSON nested 10,000 deep": ("POST", "/gradio_api/queue/join", {}, b"[" * 10000 + b"]" * 10000, {400}),
+    "2 MB JSON body": ("POST", "/gradio_api/queue/join", {}, b'{"a": "' + b"x" * (2 << 20) + b'"}', {413}),
+    "PUT method": ("PUT", "/gradio_api/queue/join", {}, b"{}", {405}),
+    "path traversal /gradio_api/file=/etc/passwd": ("GET", "/gradio_api/file=/etc/passwd", {}, None,
+                                                    {400, 403, 404}),
+    "upload whose header says 20000x20000": ("UPLOAD", "/gradio_api/upload", {}, None, {200, 400, 413}),
+}
+
+
+def http_rows(model: Path, work: Path) -> list[Result]:
+    """Each HTTP case against the web UI's ASGI app (Gradio behind WebGuard) in process, through starlette's
+    TestClient; the bomb upload is then given to the edit handler, which must refuse it from its header."""
+    from starlette.testclient import TestClient
+
+    from regionedit.pipeline import Editor, EditorConfig
+    from regionedit.web.app import build_app
+    from regionedit.web.server import make_asgi_app
+
+    editor = Editor.from_pretrained(str(model), config=EditorConfig(steps=1, candidates=1))
+    blocks = build_app(editor)
+    origin = "http://127.0.0.1:7860"
+    out = []
+    with TestClient(make_asgi_app(blocks), base_url=origin, raise_server_exceptions=False) as client:
+        for name, (method, path, headers, body, ok) in HTTP_CASES.items():
+            try:
+                if method == "UPLOAD":
+                    r = client.post(path, headers={"Origin": origin},
+                                    files={"files": ("bomb.png", png_header_only(20000, 20000), "image/png")})
+                    refused = ""
+                    if r.status_code == 200:  # stored, not decoded: the handler must refuse it from the header
+                        stored = r.json()[0]
+                        try:
+                            blocks.handlers.decode_upload(stored)
+                            refused = "DECODED"
+                        except Exception as e:  # the refusal the UI shows
+                            refused = str(e)
+                    handled = r.status_code in ok and refused != "DECODED"
+                    out.append(Result("http", name, "refused" if handled else "decoded", str(r.status_code),
+                                      refused or r.text[:100], handled))
+                    continue
+                hdrs = {"Content-Type": "application/json", **headers} if body is not None else headers
+                r = client.request(method, path, headers=hdrs, content=body)
+                outcome = "served" if r.status_code < 300 else f"refused ({r.status_code})"
+                out.append(Result("http", name, outcome, str(r.status_code), r.text[:100], r.status_code in ok))
+            except Exception as e:  # a crash of the app is not handled
+                out.append(Result("http", name, "exception", "-", f"{type(e).__name__}: {e}", False))
+    return out
+
+
+SECTIONS = ["files", "cli", "batch", "weights", "checkpoints", "kill9", "http"]
 
 
 def run_all(model: Path, work: Path, sections=SECTIONS, log=print) -> list[Result]:
@@ -420,6 +481,8 @@ def run_all(model: Path, work: Path, sections=SECTIONS, log=print) -> list[Resul
         add(checkpoint_row(model, work))
     if "kill9" in sections:
         add(kill9_row(model, work))
+    if "http" in sections:
+        add(http_rows(model, work))
     return results
 
 
