@@ -372,6 +372,18 @@ def test_mask_free_edit_on_a_world_image(h, world):
     assert np.array_equal(again.image, t.image)
 
 
+def test_edit_progress_follows_the_denoising_steps(h, world):
+    src, instruction = world
+    s = h.on_upload(Session(), uploaded(png(src), "scene.png"))["session"]
+    seen = []
+    h.on_edit(s, instruction, None, seed=3, steps=3, guidance=4,
+              progress=lambda frac, desc=None: seen.append((round(frac, 3), desc)))
+    steps = [d for _, d in seen if d and d.startswith("denoising step")]
+    assert steps[:3] == ["denoising step 1 of 3", "denoising step 2 of 3", "denoising step 3 of 3"]
+    fracs = [f for f, _ in seen]
+    assert fracs == sorted(fracs) or len(steps) > 3  # rises (several candidates repeat the steps in one batch)
+
+
 def test_find_region_then_painted_mask(h, editor, world):
     src, instruction = world
     s = h.on_upload(Session(), src)["session"]

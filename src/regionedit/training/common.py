@@ -113,6 +113,13 @@ class Run:
 
     def save(self, state: dict) -> None:
         atomic_torch_save(state, self.state_path)
+        self.plot()
+
+    def plot(self) -> Path | None:
+        """Write ``loss.png`` (the log's loss curves) beside ``log.jsonl``; None when there is nothing to draw yet."""
+        from .curves import plot_losses
+
+        return plot_losses(self.log_path) if self.log_path.exists() else None
 
     def log(self, record: dict) -> None:
         with open(self.log_path, "a") as f:

@@ -387,8 +387,14 @@ class WebHandlers:
                           "press Edit again")
         if progress is not None:
             progress(0.05, desc="editing: finding the region" if mask is None else "editing the painted region")
+        step_cb = None
+        if progress is not None:  # a bar that moves with the denoising steps (the generator's step callback)
+            def step_cb(gen, i, t, kwargs):
+                progress(0.1 + 0.8 * (i + 1) / steps, desc=f"denoising step {i + 1} of {steps}")
+                return kwargs
         try:
-            res = ed(img, instruction, seed=seed, mask=mask, steps=steps, guidance=guidance)
+            res = ed(img, instruction, seed=seed, mask=mask, steps=steps, guidance=guidance,
+                     callback_on_step_end=step_cb)
         except OSError as e:
             raise UIError(f"model {ed.model_id!r} could not be loaded ({e}); restart the server with a complete "
                           "--model") from None
