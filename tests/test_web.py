@@ -412,6 +412,36 @@ def test_find_region_then_painted_mask(h, editor, world):
         h.paint_mask({"layers": [np.zeros((64, 32, 4), np.uint8) + 255]}, (64, 64))
 
 
+def test_localizer_menu_and_region_choice(editor, world, tmp_path):
+    """The page's backend picker (localizers beside the model's own) and method choice (where the region comes from)."""
+    from regionedit.models.tiny_localizers import save_tiny_clipseg
+
+    src, instruction = world
+    spec = f"clipseg:{save_tiny_clipseg(tmp_path / 'clipseg')}"
+    hh = web_handlers.WebHandlers(editor, WebConfig(localizers=(spec,)))
+    try:
+        assert hh.localizer_names == [web_handlers.OWN_LOCALIZER, spec]
+        own = editor.localizer
+        s = hh.on_upload(Session(), src)["session"]
+        a = hh.on_find_region(s, instruction, localizer=spec)["region"]
+        b = hh.on_find_region(s, instruction)["region"]
+        assert editor.localizer is own  # the choice is swapped in per event and restored
+        assert not np.array_equal(a, b)  # a different backend, a different region
+        with pytest.raises(UIError, match="unknown localizer"):
+            hh.on_find_region(s, instruction, localizer="clipseg:elsewhere")
+        painted = np.zeros((64, 64, 4), np.uint8)
+        painted[10:26, 30:50] = (255, 0, 255, 153)
+        paint = {"layers": [painted]}
+        t = hh.on_edit(s, instruction, paint, seed=1, steps=2, region_from="found")["session"].result
+        assert t.method == "region"  # the painting is ignored
+        with pytest.raises(UIError, match="needs a painted region"):
+            hh.on_edit(s, instruction, None, seed=1, steps=2, region_from="painted")
+        with pytest.raises(UIError, match="unknown region choice"):
+            hh.on_edit(s, instruction, paint, region_from="somewhere")
+    finally:
+        hh.close()
+
+
 def test_use_result_and_undo(h, world):
     src, instruction = world
     s = h.on_upload(Session(), src)["session"]
@@ -519,9 +549,9 @@ def test_full_flow_through_the_queue(client, blocks, world):
     up = {"path": r.json()[0], "orig_name": "scene.png", "meta": {"_type": "gradio.FileData"}}
     sh = "flow"
     assert run_event(client, blocks, "upload", [None, up], sh)["success"]
-    done = run_event(client, blocks, "find_region", [None, instruction], sh)
+    done = run_event(client, blocks, "find_region", [None, instruction, "model's own"], sh)
     assert done["success"] and "region:" in json.dumps(done["output"]["data"])
-    done = run_event(client, blocks, "edit", [None, instruction, None, 5, 2, 4.0], sh)
+    done = run_event(client, blocks, "edit", [None, instruction, None, 5, 2, 4.0, "model's own", "auto"], sh)
     assert done["success"], done
     text = json.dumps(done["output"]["data"])
     assert "edited (" in text and "regionedit-edit-1.png" in text
@@ -549,7 +579,8 @@ def test_full_queue_is_refused(editor):
     try:
         with TestClient(make_asgi_app(b), base_url=ORIGIN) as c:
             def post(i):
-                return c.post("/gradio_api/queue/join", json={**join, "data": [None, "x"], "session_hash": f"q{i}"})
+                data = [None, "x", "model's own"]
+                return c.post("/gradio_api/queue/join", json={**join, "data": data, "session_hash": f"q{i}"})
 
             assert post(0).status_code == 200
             assert running.wait(60)

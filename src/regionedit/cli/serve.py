@@ -31,7 +31,10 @@ def add_parser(sub) -> None:
     g = p.add_argument_group("components (as in `regionedit edit`)")
     g.add_argument("--generator", default=None, help="a diffusers inpainting pipeline, id or folder")
     g.add_argument("--localizer", default=None,
-                   help="learned, learned:FOLDER, clipseg:ID_OR_FOLDER, owlv2:ID[+sam:ID], gdino:ID[+sam:ID]")
+                   help="learned, learned:FOLDER, clipseg:ID_OR_FOLDER, owlv2:ID[+sam:ID], gdino:ID[+sam:ID], sam3:ID")
+    g.add_argument("--extra-localizer", action="append", default=[], metavar="SPEC",
+                   help="another localizer the page offers in its Localizer menu (repeatable; same forms as "
+                        "--localizer, loaded on first use), e.g. clipseg:CIDAS/clipseg-rd64-refined")
     g.add_argument("--describer", default=None, help="grammar, or a chat LM / VLM id or folder")
     g.add_argument("--clip", default=None, help="CLIP id or folder the learned localizer reads (default: the folder's)")
     g.add_argument("--instruction-encoder", default=None,
@@ -67,7 +70,7 @@ def _config(args):
         raise SystemExit(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
     return WebConfig(max_pixels=args.max_pixels, max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
                      concurrency=args.concurrency, max_queue=args.max_queue, max_connections=args.max_connections,
-                     allowed_hosts=tuple(args.allowed_hosts))
+                     allowed_hosts=tuple(args.allowed_hosts), localizers=tuple(args.extra_localizer))
 
 
 def load_editor(args):

@@ -11,7 +11,7 @@ import functools
 import gradio as gr
 from gradio.utils import get_upload_folder
 
-from regionedit.web.handlers import Session, UIError, WebConfig, WebHandlers
+from regionedit.web.handlers import REGION_FROM, Session, UIError, WebConfig, WebHandlers
 
 __all__ = ["build_app", "theme"]
 
@@ -69,6 +69,11 @@ def build_app(editor, config: WebConfig | None = None) -> gr.Blocks:
                 instruction = gr.Textbox(label="Instruction", placeholder="e.g. remove the red circle", max_lines=2,
                                          max_length=500, elem_id="instruction")
                 with gr.Row():
+                    backend = gr.Dropdown(choices=h.localizer_names, value=(h.localizer_names or [None])[0],
+                                          label="Localizer", elem_id="localizer", interactive=len(h.localizer_names) > 1)
+                    region_from = gr.Radio(list(REGION_FROM), value="auto", label="Region", elem_id="region-from",
+                                           info="found by the localizer, or painted; auto: painted if there is paint")
+                with gr.Row():
                     find_btn = gr.Button("Find region", elem_id="find-region")
                     edit_btn = gr.Button("Edit", variant="primary", elem_id="edit")
                 with gr.Accordion("Seed, steps, guidance", open=False):
@@ -120,12 +125,12 @@ def build_app(editor, config: WebConfig | None = None) -> gr.Blocks:
             return h.on_example(s, evt.index)
 
         @ui
-        def find(s, text, progress=gr.Progress()):
-            return h.on_find_region(s, text, progress=progress)
+        def find(s, text, loc, progress=gr.Progress()):
+            return h.on_find_region(s, text, progress=progress, localizer=loc)
 
         @ui
-        def edit(s, text, painted, sd, st, gd, progress=gr.Progress()):
-            return h.on_edit(s, text, painted, sd, st, gd, progress=progress)
+        def edit(s, text, painted, sd, st, gd, loc, rf, progress=gr.Progress()):
+            return h.on_edit(s, text, painted, sd, st, gd, progress=progress, localizer=loc, region_from=rf)
 
         @ui
         def use_result(s):
@@ -144,12 +149,12 @@ def build_app(editor, config: WebConfig | None = None) -> gr.Blocks:
                       api_name="upload")
         source.clear(clear_source, [session], source_outs, concurrency_id="decode", api_name="clear_source")
         gallery.select(example, [session], [*source_outs, instruction], concurrency_id="decode", api_name="example")
-        find_btn.click(find, [session, instruction], [session, region, paint, status], concurrency_id="model",
+        find_btn.click(find, [session, instruction, backend], [session, region, paint, status], concurrency_id="model",
                        api_name="find_region")
-        instruction.submit(edit, [session, instruction, paint, seed, steps, guidance],
+        instruction.submit(edit, [session, instruction, paint, seed, steps, guidance, backend, region_from],
                            [session, result, result_region, status, history, download], preprocess=False,
                            concurrency_id="model", api_name="edit_submit")
-        edit_btn.click(edit, [session, instruction, paint, seed, steps, guidance],
+        edit_btn.click(edit, [session, instruction, paint, seed, steps, guidance, backend, region_from],
                        [session, result, result_region, status, history, download], preprocess=False,
                        concurrency_id="model", api_name="edit")
         use_btn.click(use_result, [session], source_outs, concurrency_id="decode", api_name="use_result")

@@ -12,6 +12,7 @@ cross-origin refusal, bounded bodies): :mod:`regionedit.web.security`; serving: 
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
 import dataclasses
 import logging
@@ -36,6 +37,10 @@ REGION_LAYER_RGBA = (255, 0, 255, 150)  # the found region as a paint layer: tra
 EXAMPLE_CATEGORIES = ("color", "remove", "local", "size", "add", "background")
 
 
+OWN_LOCALIZER = "model's own"
+REGION_FROM = ("auto", "found", "painted")  # where an edit's region comes from (the page's method choice)
+
+
 class UIError(Exception):
     """A refusal shown to the user (``gr.Error`` in the UI), with what is wrong and how to fix it."""
 
@@ -54,6 +59,7 @@ class WebConfig:
     max_guidance: float = 30.0
     examples: int = 6  # shapes-world scenes offered as examples
     allowed_hosts: tuple[str, ...] = ()  # Host names allowed besides localhost, 127.0.0.1 and ::1
+    localizers: tuple[str, ...] = ()  # more localizer specs the page offers beside the model's own (loaded on first use)
 
     @property
     def max_body_bytes(self) -> int:
@@ -190,6 +196,39 @@ class WebHandlers:
         self.paint_component = None  # the gr.ImageEditor, for its blob storage (set by build_app)
         self._examples = None
         self._examples_lock = threading.Lock()
+        # the localizer backends the page offers: the editor's own, then config.localizers (loaded on first use);
+        # an event swaps its choice in under a lock, so concurrent events never see another's backend
+        self.localizer_names = ([OWN_LOCALIZER] if editor.localizer is not None else []) + list(self.config.localizers)
+        self._localizers: dict[str, Any] = {OWN_LOCALIZER: editor.localizer}
+        self._swap_lock = threading.RLock()
+
+    def _localizer(self, name):
+        """The localizer backend called ``name`` (None or "": the editor's own), loaded on first use."""
+        if not name or name == OWN_LOCALIZER:
+            return self.editor.localizer
+        if name not in self.config.localizers:
+            raise UIError(f"unknown localizer {name!r}; choose one of {self.localizer_names}")
+        if name not in self._localizers:
+            from regionedit.pipeline.components import resolve_localizer
+
+            ed = self.editor
+            try:
+                self._localizers[name] = resolve_localizer(name, ed.models, ed.region_predictor, None, None)[0]
+            except (OSError, ValueError) as e:
+                raise UIError(f"localizer {name!r} could not be loaded: {e}") from None
+        return self._localizers[name]
+
+    @contextlib.contextmanager
+    def _using(self, localizer_name):
+        """Run the editor with the chosen localizer backend (restored afterwards)."""
+        with self._swap_lock:
+            ed = self.editor
+            own = ed.localizer
+            ed.localizer = self._localizer(localizer_name)
+            try:
+                yield ed
+            finally:
+                ed.localizer = own
 
     def close(self) -> None:
         shutil.rmtree(self._tmp, ignore_errors=True)
@@ -337,7 +376,11 @@ class WebHandlers:
         except ImageInputError as e:
             raise UIError(str(e)) from None
 
-    def on_find_region(self, session: Session, instruction, progress=None) -> dict[str, Any]:
+    def on_find_region(self, session: Session, instruction, progress=None, localizer=None) -> dict[str, Any]:
+        with self._using(localizer):
+            return self._find_region(session, instruction, progress)
+
+    def _find_region(self, session: Session, instruction, progress=None) -> dict[str, Any]:
         """The region the editor would edit for ``instruction``: shown as an overlay and loaded on the brush
         layer, where it can be corrected before Edit."""
         img = self._need_source(session)
@@ -372,9 +415,21 @@ class WebHandlers:
                 "status": status}
 
     def on_edit(self, session: Session, instruction, paint=None, seed=0, steps=None, guidance=None,
-                progress=None) -> dict[str, Any]:
-        """Edit the current source: mask-free, or with the painted region when there is paint. The turn goes into
-        the history (undo restores the state before it)."""
+                progress=None, localizer=None, region_from: str = "auto") -> dict[str, Any]:
+        """Edit the current source. ``region_from``: "auto" (the painted region when there is paint, else found
+        mask-free), "found" (mask-free from the instruction, the paint ignored) or "painted" (the painted region,
+        required);
+        ``localizer``: the backend that finds it (one of :attr:`localizer_names`). The turn goes into the history
+        (undo restores the state before it)."""
+        if region_from not in REGION_FROM:
+            raise UIError(f"unknown region choice {region_from!r}; choose one of {list(REGION_FROM)}")
+        if region_from == "found":
+            paint = None
+        with self._using(localizer):
+            return self._edit(session, instruction, paint, seed, steps, guidance, progress, region_from)
+
+    def _edit(self, session: Session, instruction, paint, seed, steps, guidance, progress,
+              region_from: str) -> dict[str, Any]:
         c, ed = self.config, self.editor
         img = self._need_source(session)
         instruction = self._instruction(instruction)
@@ -382,19 +437,21 @@ class WebHandlers:
         steps = _int(steps, "steps", ed.config.steps, 1, c.max_steps)
         guidance = _float(guidance, "guidance", ed.config.guidance, 0.0, c.max_guidance)
         mask = self.paint_mask(paint, img.shape[:2])
+        if mask is None and region_from == "painted":
+            raise UIError("'Region: painted' needs a painted region: paint it on the region editor, or choose "
+                          "'found' to have it found from the instruction")
         if mask is None and ed.localizer is None:
             raise UIError(f"model {ed.model_id!r} has no localizer: paint the region to edit with the brush, then "
                           "press Edit again")
         if progress is not None:
             progress(0.05, desc="editing: finding the region" if mask is None else "editing the painted region")
-        step_cb = None
-        if progress is not None:  # a bar that moves with the denoising steps (the generator's step callback)
-            def step_cb(gen, i, t, kwargs):
-                progress(0.1 + 0.8 * (i + 1) / steps, desc=f"denoising step {i + 1} of {steps}")
-                return kwargs
+        def step_cb(gen, i, t, kwargs):  # a bar that moves with the denoising steps (the generator's callback)
+            progress(0.1 + 0.8 * (i + 1) / steps, desc=f"denoising step {i + 1} of {steps}")
+            return kwargs
+
         try:
             res = ed(img, instruction, seed=seed, mask=mask, steps=steps, guidance=guidance,
-                     callback_on_step_end=step_cb)
+                     callback_on_step_end=step_cb if progress is not None else None)
         except OSError as e:
             raise UIError(f"model {ed.model_id!r} could not be loaded ({e}); restart the server with a complete "
                           "--model") from None
