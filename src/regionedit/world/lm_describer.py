@@ -13,10 +13,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
-from typing import Any
 
 from regionedit.describe.base import Description, check_instruction
+from regionedit.describe.lm import extract_json  # the general parser of LM answers (re-exported)
 from regionedit.world.grammar import WorldDescriber
 
 __all__ = ["TransformersDescriber", "build_prompt_messages", "extract_json"]
@@ -83,45 +82,6 @@ def _plain_prompt(messages: list[dict[str, str]]) -> str:
             lines += [f"JSON: {m['content']}", ""]
     lines.append("JSON:")
     return "\n".join(lines)
-
-
-def extract_json(text: str) -> dict[str, Any] | None:
-    """The first balanced ``{...}`` of ``text`` parsed as a JSON object (single quotes tolerated), or None."""
-    start = text.find("{")
-    while start != -1:
-        depth, in_str, quote, esc = 0, False, "", False
-        for k in range(start, len(text)):
-            ch = text[k]
-            if in_str:
-                if esc:
-                    esc = False
-                elif ch == "\\":
-                    esc = True
-                elif ch == quote:
-                    in_str = False
-            elif ch in "\"'":
-                in_str, quote = True, ch
-            elif ch == "{":
-                depth += 1
-            elif ch == "}":
-                depth -= 1
-                if depth == 0:
-                    chunk = text[start : k + 1]
-                    for cand in (chunk, _single_to_double_quotes(chunk)):
-                        try:
-                            obj = json.loads(cand)
-                        except ValueError:
-                            continue
-                        if isinstance(obj, dict):
-                            return obj
-                    break
-        start = text.find("{", start + 1)
-    return None
-
-
-def _single_to_double_quotes(chunk: str) -> str:
-    out = re.sub(r"(?<![A-Za-z])'([^'\"]*)'", r'"\1"', chunk)
-    return re.sub(r"\bNone\b", "null", out)
 
 
 class TransformersDescriber:
