@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 # (sub-command, module, help): each module has add_arguments(parser) and run(args)
 TRAINERS = (
@@ -10,6 +11,139 @@ TRAINERS = (
     ("region", "regionedit.training.region", "train the seed-001 region predictor on text-image pairs (the shapes world, or --data: captions, edit pairs, WebDataset shards; several processes with accelerate)"),
     ("recipe", "regionedit.world.training.recipe", "every bundled model from scratch, with the shipped step budgets, into a new folder (resumable)"),
 )
+
+# (sub-command, help): methods whose trainers take their data from the app (wired below, not through TRAINERS)
+METHOD_TRAINERS = (
+    ("descriptive", "train the Attention Bridges of DescriptiveEdit (seed 004) on edit pairs (the shapes world's, or --data); "
+                    "exports <out>/export"),
+    ("region_in_context", "train Region in Context (seed 000) on edit pairs (the shapes world's, or --data); exports "
+                          "<out>/export"),
+)
+
+WORLD_DATA_SEED = 20_260_000  # base seed of the default training stream (the evaluation protocols use other seeds)
+
+
+class WorldEditStream:
+    """The default training data of the method trainers: the shapes world's edit samples
+    ``sample_edit(seed=base + i // per_seed, index=i % per_seed)`` in that order, ``"absent"`` edits (target =
+    source) skipped. Deterministic and re-iterable (every ``iter`` starts over), so a resumed run replays the same
+    stream up to where its checkpoint was."""
+
+    def __init__(self, base: int = WORLD_DATA_SEED, per_seed: int = 1000):
+        self.base, self.per_seed = int(base), int(per_seed)
+
+    def __iter__(self):
+        import itertools
+
+        import numpy as np
+
+        from regionedit.world import sample_edit
+
+        for i in itertools.count():
+            s = sample_edit(seed=self.base + i // self.per_seed, index=i % self.per_seed)
+            if s.category == "absent" or s.target is None or np.array_equal(s.target, s.source):
+                continue
+            yield s
+
+
+class DatasetEditStream:
+    """``--data``: the edit pairs of :func:`regionedit.data.open_dataset` as record dicts (``source``, ``target``,
+    ``mask`` (the given one, else where target and source differ), ``instruction``, ``target_caption``); samples
+    without a target image, or without the fields in ``require``, are skipped. Re-iterable (each pass re-opens the
+    data in its stored order)."""
+
+    def __init__(self, path_or_id: str, split: str | None = None, require: tuple[str, ...] = ("target_caption",)):
+        from regionedit.data import open_dataset
+
+        self.path_or_id, self.split, self.require = path_or_id, split, tuple(require)
+        self.dataset = open_dataset(path_or_id, split)
+
+    def __iter__(self):
+        for s in self.dataset:
+            if s.target is None:
+                continue
+            rec = s.to_record()
+            rec["mask"] = s.region()
+            if all(rec.get(k) for k in self.require):
+                yield rec
+
+
+def _method_data(args, require: tuple[str, ...]):
+    """(data, name) of a method trainer: ``--data`` or the shapes world's stream."""
+    if getattr(args, "data", None):
+        return DatasetEditStream(args.data, args.split, require), f"{args.data} (split {args.split})"
+    return WorldEditStream(), f"shapes world edit samples (seeds {WORLD_DATA_SEED}+, absent edits skipped)"
+
+
+def add_descriptive_arguments(p) -> None:
+    from regionedit.training.common import add_export_arguments
+
+    p.add_argument("--out", type=Path, required=True, help="run folder (state.safetensors, log.jsonl); resumes when it has one")
+    p.add_argument("--model", default="shapes-64", help="base model folder or name (its text-to-image unet/) (default shapes-64)")
+    p.add_argument("--steps", type=int, default=2000, help="train until this many steps in all (default 2000)")
+    p.add_argument("--minutes", type=float, default=None, help="stop this call after this many minutes (default: no limit)")
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint-steps", type=int, default=50)
+    p.add_argument("--data", default=None, help="a dataset regionedit.data.open_dataset reads (samples with a target image "
+                                                "and a target caption); default: the shapes world's edit samples")
+    p.add_argument("--split", default=None, help="split of --data")
+    add_export_arguments(p, "folder receiving the trained bridges (bridges.safetensors, config.json, README.md)")
+
+
+def run_descriptive(args) -> int:
+    """``regionedit train descriptive``: :func:`regionedit.training.descriptive.train_descriptive` on ``--data`` or
+    the shapes world's edit samples; exports into ``<out>/export`` (copy it to ``<model>/descriptive_edit`` for
+    ``regionedit eval --methods descriptive``)."""
+    import json
+
+    from regionedit.training.common import resolve_export
+    from regionedit.training.descriptive import DescriptiveTrainConfig, train_descriptive
+
+    export = resolve_export(args.out, args.export, args.overwrite_bundled)
+    data, name = _method_data(args, ("target_caption",))
+    tc = DescriptiveTrainConfig(batch_size=args.batch, lr=args.lr, seed=args.seed, checkpoint_steps=args.checkpoint_steps)
+    res = train_descriptive(args.model, data, args.out, args.steps, train_config=tc, export=export, minutes=args.minutes,
+                            data_name=name, verbose=True)
+    print(json.dumps({"export": str(res["export"]), "step": res["step"], "resumed_from": res["resumed_from"]}), flush=True)
+    return 0
+
+
+def add_region_in_context_arguments(p) -> None:
+    """The options of :func:`regionedit.training.region_in_context.build_parser` (one definition), plus ``--steps``
+    (= ``--max-steps``), ``--data`` and ``--split``."""
+    from regionedit.training.region_in_context import build_parser
+
+    for action in build_parser()._actions:
+        if not isinstance(action, argparse._HelpAction):
+            p._add_action(action)
+    p.add_argument("--steps", dest="max_steps", type=int, default=argparse.SUPPRESS, help="same as --max-steps")
+    p.add_argument("--data", default=None, help="a dataset regionedit.data.open_dataset reads (samples with a target "
+                                                "image, an instruction and a target caption; the mask, when missing, "
+                                                "is where target and source differ); default: the shapes world's edits")
+    p.add_argument("--split", default=None, help="split of --data")
+
+
+def run_region_in_context(args) -> int:
+    """``regionedit train region_in_context``: :func:`regionedit.training.region_in_context.main` on ``--data`` or
+    the shapes world's edit samples; exports into ``<out>/export`` (copy it to ``<model>/region_in_context`` for
+    ``regionedit eval --methods region_in_context``)."""
+    from regionedit.training.region_in_context import build_parser, main
+
+    argv: list[str] = []
+    for action in build_parser()._actions:
+        if isinstance(action, argparse._HelpAction) or not action.option_strings:
+            continue
+        value = getattr(args, action.dest, None)
+        if isinstance(action, argparse._StoreTrueAction):
+            if value:
+                argv.append(action.option_strings[-1])
+        elif value is not None:
+            argv += [action.option_strings[-1], str(value)]
+    data, _ = _method_data(args, ("instruction", "target_caption"))
+    main(argv, data=data)
+    return 0
 
 
 def run_region(args) -> int:
@@ -54,11 +188,14 @@ def world_or_generic_captions(caption, rng, absent_prob, h, w):
 # sub-command -> the run(args) the app wires in instead of its module's own (which needs what the app selects)
 RUNNERS = {"region": run_region}
 
+METHOD_RUNNERS = {"descriptive": (add_descriptive_arguments, run_descriptive),
+                  "region_in_context": (add_region_in_context_arguments, run_region_in_context)}
+
 
 def add_parser(sub) -> None:
     import importlib
 
-    p = sub.add_parser("train", help="train the bundled world models or the region predictor (resumable)",
+    p = sub.add_parser("train", help="train the bundled world models, the region predictor or an editing method (resumable)",
                        description="Train models. Every trainer checkpoints into --out and resumes when rerun.")
     tsub = p.add_subparsers(dest="train_command", metavar="<what>")
     for name, module, help_ in TRAINERS:
@@ -66,6 +203,11 @@ def add_parser(sub) -> None:
         tp = tsub.add_parser(name, help=help_, description=mod.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
         mod.add_arguments(tp)
         tp.set_defaults(func=RUNNERS.get(name, mod.run))
+    for name, help_ in METHOD_TRAINERS:
+        add, run = METHOD_RUNNERS[name]
+        tp = tsub.add_parser(name, help=help_, description=run.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        add(tp)
+        tp.set_defaults(func=run)
     p.set_defaults(func=lambda args: (p.print_help(), 0)[1])
 
 

@@ -34,6 +34,16 @@ Methods (:data:`METHODS`):
 ``instructpix2pix``
     diffusers' ``StableDiffusionInstructPix2PixPipeline`` with the 8-channel UNet of
     ``<model>/unet_ip2p`` (prompt = the instruction).
+``descriptive``
+    DescriptiveEdit (seed 004, :class:`~regionedit.methods.DescriptiveEdit`) with the trained Attention Bridges of
+    ``<model>/descriptive_edit`` (``regionedit train descriptive``), driven by the target description (global).
+``region_in_context``
+    Region in Context (seed 000, :class:`~regionedit.methods.region_in_context.RegionInContext`) with the trained
+    weights of ``<model>/region_in_context`` (``regionedit train region_in_context``) on ``<model>/unet_ip2p``:
+    the whole image as the region, the generated image kept as is (global).
+``region_in_context-compose``
+    the same, its region the model's learned region predictor's (``<model>/region_predictor``, ground-truth free),
+    the generation composed into the source inside it (bit-exact outside).
 
 The stock pipelines run at the text-to-image model's native resolution (UNet ``sample_size`` x VAE
 downsampling): the input is resized to it and the output back to the input size (PIL bicubic), so
@@ -51,7 +61,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-METHODS: tuple[str, ...] = ("region", "region-learned", "oracle", "diffedit", "sdedit", "instructpix2pix")
+METHODS: tuple[str, ...] = ("region", "region-learned", "oracle", "diffedit", "sdedit", "instructpix2pix", "descriptive",
+                             "region_in_context", "region_in_context-compose")
 
 RESIZE_FILTER = "bicubic"  # PIL filter of the stock pipelines' resize to / from their native size
 
@@ -340,6 +351,106 @@ class InstructPix2PixMethod(_StockPipeline):
 
 
 # ------------------------------------------------------------------------------------------------
+# seed methods with trained weights in the model folder
+
+DESCRIPTIVE_SUBFOLDER = "descriptive_edit"
+RIC_SUBFOLDER = "region_in_context"
+
+
+def train_command(method: str, models, folder: Path) -> str:
+    """The ``regionedit train ...`` command that writes ``folder`` (the trained weights of ``method``), as a sentence."""
+    from regionedit.training.common import inside_bundled
+
+    loc = str(models.location)
+    if inside_bundled(folder):
+        return (f"train them with `regionedit train {method} --model {models.model_id} --out runs/{method}` and copy "
+                f"runs/{method}/export to {folder.name}/ in a copy of the model folder (then --model that copy)")
+    return f"train them with `regionedit train {method} --model {loc} --out runs/{method} --export {folder}`"
+
+
+def _weights_folder(models, sub: str, files: tuple[str, ...], method: str, what: str) -> Path:
+    folder = Path(models.location) / sub
+    if not all((folder / f).is_file() for f in files):
+        raise MethodUnavailable(f"no trained {what} at {folder}: {train_command(method, models, folder)}")
+    return folder
+
+
+class DescriptiveMethod:
+    """DescriptiveEdit (seed 004) with the bridges of ``<model>/descriptive_edit``: the target description (the
+    harness's ``target_prompt``; else the method's describer on the instruction) with dual guidance."""
+
+    name = "descriptive"
+    last_reason: str | None = None
+
+    def __init__(self, models, settings: MethodSettings):
+        from regionedit.methods.descriptive_edit import WEIGHTS_NAME, DescriptiveEdit
+
+        folder = _weights_folder(models, DESCRIPTIVE_SUBFOLDER, ("config.json", WEIGHTS_NAME), "descriptive",
+                                 "DescriptiveEdit bridges")
+        self.method = _load_component(f"the DescriptiveEdit bridges ({folder})", lambda: DescriptiveEdit.from_pretrained(
+            folder, models=models, steps=settings.steps, lambda_T=settings.guidance, lambda_I=settings.ip2p_image_guidance))
+        self.settings = settings
+        self.params = {"weights": str(folder), "steps": settings.steps, "lambda_T": settings.guidance,
+                       "lambda_I": settings.ip2p_image_guidance, "config": self.method.config.to_dict(),
+                       "prompt": "target description (else the describer's description of the instruction)",
+                       "resolution": f"Lanczos to {self.method.native_size}x{self.method.native_size} and back",
+                       "region": None}
+
+    def __call__(self, image, instruction, seed, sample):
+        self.last_reason = None
+        description = getattr(sample, "target_prompt", None)
+        try:
+            if description:
+                out = self.method(image, description, is_description=True, seed=seed)
+            else:
+                out = self.method(image, instruction, seed=seed, source_caption=getattr(sample, "source_caption", None))
+        except ValueError as e:  # the describer cannot read the instruction
+            self.last_reason = str(e)
+            return np.asarray(image).copy(), None, "no_edit"
+        return out, None, "edited"
+
+
+class RegionInContextMethod:
+    """Region in Context (seed 000) with the weights of ``<model>/region_in_context``
+    (:class:`~regionedit.methods.region_in_context.EvalAdapter`). ``compose=False``: the whole image is the region
+    and the generation is kept (global); ``compose=True``: the region is the model's learned region predictor's
+    (no ground truth) and the generation is composed into the source inside it."""
+
+    last_reason: str | None = None
+
+    def __init__(self, models, settings: MethodSettings, compose: bool = False):
+        from regionedit.methods.region_in_context import CONFIG_FILE, WEIGHTS_FILE, EvalAdapter, RegionInContext
+
+        self.name = "region_in_context-compose" if compose else "region_in_context"
+        self.compose = compose
+        folder = _weights_folder(models, RIC_SUBFOLDER, (CONFIG_FILE, WEIGHTS_FILE), "region_in_context",
+                                 "Region in Context weights")
+        localizer = None
+        if compose:
+            pred_dir = Path(models.location) / "region_predictor"
+            if not (pred_dir / "config.json").is_file():
+                raise MethodUnavailable(f"no region predictor in {pred_dir} (region_in_context-compose composes inside the "
+                                        "predicted region): train one with `regionedit train region`")
+            from regionedit.localize import load_region_predictor
+            from regionedit.localize.learned import LearnedLocalizer
+
+            localizer = _load_component(f"the region predictor ({pred_dir})",
+                                        lambda: LearnedLocalizer(models, load_region_predictor(pred_dir)))
+        method = _load_component(f"Region in Context ({folder})",
+                                 lambda: RegionInContext.from_pretrained(folder, models=models, localizer=localizer))
+        self.adapter = EvalAdapter(method, region_source="localizer" if compose else "whole", compose=compose,
+                                   steps=settings.steps, image_guidance=settings.ip2p_image_guidance,
+                                   text_guidance=settings.guidance, name=self.name)
+        self.params = {**self.adapter.params, "weights": str(folder),
+                       "region": "the learned region predictor's (<model>/region_predictor)" if compose else None}
+
+    def __call__(self, image, instruction, seed, sample):
+        edited, region, status = self.adapter(image, instruction, seed, sample)
+        self.last_reason = "the region predictor found no region" if status == "no_edit" else None
+        return edited, (region if self.compose else None), status
+
+
+# ------------------------------------------------------------------------------------------------
 # building
 
 
@@ -410,6 +521,10 @@ def build_methods(
                 methods[name] = SDEditMethod(models, settings)
             elif name == "instructpix2pix":
                 methods[name] = InstructPix2PixMethod(models, settings)
+            elif name == "descriptive":
+                methods[name] = DescriptiveMethod(models, settings)
+            elif name in ("region_in_context", "region_in_context-compose"):
+                methods[name] = RegionInContextMethod(models, settings, compose=name.endswith("-compose"))
         except MethodUnavailable as e:
             skipped[name] = str(e)
     return methods, skipped

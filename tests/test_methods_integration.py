@@ -1,0 +1,131 @@
+"""The seed methods wired into the app: ``regionedit train descriptive`` / ``regionedit train region_in_context``
+(the shapes world's edit samples by default) write exports that load, and the evaluation harness's
+``descriptive`` / ``region_in_context`` / ``region_in_context-compose`` methods are skipped with the train command
+when the model folder has no trained weights, and edit once the exports are copied in. Tiny random models."""
+
+from __future__ import annotations
+
+import shutil
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from regionedit import models as M
+from regionedit.cli.main import main
+from regionedit.evaluation.baselines import MethodSettings, MethodUnavailable, build_methods
+
+SEED_METHODS = ["descriptive", "region_in_context", "region_in_context-compose"]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    from diffusers import UNet2DConditionModel
+
+    from regionedit.world.tiny import save_tiny_models
+
+    f = save_tiny_models(tmp_path_factory.mktemp("methods") / "tiny", region_bias=2.0)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        UNet2DConditionModel(block_out_channels=(16, 32), layers_per_block=1, sample_size=16, in_channels=8,
+                             out_channels=4, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                             up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=32,
+                             attention_head_dim=2, norm_num_groups=8).save_pretrained(f / "unet_ip2p")
+    return f
+
+
+@pytest.fixture(scope="module")
+def runs(folder, tmp_path_factory):
+    """Both trainers through the command line, 2 steps each."""
+    root = tmp_path_factory.mktemp("runs")
+    assert main(["train", "descriptive", "--model", str(folder), "--out", str(root / "descriptive"), "--steps", "2",
+                 "--batch", "1"]) == 0
+    assert main(["train", "region_in_context", "--model", str(folder), "--out", str(root / "ric"), "--steps", "2",
+                 "--batch", "1", "--x0-weight", "0"]) == 0
+    return root
+
+
+def test_world_stream_is_deterministic_and_skips_absent():
+    from itertools import islice
+
+    from regionedit.cli.train import WorldEditStream
+
+    a = list(islice(WorldEditStream(), 12))
+    b = list(islice(WorldEditStream(), 12))
+    assert all(s.category != "absent" and not np.array_equal(s.source, s.target) for s in a)
+    assert all(np.array_equal(x.target, y.target) and x.instruction == y.instruction for x, y in zip(a, b))
+
+
+def test_trainers_export_loadable_weights(folder, runs):
+    from regionedit.methods import DescriptiveEdit
+    from regionedit.methods.region_in_context import RegionInContext
+
+    models = M.load(str(folder))
+    d = DescriptiveEdit.from_pretrained(runs / "descriptive" / "export", models=models)
+    assert d.config.to_dict()
+    assert (runs / "descriptive" / "state.safetensors").exists()
+    r = RegionInContext.from_pretrained(runs / "ric" / "export", models=models)
+    assert r.config.base == str(folder)
+
+
+def test_descriptive_resumes(folder, runs, tmp_path):
+    out = tmp_path / "d"
+    shutil.copytree(runs / "descriptive", out)
+    assert main(["train", "descriptive", "--model", str(folder), "--out", str(out), "--steps", "3", "--batch", "1"]) == 0
+    lines = (out / "log.jsonl").read_text().splitlines()
+    assert len(lines) == 3  # steps 1-2 from the first run, step 3 from the resumed one
+
+
+def test_unavailable_without_weights_names_the_train_command(folder):
+    models = M.load(str(folder))
+    methods, skipped = build_methods(SEED_METHODS, models, MethodSettings(steps=2))
+    assert not methods and set(skipped) == set(SEED_METHODS)
+    assert "regionedit train descriptive" in skipped["descriptive"]
+    assert "regionedit train region_in_context" in skipped["region_in_context"]
+    assert "regionedit train region_in_context" in skipped["region_in_context-compose"]
+    from regionedit.evaluation.baselines import DescriptiveMethod
+
+    with pytest.raises(MethodUnavailable, match="regionedit train descriptive"):
+        DescriptiveMethod(models, MethodSettings(steps=2))
+
+
+def test_methods_edit_with_exported_weights(folder, runs, tmp_path):
+    from regionedit.world import sample_edit
+
+    f = tmp_path / "model"
+    shutil.copytree(folder, f)
+    shutil.copytree(runs / "descriptive" / "export", f / "descriptive_edit")
+    shutil.copytree(runs / "ric" / "export", f / "region_in_context")
+    methods, skipped = build_methods(SEED_METHODS, M.load(str(f)), MethodSettings(steps=2))
+    assert set(methods) == set(SEED_METHODS), skipped
+    s = sample_edit(seed=3, index=0)
+    sample = SimpleNamespace(target_prompt=s.target_caption, source_caption=None, mask=s.mask)
+    for name, method in methods.items():
+        edited, region, status = method(s.source, s.instruction, 0, sample)
+        assert edited.shape == s.source.shape and edited.dtype == np.uint8, name
+        assert status in ("edited", "no_edit"), name
+        if name == "region_in_context-compose":
+            assert region is not None and region.shape == s.source.shape[:2]
+            assert np.array_equal(edited[~region], s.source[~region])  # composed: bit-exact outside
+        else:
+            assert region is None
+
+
+def test_train_on_a_dataset(folder, tmp_path):
+    """``--data``: an exported dataset (MagicBrush layout) through regionedit.data.open_dataset."""
+    from regionedit.cli.train import DatasetEditStream
+    from regionedit.methods import DescriptiveEdit
+    from regionedit.methods.region_in_context import RegionInContext
+    from regionedit.world.export import export_dataset
+
+    data = export_dataset(tmp_path / "data", 4, 5, "magicbrush", progress=False)
+    recs = list(DatasetEditStream(str(data), None, ("instruction", "target_caption")))
+    assert len(recs) == 4 and all(r["mask"] is not None and r["target"] is not None for r in recs)
+    assert main(["train", "descriptive", "--model", str(folder), "--out", str(tmp_path / "d"), "--steps", "1",
+                 "--batch", "2", "--data", str(data)]) == 0
+    assert main(["train", "region_in_context", "--model", str(folder), "--out", str(tmp_path / "r"), "--steps", "1",
+                 "--batch", "2", "--x0-weight", "0", "--data", str(data)]) == 0
+    models = M.load(str(folder))
+    DescriptiveEdit.from_pretrained(tmp_path / "d" / "export", models=models)
+    RegionInContext.from_pretrained(tmp_path / "r" / "export", models=models)
