@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -38,31 +37,7 @@ def loc(folder):
     return load_localizer(f"sam3:{folder}")
 
 
-def _check_output(prob, presence, shape):
-    assert prob.shape == tuple(shape) and prob.dtype == np.float32
-    assert np.isfinite(prob).all() and prob.min() >= 0.0 and prob.max() <= 1.0
-    assert isinstance(presence, float) and 0.0 <= presence <= 1.0
-
-
-class Stub(torch.nn.Module):
-    """A stand-in Sam3Model: records its inputs and returns fixed outputs (a SimpleNamespace)."""
-
-    def __init__(self, **outputs):
-        super().__init__()
-        self.p = torch.nn.Parameter(torch.zeros(1))
-        self.outputs, self.calls = outputs, []
-
-    def forward(self, **inputs):
-        self.calls.append(inputs)
-        return SimpleNamespace(**self.outputs)
-
-    @property
-    def device(self):
-        return self.p.device
-
-    @property
-    def dtype(self):
-        return self.p.dtype
+from test_localizers import Stub, _check_output  # noqa: E402 (the shared stand-in model and output checks)
 
 
 def _stub_localizer(folder, masks, logits, presence_logit=None, **options):
