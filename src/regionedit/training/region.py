@@ -37,6 +37,7 @@ from typing import NamedTuple, Protocol
 import numpy as np
 import torch
 from regionedit.training.common import add_checkpoint_arguments, add_export_arguments
+from regionedit.training.region_records import _tensorboard, _truncate_jsonl, write_model_card  # noqa: F401
 
 
 # --------------------------------------------------------------------------------------------------
@@ -516,25 +517,6 @@ def run(args, data: RegionDataFactory | None = None) -> int:
     return 0
 
 
-def _truncate_jsonl(path: Path, step: int) -> None:
-    """Drop records of steps after ``step`` (a killed run's, redone after resume)."""
-    if not path.exists():
-        return
-    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
-    tmp = path.with_suffix(".jsonl.tmp")
-    tmp.write_text("".join(line + "\n" for line in keep))
-    tmp.replace(path)
-
-
-def _tensorboard(folder: Path):
-    """A TensorBoard writer into ``folder/tensorboard`` when the tensorboard package is installed, else None."""
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        return None
-    return SummaryWriter(str(Path(folder) / "tensorboard"))
-
-
 def _measure(args, data, data_kw, losses, params, steps: int) -> dict:
     """The trained predictor's quality for its card, on ``--eval-n`` samples: the mean seed-001 loss terms (no
     gradient) and, for edit pairs, the hard region's IoU (threshold 0.5) with the true region, beside the IoU of
@@ -581,42 +563,6 @@ def _measure(args, data, data_kw, losses, params, steps: int) -> dict:
     q["samples"] = measured
     q["after_steps"] = steps
     return q
-
-
-def write_model_card(folder: Path, rec: dict, earlier: dict | None = None) -> str:
-    """``folder/README.md`` of a trained predictor: the data, the steps and the measured quality (``rec``: this
-    training's record in ``training_state.json``; ``earlier``: the record it continued from). Returns the text."""
-    data = rec.get("data") or {}
-    q = rec.get("quality") or {}
-    lines = ["# region_predictor (seed 001)", "",
-             "The learnable edit-region predictor of seed 001 (CLIP patch features fused with instruction features), "
-             "trained by `regionedit train region`.", "", "## Training", "",
-             f"- steps: {rec.get('steps', '?')}, samples seen: {rec.get('samples_seen', '?')}, "
-             f"processes: {rec.get('processes', 1)}, batch per process: {rec.get('batch', '?')}, seed: {rec.get('seed', '?')}",
-             f"- CPU minutes (rank 0's step time): {rec.get('cpu_minutes', '?')}"]
-    if data:
-        desc = ", ".join(f"{k} {data[k]}" for k in ("layout", "schema", "num_samples", "split", "image_size", "mask_threshold")
-                         if data.get(k) is not None)
-        lines.append(f"- data: `{data.get('location', data.get('source', '?'))}`" + (f" ({desc})" if desc else ""))
-    if rec.get("command"):
-        lines.append(f"- command: `{rec['command']}`")
-    if earlier:
-        lines.append(f"- continued from an earlier training: {earlier.get('steps', '?')} steps")
-    lines += ["", "## Measured quality", ""]
-    if q:
-        lines += [f"Measured after {q.get('after_steps', '?')} steps on {q.get('samples', '?')} samples: "
-                  f"{q.get('measured_on', '?')}.", "", "| metric | value |", "|---|---|"]
-        lines += [f"| `{k}` | {v} |" for k, v in q.items() if k not in ("measured_on", "samples", "after_steps")]
-        lines += ["", "`loss` and its terms are the seed-001 training losses (lower is better); `region_iou` is the "
-                  "IoU of the predicted region (threshold 0.5) with the true region of edit pairs, "
-                  "`region_iou_whole_image` that of the whole image (the baseline to beat)."]
-    else:
-        lines.append("Not measured (--eval-n 0).")
-    text = "\n".join(lines) + "\n"
-    tmp = Path(folder) / "README.md.tmp"
-    tmp.write_text(text)
-    tmp.replace(Path(folder) / "README.md")
-    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
