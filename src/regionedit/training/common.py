@@ -71,6 +71,19 @@ def add_checkpoint_arguments(p) -> None:
                    help="also checkpoint every this many steps (default: by time only; >= 1)")
 
 
+def truncate_jsonl(path: Path, step: int) -> None:
+    """Drop the records of a JSONL log whose ``step`` is after ``step`` (a killed run's, redone after resume), in
+    place and atomically; nothing when the file does not exist."""
+    path = Path(path)
+    if not path.exists():
+        return
+    keep = [line for line in path.read_text().splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= step]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(line + "\n" for line in keep))
+    tmp.replace(path)
+
+
 class Run:
     """A resumable training run in ``out_dir``: ``state.pt`` (model, EMA, optimizer, step, seconds,
     generator state) and ``log.jsonl``. Checkpoints every ``ckpt_minutes`` (and every ``ckpt_steps`` steps when
@@ -96,13 +109,7 @@ class Run:
     def truncate_log(self, step: int) -> None:
         """Drop log records of steps after ``step`` (written after the last checkpoint by a run that was killed:
         the resumed run logs those steps again)."""
-        if not self.log_path.exists():
-            return
-        keep = [line for line in self.log_path.read_text().splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= step]
-        tmp = self.log_path.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(line + "\n" for line in keep))
-        tmp.replace(self.log_path)
+        truncate_jsonl(self.log_path, step)
 
     def exists(self) -> bool:
         return self.state_path.exists()

@@ -38,6 +38,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from regionedit.training.common import truncate_jsonl
+
 STATE_NAME = "state.safetensors"
 
 
@@ -201,15 +203,6 @@ def _restore(tensors: dict, meta: dict, method, optimizer: torch.optim.Optimizer
     generator.set_state(tensors["generator"])
 
 
-def _truncate_log(log: Path, step: int) -> None:
-    if not log.exists():
-        return
-    keep = [line for line in log.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
-    tmp = log.with_name(log.name + ".tmp")
-    tmp.write_text("".join(line + "\n" for line in keep))
-    os.replace(tmp, log)
-
-
 def train_descriptive(folder_models, data_source: Iterable, out: str | Path, steps: int,
                       train_config: DescriptiveTrainConfig | None = None, config=None, init: str | Path | None = None,
                       export: str | Path | None = None, minutes: float | None = None, data_name: str = "caller's data source",
@@ -262,7 +255,7 @@ def train_descriptive(folder_models, data_source: Iterable, out: str | Path, ste
     if tensors:
         _restore(tensors, meta, method, optimizer, gen)
         step, seconds = int(meta["step"]), float(meta["seconds"])
-        _truncate_log(log_path, step)
+        truncate_jsonl(log_path, step)
     elif log_path.exists():
         log_path.unlink()  # a log without a checkpoint belongs to a run that never checkpointed
     stream = _Stream(data_source, skip=step * tcfg.batch_size)

@@ -36,8 +36,8 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 import torch
-from regionedit.training.common import add_checkpoint_arguments, add_export_arguments
-from regionedit.training.region_records import _tensorboard, _truncate_jsonl, write_model_card  # noqa: F401
+from regionedit.training.common import add_checkpoint_arguments, add_export_arguments, truncate_jsonl
+from regionedit.training.region_records import _tensorboard, write_model_card
 
 
 # --------------------------------------------------------------------------------------------------
@@ -374,7 +374,7 @@ def run(args, data: RegionDataFactory | None = None) -> int:
     seen = {"samples": int(saved_state.get("samples_seen", saved_state["step"] * args.batch)) if saved_state else 0}
     sample_log = run_.dir / f"samples-rank{dist.rank}.jsonl" if getattr(args, "sample_log", False) else None
     if sample_log is not None:
-        _truncate_jsonl(sample_log, saved_state["step"] if saved_state else 0)
+        truncate_jsonl(sample_log, saved_state["step"] if saved_state else 0)
 
     def fill(x, region, exs, g):
         """The image blended into the composite, (B, 3, H, W), no gradient (see RegionTrainConfig.fill)."""

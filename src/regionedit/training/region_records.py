@@ -1,20 +1,9 @@
-"""The region trainer's records: its metrics log after a resume, TensorBoard (when installed) and the trained
+"""The region trainer's records: TensorBoard (when installed) and the trained
 predictor's model card. Split out of :mod:`regionedit.training.region`."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-
-def _truncate_jsonl(path: Path, step: int) -> None:
-    """Drop records of steps after ``step`` (a killed run's, redone after resume)."""
-    if not path.exists():
-        return
-    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
-    tmp = path.with_suffix(".jsonl.tmp")
-    tmp.write_text("".join(line + "\n" for line in keep))
-    tmp.replace(path)
-
 
 def _tensorboard(folder: Path):
     """A TensorBoard writer into ``folder/tensorboard`` when the tensorboard package is installed, else None."""
