@@ -53,13 +53,55 @@ def _env():
     return env
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux ``/proc``)."""
+    children: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(d.name))
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def _run(cmd: list[str], timeout: float) -> subprocess.CompletedProcess:
+    """``subprocess.run`` that, on a timeout, first has every process of the run dump its threads' stacks (the
+    trainer registers faulthandler on SIGUSR1) so the failure says where it hung, then kills them all."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        below = _descendants(proc.pid)
+        for pid in [p for p in below if not _descendants(p)]:  # the workers (the launchers would die of SIGUSR1)
+            try:
+                os.kill(pid, signal.SIGUSR1)
+            except OSError:
+                pass
+        time.sleep(3)
+        for pid in [proc.pid, *below]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        out, err = proc.communicate()
+        pytest.fail(f"timed out after {timeout} s; stacks of the hung processes:\n{err[-12000:]}\nstdout:\n{out[-2000:]}")
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
 def test_two_processes_split_the_data_sync_gradients_and_resume_in_order(setup, tmp_path):
     tiny, data = setup
     out = tmp_path / "run"
     accelerate = shutil.which("accelerate") or str(Path(sys.executable).parent / "accelerate")
     cmd = [accelerate, "launch", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
            "--dynamo_backend", "no", "-m", "regionedit.cli.main"]
-    first = subprocess.run(cmd + _args(tiny, data, out, 2), capture_output=True, text=True, timeout=400, env=_env())
+    first = _run(cmd + _args(tiny, data, out, 2), timeout=400)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert "starting 2 with torchrun" in first.stderr  # accelerate's CPU launcher alone would have started one
     ds = open_dataset(data)
@@ -80,7 +122,7 @@ def test_two_processes_split_the_data_sync_gradients_and_resume_in_order(setup, 
     card = json.loads((out / "export" / "region_predictor" / "training_state.json").read_text())
     assert card["processes"] == 2 and card["samples_seen"] == 12 and card["steps"] == 2
     # resume to step 4: epoch 1, again disjoint and complete, in each rank's stream order
-    second = subprocess.run(cmd + _args(tiny, data, out, 4), capture_output=True, text=True, timeout=400, env=_env())
+    second = _run(cmd + _args(tiny, data, out, 4), timeout=400)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert "resumed" in second.stdout + second.stderr
     ranks = [_jsonl(out / "region" / f"samples-rank{r}.jsonl") for r in range(2)]
@@ -111,10 +153,12 @@ def test_kill_9_on_the_data_layer_loses_at_most_one_interval_and_reads_on_in_ord
     before = [r["step"] for r in _jsonl(log)]
     assert len(before) >= 8 and before == list(range(1, len(before) + 1))
     saved = torch.load(out / "region" / "state.pt", map_location="cpu", weights_only=True)["step"]
-    assert saved % 3 == 0 and before[-1] - saved < 3  # at most one interval (3 steps) behind
+    # at most one interval (3 steps) behind: the log line of step 9 may be written and the kill land before the
+    # checkpoint of step 9 is (the resumed run truncates the log to the checkpoint and runs those steps again)
+    assert saved % 3 == 0 and 0 <= before[-1] - saved <= 3
     end = saved + 4
     args[args.index("--max-steps") + 1] = str(end)
-    done = subprocess.run(base + args, capture_output=True, text=True, timeout=300, env=_env())
+    done = _run(base + args, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"resumed {out / 'region'} at step {saved}" in done.stdout
     assert [r["step"] for r in _jsonl(log)] == list(range(1, end + 1))  # every step once, in order

@@ -7,8 +7,10 @@ which registers its options and sets ``func`` (called with the parsed namespace,
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import importlib
 import math
+import signal
 import sys
 
 # command name -> module in regionedit.cli that implements it
@@ -100,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.verbose:
         _quiet_libraries()
+    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 <pid>` prints every thread's stack to stderr: where a run hangs
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     return int(args.func(args) or 0)
 
 
