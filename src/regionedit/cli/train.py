@@ -18,6 +18,8 @@ METHOD_TRAINERS = (
                     "exports <out>/export"),
     ("region_in_context", "train Region in Context (seed 000) on edit pairs (the shapes world's, or --data); exports "
                           "<out>/export"),
+    ("adaptedit", "train AdaptEdit (seed 002): adapters, SpatialGates and MaskPredictor on the frozen DiT, on edit pairs "
+                  "(the shapes world's, or --data); exports <out>/export"),
 )
 
 WORLD_DATA_SEED = 20_260_000  # base seed of the default training stream (the evaluation protocols use other seeds)
@@ -185,11 +187,28 @@ def world_or_generic_captions(caption, rng, absent_prob, h, w):
     return None if ex is None else to_region_example(ex, caption, h, w)
 
 
+def add_adaptedit_arguments(p) -> None:
+    from regionedit.training.adaptedit import add_arguments
+
+    add_arguments(p)
+
+
+def run_adaptedit(args) -> int:
+    """``regionedit train adaptedit``: :func:`regionedit.training.adaptedit.train_adaptedit` on ``--data`` or the
+    shapes world's edit samples; exports into ``<out>/export`` (copy it to ``<model>/adaptedit`` for
+    ``regionedit eval --methods adaptedit``)."""
+    from regionedit.training.adaptedit import run
+
+    data, name = _method_data(args, ("instruction",))
+    return run(args, data, name)
+
+
 # sub-command -> the run(args) the app wires in instead of its module's own (which needs what the app selects)
 RUNNERS = {"region": run_region}
 
 METHOD_RUNNERS = {"descriptive": (add_descriptive_arguments, run_descriptive),
-                  "region_in_context": (add_region_in_context_arguments, run_region_in_context)}
+                  "region_in_context": (add_region_in_context_arguments, run_region_in_context),
+                  "adaptedit": (add_adaptedit_arguments, run_adaptedit)}
 
 
 def add_parser(sub) -> None:

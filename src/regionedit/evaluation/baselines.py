@@ -44,6 +44,8 @@ Methods (:data:`METHODS`):
 ``region_in_context-compose``
     the same, its region the model's learned region predictor's (``<model>/region_predictor``, ground-truth free),
     the generation composed into the source inside it (bit-exact outside).
+``adaptedit``, ``adaptedit-compose``, ``adaptedit-no_predictor``, ``adaptedit-no_gate``, ``adaptedit-no_region_loss``
+    AdaptEdit (seed 002) on the frozen DiT ``<model>/dit`` and its ablations (:mod:`.dit_methods`).
 
 The stock pipelines run at the text-to-image model's native resolution (UNet ``sample_size`` x VAE
 downsampling): the input is resized to it and the output back to the input size (PIL bicubic), so
@@ -61,8 +63,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from regionedit.evaluation.dit_methods import ADAPTEDIT_METHODS
+
 METHODS: tuple[str, ...] = ("region", "region-learned", "oracle", "diffedit", "sdedit", "instructpix2pix", "descriptive",
-                             "region_in_context", "region_in_context-compose")
+                             "region_in_context", "region_in_context-compose", *ADAPTEDIT_METHODS)
 
 RESIZE_FILTER = "bicubic"  # PIL filter of the stock pipelines' resize to / from their native size
 
@@ -525,6 +529,10 @@ def build_methods(
                 methods[name] = DescriptiveMethod(models, settings)
             elif name in ("region_in_context", "region_in_context-compose"):
                 methods[name] = RegionInContextMethod(models, settings, compose=name.endswith("-compose"))
+            elif name in ADAPTEDIT_METHODS:
+                from regionedit.evaluation.dit_methods import AdaptEditMethod
+
+                methods[name] = AdaptEditMethod(name, models, settings)
         except MethodUnavailable as e:
             skipped[name] = str(e)
     return methods, skipped

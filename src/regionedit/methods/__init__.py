@@ -2,9 +2,13 @@
 
 - :class:`DescriptiveEdit` (seed 004): edit from a description of the desired image; a frozen Ref-UNet and
   Attention Bridges with zero-initialised fusion; dual (image, text) classifier-free guidance.
+- :class:`AdaptEdit` (seed 002): Block Adapters with a SpatialGate at every block of a frozen diffusion transformer,
+  a co-trained MaskPredictor and the Region-Aware Loss.
 """
 
+from .adaptedit import AdaptEdit, AdaptEditOutput
+from .adaptedit_modules import AdaptEditConfig
 from .attention_bridge import AttentionBridge, BridgeState, RefFeatures
 from .descriptive_edit import DescriptiveEdit, DescriptiveEditConfig, dual_guidance
 
-__all__ = ["AttentionBridge", "BridgeState", "DescriptiveEdit", "DescriptiveEditConfig", "RefFeatures", "dual_guidance"]
+__all__ = ["AdaptEdit", "AdaptEditConfig", "AdaptEditOutput", "AttentionBridge", "BridgeState", "DescriptiveEdit", "DescriptiveEditConfig", "RefFeatures", "dual_guidance"]

@@ -134,3 +134,47 @@ def build_scheduler():
         steps_offset=1,
         timestep_spacing="trailing",
     )
+
+
+# -- the miniature diffusion transformer (issue: seeds 002 / 003 on a frozen DiT) -------------------------------
+DIT_MAX_SEQUENCE_LENGTH = 1  # T5 tokens (zeros without a T5) the bundled DiT trains with: pass max_sequence_length=1
+
+
+@dataclasses.dataclass
+class DiTSize:
+    """Width and depth of the bundled SD3-class transformer on 16x16x4 latents (patch 2: 64 image tokens)."""
+
+    num_layers: int = 6
+    num_attention_heads: int = 4
+    attention_head_dim: int = 32  # inner width 128, as the text towers
+
+
+def build_dit(size: DiTSize | None = None):
+    """``SD3Transformer2DModel`` (MM-DiT, joint text-image attention) for the bundled VAE's 16x16x4 latents.
+
+    Text conditioning as ``StableDiffusion3Pipeline`` prepares it without a T5: both CLIP towers' penultimate
+    hidden states concatenated on features (2 x 128 = 256 = ``joint_attention_dim``), and their pooled,
+    projected outputs concatenated (256 = ``pooled_projection_dim``)."""
+    from diffusers import SD3Transformer2DModel
+
+    size = size or DiTSize()
+    return SD3Transformer2DModel(
+        sample_size=LATENT_SIZE,
+        patch_size=2,
+        in_channels=LATENT_CHANNELS,
+        out_channels=LATENT_CHANNELS,
+        num_layers=size.num_layers,
+        attention_head_dim=size.attention_head_dim,
+        num_attention_heads=size.num_attention_heads,
+        joint_attention_dim=2 * TEXT_DIM,
+        caption_projection_dim=size.num_attention_heads * size.attention_head_dim,
+        pooled_projection_dim=2 * TEXT_DIM,
+        pos_embed_max_size=LATENT_SIZE // 2,
+    )
+
+
+def build_flow_scheduler():
+    """Rectified-flow schedule of SD3 (``FlowMatchEulerDiscreteScheduler``), shift 1 (16x16 latents are small)."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    return FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=1.0)

@@ -173,6 +173,33 @@ def save_tiny_sd3_inpaint(folder: str | Path, seed: int = 0) -> Path:
     return folder
 
 
+def save_tiny_sd3(folder: str | Path, seed: int = 0, num_layers: int = 2) -> Path:
+    """Write a tiny random text-to-image ``StableDiffusion3Pipeline`` folder (native size 64 px: transformer sample
+    size 8 x VAE 8x, patch 1): an SD3 MMDiT of ``num_layers`` blocks, two CLIP text encoders with projection, no T5,
+    a 16-channel VAE, the flow-matching Euler scheduler (shift 1). The frozen backbone of the DiT methods' tests."""
+    from diffusers import FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
+    from transformers import CLIPTextModelWithProjection
+
+    from .tiny import tiny_tokenizer
+
+    folder = Path(folder)
+    with torch.random.fork_rng(devices=[]):
+        tok = tiny_tokenizer()
+        torch.manual_seed(seed)
+        transformer = SD3Transformer2DModel(sample_size=8, patch_size=1, in_channels=16, out_channels=16,
+                                            num_layers=num_layers, attention_head_dim=8, num_attention_heads=4,
+                                            caption_projection_dim=32, joint_attention_dim=64, pooled_projection_dim=64)
+        torch.manual_seed(seed)
+        te1 = CLIPTextModelWithProjection(_text_config(tok, projection_dim=32))
+        torch.manual_seed(seed + 1)
+        te2 = CLIPTextModelWithProjection(_text_config(tok, projection_dim=32))
+        pipe = StableDiffusion3Pipeline(transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(shift=1.0),
+                                        vae=_tiny_vae_16(seed, 16), text_encoder=te1, tokenizer=tok, text_encoder_2=te2,
+                                        tokenizer_2=tok, text_encoder_3=None, tokenizer_3=None)
+    pipe.save_pretrained(folder)
+    return folder
+
+
 def save_tiny_flux_fill(folder: str | Path, seed: int = 0) -> Path:
     """Write a tiny random ``FluxFillPipeline`` folder: a Flux transformer (1 double + 1 single block) whose input is
     the packed latents, masked-image latents and 8x8 mask (4*4 + 4*4 + 4*64 channels), CLIP + T5 text encoders (the

@@ -126,7 +126,7 @@ def descriptive_loss(method, source_latents: torch.Tensor, target_latents: torch
     return F.mse_loss(pred.float(), y.float())
 
 
-class _Stream:
+class SampleStream:
     """Samples from ``source`` forever: re-iterates a finite iterable, skips ``skip`` samples first."""
 
     def __init__(self, source: Iterable, skip: int = 0):
@@ -258,7 +258,7 @@ def train_descriptive(folder_models, data_source: Iterable, out: str | Path, ste
         truncate_jsonl(log_path, step)
     elif log_path.exists():
         log_path.unlink()  # a log without a checkpoint belongs to a run that never checkpointed
-    stream = _Stream(data_source, skip=step * tcfg.batch_size)
+    stream = SampleStream(data_source, skip=step * tcfg.batch_size)
     scheduler = method.models.scheduler
     null_emb = method.encode_text([method.config.null_text])
     method.bridges.train()

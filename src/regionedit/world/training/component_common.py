@@ -28,7 +28,11 @@ def save_fp16(model, folder: Path) -> None:
     cfg_p = tmp / "config.json"  # a model loaded from a folder records its path: not ours to ship
     if cfg_p.exists():
         cfg = json.loads(cfg_p.read_text())
-        if cfg.pop("_name_or_path", None) is not None:
+        changed = cfg.pop("_name_or_path", None) is not None
+        for key in ("dtype", "torch_dtype"):  # transformers loads in the recorded dtype: fp16 storage, fp32 default
+            if cfg.get(key) == "float16":
+                cfg[key], changed = "float32", True
+        if changed:
             cfg_p.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
     cards = [folder / "README.md", folder / "training_state.json"]
     keep = {p.name: p.read_text() for p in cards if p.exists()}

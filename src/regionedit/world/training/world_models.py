@@ -13,6 +13,7 @@ instruction_encoder    transformers.T5EncoderModel                  seq2seq inst
 unet                   diffusers.UNet2DConditionModel (4 ch)        v-prediction, min-SNR, CFG drop
 unet_inpaint           diffusers.UNet2DConditionModel (9 ch)        as SD-inpainting, init from unet
 unet_ip2p              diffusers.UNet2DConditionModel (8 ch)        InstructPix2Pix baseline, edit pairs
+dit                    diffusers.SD3Transformer2DModel (dit/)       rectified flow, CFG drop (SD3 folder)
 =====================  ===========================================  ==============================
 
 Run folders (``--out``) hold ``<name>/state.pt`` checkpoints and ``log.jsonl``; kill and rerun the
@@ -24,7 +25,7 @@ folder of your own and pass it as ``--export``.
 
 Code: this module is the command line (``python -m regionedit.world.training.world_models`` works too); the
 trainers are :mod:`.clip_trainer`, :mod:`.vae_trainer`, :mod:`.text_trainers` (tokenizer, instruction encoder)
-and :mod:`.unet_trainers`, on the shared pieces of :mod:`.component_common`.
+:mod:`.unet_trainers` and :mod:`.dit_trainer`, on the shared pieces of :mod:`.component_common`.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from regionedit.training.common import add_checkpoint_arguments, add_export_argu
 # the trainers, one module per component family (re-exported here: this module's names stay importable)
 from regionedit.world.training.clip_trainer import export_clip, train_clip  # noqa: F401
 from regionedit.world.training.component_common import write_model_index
+from regionedit.world.training.dit_trainer import train_dit  # noqa: F401
 from regionedit.world.training.text_trainers import (edit_to_text, export_instruction_encoder,  # noqa: F401
                                                      train_instruction_encoder, train_tokenizer)
 from regionedit.world.training.unet_trainers import (INPAINT_BACKGROUND_PROB, INPAINT_TIGHT_PROB,  # noqa: F401
@@ -51,7 +53,7 @@ from regionedit.world.training.vae_trainer import VAE_EDGE_WEIGHT, edge_weight, 
 
 # "vae_decoder" is the VAE's second stage (SD's ft-MSE recipe): the decoder alone, edge-weighted, the latent space
 # unchanged; it writes the same vae/ folder and may run before or after the UNets
-ORDER = ("tokenizer", "clip", "vae", "vae_decoder", "instruction_encoder", "unet", "unet_inpaint", "unet_ip2p")
+ORDER = ("tokenizer", "clip", "vae", "vae_decoder", "instruction_encoder", "unet", "unet_inpaint", "unet_ip2p", "dit")
 
 
 COMPONENTS = {
@@ -63,6 +65,7 @@ COMPONENTS = {
     "unet": train_unet,
     "unet_inpaint": train_unet_inpaint,
     "unet_ip2p": train_unet_ip2p,
+    "dit": train_dit,
 }
 
 
