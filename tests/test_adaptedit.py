@@ -223,3 +223,17 @@ def test_train_command_resumes_and_the_eval_methods_edit(dit, tmp_path):
             assert np.array_equal(edited[region < 0.5], s.source[region < 0.5])
         if status == "no_edit":
             assert np.array_equal(edited, s.source) and method.last_reason
+
+    # the command line: `regionedit edit --method adaptedit-compose`, provenance in the PNG
+    from PIL import Image
+
+    from regionedit.io import read_png_metadata
+
+    Image.fromarray(s.source).save(tmp_path / "in.png")
+    edit = ["edit", str(tmp_path / "in.png"), s.instruction, "--model", str(folder), "--steps", "2"]
+    assert main(edit + ["-o", str(tmp_path / "out.png"), "--method", "adaptedit-no_predictor"]) == 0
+    meta = read_png_metadata(tmp_path / "out.png")
+    assert meta["regionedit:method"] == "adaptedit-no_predictor" and meta["regionedit:instruction"] == s.instruction
+    assert meta["regionedit:model"].endswith("+adaptedit-no_predictor") and meta["regionedit:status"] == "edited"
+    with pytest.raises(SystemExit, match="--method adaptedit-no_gate cannot run.*--no-gate"):
+        main(edit + ["-o", str(tmp_path / "out2.png"), "--method", "adaptedit-no_gate"])

@@ -13,6 +13,12 @@ from regionedit.cli.main import SEED_LIMIT, non_negative_float, positive_int, se
 from regionedit.io.loading import DEFAULT_MAX_PIXELS
 
 
+def _seed_methods() -> tuple[str, ...]:
+    from regionedit.pipeline.seed_editor import SEED_METHODS
+
+    return SEED_METHODS
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "edit",
@@ -37,7 +43,10 @@ def add_parser(sub) -> None:
     p.add_argument("--steps", type=positive_int, default=None, help="diffusion steps, >= 1 (default 20)")
     p.add_argument("--guidance", type=non_negative_float, default=None,
                    help="classifier-free guidance scale, a finite number >= 0; <= 1 turns guidance off (default 4)")
-    p.add_argument("--method", default="region", choices=["region", "mask"], help="how the region is found (default: region)")
+    p.add_argument("--method", default="region", choices=["region", "mask", *_seed_methods()],
+                   help="region (default): regionedit's editor, the region found from the instruction; mask: the "
+                        "region given by --mask; a seed method (AdaptEdit, DescriptiveEdit, Region in Context; "
+                        "'-compose' = bit-exact outside its region) with its trained weights in the model folder")
     p.add_argument("--blend", default="feather", choices=["feather", "laplacian", "poisson", "hard"],
                    help="seam blend when pasting the edit back (default feather; see benchmarks/compose_seams.py)")
     p.add_argument("--candidates", type=positive_int, default=None,
@@ -236,12 +245,18 @@ def run(args) -> int:
               f"{', '.join(str(s) for s in stale)}", file=sys.stderr)
 
     try:  # models load once for all jobs
-        editor = Editor.from_pretrained(
-            args.model, priors=args.priors == "on", generator=args.generator, localizer=args.localizer,
-            describer=args.describer, clip=args.clip, instruction_encoder=args.instruction_encoder,
-            torch_dtype=args.dtype, device=args.device, config=EditorConfig(
-            blend=args.blend, domain_guard=args.domain_guard == "on", threshold=args.threshold,
-            presence_threshold=args.presence_threshold, **({} if args.candidates is None else {"candidates": args.candidates})))
+        if args.method in _seed_methods():
+            from regionedit.pipeline.seed_editor import SeedMethodEditor
+
+            editor = SeedMethodEditor(args.method, args.model, steps=args.steps, guidance=args.guidance)
+        else:
+            editor = Editor.from_pretrained(
+                args.model, priors=args.priors == "on", generator=args.generator, localizer=args.localizer,
+                describer=args.describer, clip=args.clip, instruction_encoder=args.instruction_encoder,
+                torch_dtype=args.dtype, device=args.device, config=EditorConfig(
+                    blend=args.blend, domain_guard=args.domain_guard == "on", threshold=args.threshold,
+                    presence_threshold=args.presence_threshold,
+                    **({} if args.candidates is None else {"candidates": args.candidates})))
     except (OSError, ValueError) as e:  # a truncated / corrupt weights file, a folder that is no model
         why = str(e).rstrip(". ")
         what = args.model or args.generator or "shapes-64"
@@ -260,6 +275,9 @@ def run(args) -> int:
                 raise ValueError(j.error)
             if args.method == "mask" and not job.get("mask"):
                 raise ValueError("--method mask needs --mask MASK.png (or a 'mask' key per batch job)")
+            if args.method in _seed_methods() and (job.get("mask") or len(job.get("instructions") or []) > 1):
+                raise ValueError(f"--method {args.method} finds its own region and edits one instruction: give no "
+                                 "--mask and one instruction (or use --method region / mask)")
             seed = int(job.get("seed", args.seed))
             outs = [job["output"]] + ([job["mask_out"]] if job.get("mask_out") else [])
             ours = [args.resume and _provenance_matches(o, job, seed, model_id) for o in outs]
