@@ -1,11 +1,12 @@
 """Quality of the bundled shapes-64 models against the bars of the models issue.
 
-    python benchmarks/world_models.py [--only clip,vae,unet,unet_inpaint,unet_ip2p] [--n 100] [--write-cards]
+    python benchmarks/world_models.py [--only clip,vae,unet,unet_inpaint,unet_ip2p,dit] [--n 100] [--write-cards]
     python benchmarks/world_models.py --model runs/repro/export --compare shapes-64   # a retrained folder vs the shipped cards
 
 Prints one row per figure (value, bar, met; with --compare, also the value on that folder's model card).
 With --write-cards, rewrites each component's model card (README.md in its folder) with these numbers and
-this command.
+this command. ``dit`` is the diffusion transformer's StableDiffusion3Pipeline folder (``<model>/dit``): its card is
+the pipeline folder's README.md, its training record ``dit/transformer/training_state.json``.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 import torch
 
 from regionedit import models
-from regionedit.evaluation import model_quality as Q
-from regionedit.world.training.model_cards import BARS, card_metrics, passes, write_card
+from regionedit.world import model_quality as Q
+from regionedit.world.training.model_cards import BARS, card_metrics, passes, training_state, write_card
 
 
 def main(argv=None) -> int:
@@ -56,11 +58,16 @@ def main(argv=None) -> int:
             r.update({k: bg[k] for k in ("background_repaint_l1", "background_repaint_right")})
         elif comp == "unet_ip2p":
             r = Q.eval_ip2p(m, n=args.n, steps=args.steps)
+        elif comp == "dit":
+            if not (Path(m.location) / "dit" / "model_index.json").is_file():
+                raise SystemExit(f"{m.location} has no dit/ pipeline folder: train it with "
+                                 "regionedit train world-models --only dit --batch 32 --export <model folder>")
+            r = Q.eval_dit(Path(m.location) / "dit", n=args.n, steps=args.steps)
         else:
             raise SystemExit(f"unknown component {comp!r}")
         r["eval_seconds"] = round(time.time() - t, 1)
         results[comp] = r
-        st = m.training_state(comp)
+        st = training_state(m.location, comp)
         print(f"\n== {comp} (steps {st.get('steps', '?')}, {st.get('cpu_minutes', '?')} CPU min)")
         bars = {k: (op, b) for k, op, b, _ in BARS.get(comp, [])}
         shipped = card_metrics(f"{ref}/{comp}") if ref else {}
@@ -72,7 +79,7 @@ def main(argv=None) -> int:
             else:
                 print(f"  {k:32s} {v}{beside}")
         if args.write_cards:
-            write_card(m.location + "/" + comp, comp, r, command)
+            write_card(Path(m.location) / comp, comp, r, command)
     print("\n" + json.dumps(results))
     return 0
 

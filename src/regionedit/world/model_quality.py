@@ -12,7 +12,7 @@ import torch
 from regionedit.world import spec
 from regionedit.world.language import caption
 from regionedit.world.rendering import render
-from regionedit.world.scene import Background, Scene, WorldObject, color_allowed, free_pairs, place, sample_radius, sample_scene
+from regionedit.world.scene import Background, Scene, free_pairs, sample_scene
 
 HELD_OUT_SEED = 10_000
 
@@ -115,28 +115,78 @@ def eval_vae(m, n: int = 256) -> dict:
 
 
 @torch.no_grad()
-def eval_t2i(m, n: int = 100, steps: int = 20, guidance: float = 4.0, batch: int = 25) -> dict:
-    """Text-to-image: for held-out captions of 1-3 objects, the share of requested objects whose colour
-    and shape are measured in the generated image (palette/shape measurement)."""
+def _score_t2i(generate, n: int, batch: int) -> dict:
+    """Text-to-image score of any generator on the first ``n`` held-out captions (1-3 objects each, seeds
+    ``HELD_OUT_SEED + 2``): the share of requested objects whose colour and shape are measured in the image
+    (``objects_right``), and whose colour is, in any shape (``objects_color_right``).
+
+    ``generate(prompts, generator)`` returns ``(B, 64, 64, 3)`` floats in [0, 1]; each batch of ``batch``
+    captions starting at caption ``i`` gets a generator seeded ``HELD_OUT_SEED + i``, so a smaller ``n`` scores
+    the first captions of a larger one, with the same generator seeds."""
     from regionedit.world.measure import find_object
 
     rng = np.random.default_rng(HELD_OUT_SEED + 2)
     scenes = [sample_scene(rng) for _ in range(n)]
-    pipe = m.text_to_image_pipeline()
     ok = color_ok = total = 0
     for i in range(0, n, batch):
         chunk = scenes[i : i + batch]
-        g = torch.Generator().manual_seed(HELD_OUT_SEED + i)
-        out = pipe([caption(s) for s in chunk], num_inference_steps=steps, guidance_scale=guidance,
-                   height=64, width=64, generator=g, output_type="np").images
+        out = generate([caption(s) for s in chunk], torch.Generator().manual_seed(HELD_OUT_SEED + i))
         for img, s in zip(out, chunk):
             img8 = (img * 255).round().astype(np.uint8)
             for o in s.objects:
                 total += 1
                 ok += bool(find_object(img8, o.color, o.shape).found)
                 color_ok += any(find_object(img8, o.color, sh).found for sh in spec.SHAPES)
-    return {"objects_right": ok / total, "objects_color_right": color_ok / total, "n_images": n, "n_objects": total,
-            "steps": steps, "guidance": guidance}
+    return {"objects_right": ok / total, "objects_color_right": color_ok / total, "n_images": n, "n_objects": total}
+
+
+def eval_t2i(m, n: int = 100, steps: int = 20, guidance: float = 4.0, batch: int = 25) -> dict:
+    """Text-to-image UNet through the stock ``StableDiffusionPipeline``: for held-out captions of 1-3 objects,
+    the share of requested objects whose colour and shape are measured in the generated image (palette/shape
+    measurement, :func:`_score_t2i`)."""
+    pipe = m.text_to_image_pipeline()
+
+    def generate(prompts, g):
+        return pipe(prompts, num_inference_steps=steps, guidance_scale=guidance, height=64, width=64, generator=g,
+                    output_type="np").images
+
+    return {**_score_t2i(generate, n, batch), "steps": steps, "guidance": guidance}
+
+
+def dit_stock_pipeline(folder):
+    """``StableDiffusion3Pipeline.from_pretrained(folder)`` as a user loads the ``dit/`` folder: no T5
+    (``text_encoder_3=None, tokenizer_3=None``), every component fp32."""
+    from diffusers import StableDiffusion3Pipeline
+
+    pipe = StableDiffusion3Pipeline.from_pretrained(folder, text_encoder_3=None, tokenizer_3=None,
+                                                    torch_dtype=torch.float32)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def eval_dit(folder, n: int = 100, steps: int = 20, guidance: float = 4.0, batch: int = 25,
+             max_sequence_length: int = 1, n_default: int | None = None) -> dict:
+    """The diffusion transformer (a ``StableDiffusion3Pipeline`` folder, ``<model>/dit``) measured as
+    :func:`eval_t2i` measures the UNet (same held-out captions, noise seeds and scoring), generating through
+    the stock pipeline loaded from ``folder`` (:func:`dit_stock_pipeline`) with ``max_sequence_length`` (the
+    length it was trained with, 1). ``objects_right_default_sequence_length``: the same score when the call
+    leaves ``max_sequence_length`` at the pipeline's default (256 zero T5 tokens), on the first ``n_default``
+    captions (default ``n // 4``)."""
+    pipe = dit_stock_pipeline(folder)
+
+    def generator(**kw):
+        def generate(prompts, g):
+            return pipe(prompts, num_inference_steps=steps, guidance_scale=guidance, height=64, width=64,
+                        generator=g, output_type="np", **kw).images
+
+        return generate
+
+    r = _score_t2i(generator(max_sequence_length=max_sequence_length), n, batch)
+    n_default = max(1, n // 4) if n_default is None else n_default
+    d = _score_t2i(generator(), n_default, batch)  # the pipeline's own default max_sequence_length
+    return {**r, "objects_right_default_sequence_length": d["objects_right"],
+            "n_images_default_sequence_length": n_default, "steps": steps, "guidance": guidance,
+            "max_sequence_length": max_sequence_length}
 
 
 def _inpaint_cases(rng: np.random.Generator, n: int, zoom: bool):

@@ -27,6 +27,9 @@ BARS: dict[str, list[tuple[str, str, float, str]]] = {
     ],
     "instruction_encoder": [],
     "unet_ip2p": [],  # a baseline: no bar, its numbers are for comparison
+    # a new, small model (under 8M parameters, one training run): our own bar, 0.5, below the UNet's 0.85
+    "dit": [("objects_right", ">=", 0.5, "requested objects drawn with the right colour and shape "
+             "(our bar for a new, small model; the UNet's is 0.85)")],
     "region_predictor": [
         ("iou_remove", ">=", 0.80, "region IoU with the ground-truth mask: remove"),
         ("iou_local", ">=", 0.80, "region IoU: local (replace)"),
@@ -62,6 +65,15 @@ DESCRIPTIONS = {
     "latents), initialised from the text-to-image UNet with zero-initialised extra channels and fine-tuned on world "
     "edit pairs conditioned on the instruction, as diffusers' train_instruct_pix2pix example (5% text, 5% image, "
     "5% both dropped); run through StableDiffusionInstructPix2PixPipeline.",
+    "dit": "miniature diffusion transformer, a whole diffusers StableDiffusion3Pipeline folder: SD3Transformer2DModel "
+    "(MM-DiT, 6 joint text-image attention blocks, 4 heads x 32 = width 128, patch 2 on the VAE's 16x16x4 latents: "
+    "64 image tokens), trained from scratch as a rectified flow (x_t = (1 - s) x_0 + s noise, s logit-normal as SD3) "
+    "with the velocity target noise - x_0, 10% caption dropout for classifier-free guidance, the loss on latent cells "
+    "with object pixels weighted 5x, EMA 0.999, batch 32; on the frozen bundled text encoder (both SD3 CLIP towers, "
+    "text_encoder and text_encoder_2, are copies of it with an identity projection) and VAE (shift_factor 0). No T5: "
+    "load with `StableDiffusion3Pipeline.from_pretrained(folder, text_encoder_3=None, tokenizer_3=None)`; trained "
+    "with max_sequence_length 1 (the zero tokens standing for T5), so generate with `max_sequence_length=1` "
+    "(`objects_right_default_sequence_length` below is the pipeline's default, 256).",
     "region_predictor": "seed 001 region predictor (cross-attention of CLIP patch features on instruction features: "
     "T5 encoder states and CLIP text tokens; self-attention, multi-scale token-wise MLP + sigmoid, pixel refinement), "
     "trained on text-image pairs only with the semantic alignment and CLIP losses plus a contrastive CLIP term "
@@ -79,10 +91,23 @@ TRAIN_COMMANDS = {
     "clip": ["regionedit train world-models --only clip --clip-shape-aux 0 --minutes M --out runs/wm",
              "regionedit train world-models --only clip --batch 64 --minutes M --out runs/wm_clipshape "
              "--export runs/wm/export"],
+    "dit": ["regionedit train world-models --only dit --batch 32 --minutes M --out runs/wm"],
     "region_predictor": ["regionedit train region --out runs/region --minutes M",
                          "regionedit train region --out runs/region_presence --presence-only --absent-prob 0.35 "
                          "--batch 64 --lr 1e-3 --minutes M"],
 }
+
+
+# components whose folder is a whole pipeline: the card is the pipeline folder's README.md, the trained weights,
+# their config and training_state.json are in this subfolder of it
+WEIGHTS_SUBFOLDER = {"dit": "transformer"}
+
+
+def training_state(location, component: str) -> dict:
+    """A model folder's record of how ``component`` was trained (its ``training_state.json``, in the weights'
+    subfolder for a pipeline component such as ``dit``; ``{}`` when absent)."""
+    p = Path(location) / component / WEIGHTS_SUBFOLDER.get(component, "") / "training_state.json"
+    return json.loads(p.read_text()) if p.exists() else {}
 
 
 def train_commands(component: str) -> str:
@@ -104,24 +129,27 @@ def passes(value: float, op: str, bar: float) -> bool:
 
 
 def write_card(folder: Path, component: str, metrics: dict, command: str) -> str:
-    """Write ``folder/README.md`` for a component; returns the text."""
+    """Write ``folder/README.md`` for a component; returns the text. For a pipeline component
+    (:data:`WEIGHTS_SUBFOLDER`) the training record, config and parameter count come from its weights' subfolder."""
     folder = Path(folder)
-    state_p = folder / "training_state.json"
+    sub = WEIGHTS_SUBFOLDER.get(component, "")
+    weights = folder / sub
+    state_p = weights / "training_state.json"
     state = json.loads(state_p.read_text()) if state_p.exists() else {}
-    cfg_p = next((p for p in (folder / "config.json",) if p.exists()), None)
+    cfg_p = next((p for p in (weights / "config.json",) if p.exists()), None)
     n_params = None
-    if (folder / "model.safetensors").exists() or (folder / "diffusion_pytorch_model.safetensors").exists():
+    if (weights / "model.safetensors").exists() or (weights / "diffusion_pytorch_model.safetensors").exists():
         from safetensors import safe_open
 
-        f = next(p for p in (folder / "model.safetensors", folder / "diffusion_pytorch_model.safetensors") if p.exists())
+        f = next(p for p in (weights / "model.safetensors", weights / "diffusion_pytorch_model.safetensors") if p.exists())
         with safe_open(f, "pt") as sf:
             n_params = sum(math.prod(sf.get_slice(k).get_shape()) for k in sf.keys())
     lines = [f"# shapes-64 / {component}", "", DESCRIPTIONS.get(component, ""), ""]
     lines += ["## Training", ""]
     lines += [f"- steps: {state.get('steps', '?')}", f"- CPU minutes (2 cores): {state.get('cpu_minutes', '?')}",
               f"- seed: {state.get('seed', '?')}", f"- batch: {state.get('batch', '?')}",
-              f"- parameters: {n_params if n_params is not None else '?'} (stored fp16)",
-              f"- config: `{cfg_p.name if cfg_p else 'n/a'}` in this folder",
+              f"- parameters: {n_params if n_params is not None else '?'} ({sub + ', ' if sub else ''}stored fp16)",
+              f"- config: `{(sub + '/' if sub else '') + cfg_p.name if cfg_p else 'n/a'}` in this folder",
               "- data: rendered on the fly by `regionedit.world` (training seed); held-out evaluation seeds >= 10000",
               "- reproduce / continue: " + train_commands(component)]
     ft, fts = state.get("decoder_finetune"), []

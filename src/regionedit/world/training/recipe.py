@@ -20,7 +20,8 @@ shipped cards:
     python benchmarks/world_models.py --model runs/repro/export --n 100 --compare shapes-64
     python benchmarks/region.py --model runs/repro/export --n-per-category 40 --calibration-n 60
 
-At the CPU speeds of the shipped runs (2 cores) the whole recipe is about 10 CPU-hours, longer than one
+At the CPU speeds of the shipped runs (2 cores) the whole recipe is about 10 CPU-hours (and about one more for the
+diffusion transformer, phase ``dit``), longer than one
 session of a machine whose ``runs/`` does not survive it. So a later phase can be reproduced on its own:
 
     regionedit train recipe --out runs/repro-inpaint --start-at unet_inpaint --inputs shapes-64
@@ -39,6 +40,9 @@ import math
 import shutil
 import time
 from pathlib import Path
+
+# the shipped DiT's steps (dit/transformer/training_state.json); update when it is retrained
+DIT_RECIPE_STEPS = 1300
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +74,8 @@ PHASES: tuple[Phase, ...] = (
     Phase("unet_inpaint", "world-models", 5225, ("--only", "unet_inpaint", "--batch", "64"),
           "initialised from the text-to-image UNet; budget below the shipped 7670 steps", ("unet_inpaint",)),
     Phase("unet_ip2p", "world-models", 208 + 169, ("--only", "unet_ip2p", "--batch", "64"), "", ("unet_ip2p",)),
+    Phase("dit", "world-models", DIT_RECIPE_STEPS, ("--only", "dit", "--batch", "32"),
+          "diffusion transformer, a StableDiffusion3Pipeline folder on the text encoder and VAE", ("dit",)),
     Phase("region", "region", 2101 + 1341, ("--batch", "16"), "seed 001 region predictor, text-image pairs only",
           ("region_predictor",)),
     Phase("region_presence", "region", 713,
