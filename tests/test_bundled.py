@@ -28,7 +28,7 @@ def m():
 
 def test_bundled_size_budget():
     total = sum(p.stat().st_size for p in ROOT.rglob("*") if p.is_file())
-    assert total <= 60 * 1024 * 1024
+    assert total <= 100 * 1024 * 1024  # the DiT issue allows ~150 MB in all; 100 MiB keeps room for the seed methods
     assert not list(ROOT.rglob("*.bin")) and not list(ROOT.rglob("*.pt"))
     for st in ROOT.rglob("*.safetensors"):
         from safetensors import safe_open
