@@ -52,7 +52,7 @@ class AdaptEditMethod:
             flags = {"adaptedit-no_gate": " --no-gate", "adaptedit-no_region_loss": " --region-aware-weight 0"}.get(name, "")
             cmd = train_command("adaptedit", models, folder).replace("--model", "--dit")
             raise MethodUnavailable(f"no trained AdaptEdit weights at {folder}: {cmd}" + (f" (with{flags})" if flags else ""))
-        overrides = {"steps": settings.steps}
+        overrides = {"steps": settings.steps, "guidance_scale": settings.guidance}
         if name == "adaptedit-no_predictor":
             overrides["use_mask_predictor"] = False
         self.method = _load_component(f"AdaptEdit ({folder})", lambda: AdaptEdit.from_pretrained(folder, dit=root / "dit",
