@@ -102,9 +102,19 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.verbose:
         _quiet_libraries()
-    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 <pid>` prints every thread's stack to stderr: where a run hangs
-        faulthandler.register(signal.SIGUSR1, all_threads=True)
+    _register_stack_dump()
     return int(args.func(args) or 0)
+
+
+def _register_stack_dump() -> None:
+    """``kill -USR1 <pid>`` prints every thread's stack to the process's stderr (where a run hangs). Needs a real
+    file descriptor: skipped when stderr has none (an embedding app, a test capturing it)."""
+    if not hasattr(signal, "SIGUSR1"):
+        return
+    try:
+        faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
+    except (AttributeError, ValueError, OSError):  # io.UnsupportedOperation is an OSError and a ValueError
+        pass
 
 
 def _quiet_libraries() -> None:
