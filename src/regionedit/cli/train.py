@@ -20,6 +20,8 @@ METHOD_TRAINERS = (
                           "<out>/export"),
     ("adaptedit", "train AdaptEdit (seed 002): adapters, SpatialGates and MaskPredictor on the frozen DiT, on edit pairs "
                   "(the shapes world's, or --data); exports <out>/export"),
+    ("fireedit", "train FireEdit (seed 003): VL encoder with region tokens, TATI and HVCA on the frozen InstructPix2Pix "
+                 "UNet, on edit pairs (the shapes world's, or --data); exports <out>/export"),
 )
 
 WORLD_DATA_SEED = 20_260_000  # base seed of the default training stream (the evaluation protocols use other seeds)
@@ -203,12 +205,29 @@ def run_adaptedit(args) -> int:
     return run(args, data, name)
 
 
+def add_fireedit_arguments(p) -> None:
+    from regionedit.training.fireedit import add_arguments
+
+    add_arguments(p)
+
+
+def run_fireedit(args) -> int:
+    """``regionedit train fireedit``: :func:`regionedit.training.fireedit.train_fireedit` on ``--data`` or the
+    shapes world's edit samples; exports into ``<out>/export`` (copy it to ``<model>/fireedit`` for
+    ``regionedit eval --methods fireedit``)."""
+    from regionedit.training.fireedit import run
+
+    data, name = _method_data(args, ("instruction",))
+    return run(args, data, name)
+
+
 # sub-command -> the run(args) the app wires in instead of its module's own (which needs what the app selects)
 RUNNERS = {"region": run_region}
 
 METHOD_RUNNERS = {"descriptive": (add_descriptive_arguments, run_descriptive),
                   "region_in_context": (add_region_in_context_arguments, run_region_in_context),
-                  "adaptedit": (add_adaptedit_arguments, run_adaptedit)}
+                  "adaptedit": (add_adaptedit_arguments, run_adaptedit),
+                  "fireedit": (add_fireedit_arguments, run_fireedit)}
 
 
 def add_parser(sub) -> None:

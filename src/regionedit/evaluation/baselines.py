@@ -46,6 +46,8 @@ Methods (:data:`METHODS`):
     the generation composed into the source inside it (bit-exact outside).
 ``adaptedit``, ``adaptedit-compose``, ``adaptedit-no_predictor``, ``adaptedit-no_gate``, ``adaptedit-no_region_loss``
     AdaptEdit (seed 002) on the frozen DiT ``<model>/dit`` and its ablations (:mod:`.dit_methods`).
+``fireedit``, ``fireedit-compose``, ``fireedit-no_region_tokens``, ``fireedit-no_tati``, ``fireedit-no_hvca``
+    FireEdit (seed 003) on ``<model>/unet_ip2p`` and its ablations (:mod:`.fireedit_methods`).
 
 The stock pipelines run at the text-to-image model's native resolution (UNet ``sample_size`` x VAE
 downsampling): the input is resized to it and the output back to the input size (PIL bicubic), so
@@ -64,9 +66,11 @@ import torch
 from PIL import Image
 
 from regionedit.evaluation.dit_methods import ADAPTEDIT_METHODS
+from regionedit.evaluation.fireedit_methods import FIREEDIT_METHODS
 
 METHODS: tuple[str, ...] = ("region", "region-learned", "oracle", "diffedit", "sdedit", "instructpix2pix", "descriptive",
-                             "region_in_context", "region_in_context-compose", *ADAPTEDIT_METHODS)
+                             "region_in_context", "region_in_context-compose", *ADAPTEDIT_METHODS,
+                             *FIREEDIT_METHODS)
 
 RESIZE_FILTER = "bicubic"  # PIL filter of the stock pipelines' resize to / from their native size
 
@@ -533,6 +537,10 @@ def build_methods(
                 from regionedit.evaluation.dit_methods import AdaptEditMethod
 
                 methods[name] = AdaptEditMethod(name, models, settings)
+            elif name in FIREEDIT_METHODS:
+                from regionedit.evaluation.fireedit_methods import FireEditMethod
+
+                methods[name] = FireEditMethod(name, models, settings)
         except MethodUnavailable as e:
             skipped[name] = str(e)
     return methods, skipped

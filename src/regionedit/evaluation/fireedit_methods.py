@@ -1,0 +1,80 @@
+"""The evaluation harness's FireEdit methods (seed 003) on the frozen InstructPix2Pix UNet (``<model>/unet_ip2p``).
+
+``fireedit``
+    FireEdit (:class:`~regionedit.methods.fireedit.FireEdit`) with the weights of ``<model>/fireedit``
+    (``regionedit train fireedit``): region proposals from the model's learned region predictor
+    (``<model>/region_predictor``), the decoded result as is (global: every pixel may change).
+``fireedit-compose``
+    the same, pasted into the source inside the region predictor's region (bit-exact outside; no region found:
+    no edit).
+``fireedit-no_region_tokens`` / ``fireedit-no_tati`` / ``fireedit-no_hvca``
+    ablations trained apart (``--no-region-tokens`` / ``--no-tati`` / ``--no-hvca``), weights in
+    ``<model>/fireedit-no_region_tokens``, ``<model>/fireedit-no_tati``, ``<model>/fireedit-no_hvca``.
+
+No method reads ground truth: the proposals come from the region predictor on the instruction and the source.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+FIREEDIT_METHODS: tuple[str, ...] = ("fireedit", "fireedit-compose", "fireedit-no_region_tokens", "fireedit-no_tati",
+                                     "fireedit-no_hvca")
+
+_ABLATION_FLAGS = {"fireedit-no_region_tokens": "--no-region-tokens", "fireedit-no_tati": "--no-tati",
+                   "fireedit-no_hvca": "--no-hvca"}
+
+
+def fireedit_subfolder(name: str) -> str:
+    """The model subfolder holding the weights of a FireEdit evaluation method."""
+    return name if name in _ABLATION_FLAGS else "fireedit"
+
+
+class FireEditMethod:
+    """One FireEdit evaluation method (see the module docstring) over ``<model>/unet_ip2p`` and its trained modules."""
+
+    last_reason: str | None = None
+
+    def __init__(self, name: str, models, settings):
+        from regionedit.evaluation.baselines import IP2P_SUBFOLDER, MethodUnavailable, _load_component, train_command
+        from regionedit.methods.fireedit import WEIGHTS_NAME, FireEdit
+
+        if name not in FIREEDIT_METHODS:
+            raise ValueError(f"unknown FireEdit method {name!r}; one of {FIREEDIT_METHODS}")
+        root = Path(models.location)
+        if not (root / IP2P_SUBFOLDER / "config.json").exists():
+            raise MethodUnavailable(f"{root} has no {IP2P_SUBFOLDER}/ (the frozen 8-channel InstructPix2Pix UNet "
+                                    "FireEdit conditions)")
+        folder = root / fireedit_subfolder(name)
+        if not ((folder / "config.json").is_file() and (folder / WEIGHTS_NAME).is_file()):
+            flag = _ABLATION_FLAGS.get(name)
+            raise MethodUnavailable(f"no trained FireEdit weights at {folder}: {train_command('fireedit', models, folder)}"
+                                    + (f" (with {flag})" if flag else ""))
+        needs_regions = name != "fireedit-no_region_tokens"
+        if needs_regions and not (root / "region_predictor" / "config.json").is_file():
+            raise MethodUnavailable(f"no region predictor in {root / 'region_predictor'} ({name} takes its region "
+                                    "proposals from it): train one with `regionedit train region`")
+        self.method = _load_component(f"FireEdit ({folder})", lambda: FireEdit.from_pretrained(
+            folder, model=models, steps=settings.steps, guidance_scale=settings.guidance,
+            image_guidance_scale=settings.ip2p_image_guidance))
+        self.name = name
+        self.compose = name == "fireedit-compose"
+        cfg = self.method.config
+        self.params = {"weights": str(folder), "steps": cfg.steps, "guidance": cfg.guidance_scale,
+                       "image_guidance": cfg.image_guidance_scale, "config": cfg.to_dict(), "prompt": "the instruction",
+                       "region": ("the learned region predictor's proposals (no ground truth)"
+                                  if cfg.use_region_tokens or self.compose else None),
+                       "compose": self.compose,
+                       "resolution": f"Lanczos to {self.method.native_size}x{self.method.native_size} and back"}
+
+    def __call__(self, image, instruction, seed, sample):
+        self.last_reason = None
+        out = self.method(np.asarray(image), instruction, seed=seed, compose=self.compose)
+        if not self.compose:
+            return out.image, None, "edited"
+        if not (out.region > 0.5).any():
+            self.last_reason = "the region predictor found no region"
+            return np.asarray(image).copy(), out.region > 0.5, "no_edit"
+        return out.image, out.region > 0.5, "edited"
