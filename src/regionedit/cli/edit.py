@@ -45,7 +45,7 @@ def add_parser(sub) -> None:
                    help="classifier-free guidance scale, a finite number >= 0; <= 1 turns guidance off (default 4)")
     p.add_argument("--method", default="region", choices=["region", "mask", *_seed_methods()],
                    help="region (default): regionedit's editor, the region found from the instruction; mask: the "
-                        "region given by --mask; a seed method (AdaptEdit, DescriptiveEdit, Region in Context; "
+                        "region given by --mask; a seed method (AdaptEdit, FireEdit, DescriptiveEdit, Region in Context; "
                         "'-compose' = bit-exact outside its region) with its trained weights in the model folder")
     p.add_argument("--blend", default="feather", choices=["feather", "laplacian", "poisson", "hard"],
                    help="seam blend when pasting the edit back (default feather; see benchmarks/compose_seams.py)")
