@@ -189,36 +189,20 @@ def world_or_generic_captions(caption, rng, absent_prob, h, w):
     return None if ex is None else to_region_example(ex, caption, h, w)
 
 
-def add_adaptedit_arguments(p) -> None:
-    from regionedit.training.adaptedit import add_arguments
+def edit_pair_trainer(module: str):
+    """``(add_arguments, run)`` of a seed-method trainer module on edit pairs with an instruction (``adaptedit``,
+    ``fireedit``): its options, and its ``run(args, data, name)`` on ``--data`` or the shapes world's edit samples.
+    The export goes to ``<out>/export`` (copy it to ``<model>/<method>`` for ``regionedit eval --methods <method>``)."""
+    import importlib
 
-    add_arguments(p)
+    def add(p) -> None:
+        importlib.import_module(module).add_arguments(p)
 
+    def run(args) -> int:
+        data, name = _method_data(args, ("instruction",))
+        return importlib.import_module(module).run(args, data, name)
 
-def run_adaptedit(args) -> int:
-    """``regionedit train adaptedit``: :func:`regionedit.training.adaptedit.train_adaptedit` on ``--data`` or the
-    shapes world's edit samples; exports into ``<out>/export`` (copy it to ``<model>/adaptedit`` for
-    ``regionedit eval --methods adaptedit``)."""
-    from regionedit.training.adaptedit import run
-
-    data, name = _method_data(args, ("instruction",))
-    return run(args, data, name)
-
-
-def add_fireedit_arguments(p) -> None:
-    from regionedit.training.fireedit import add_arguments
-
-    add_arguments(p)
-
-
-def run_fireedit(args) -> int:
-    """``regionedit train fireedit``: :func:`regionedit.training.fireedit.train_fireedit` on ``--data`` or the
-    shapes world's edit samples; exports into ``<out>/export`` (copy it to ``<model>/fireedit`` for
-    ``regionedit eval --methods fireedit``)."""
-    from regionedit.training.fireedit import run
-
-    data, name = _method_data(args, ("instruction",))
-    return run(args, data, name)
+    return add, run
 
 
 # sub-command -> the run(args) the app wires in instead of its module's own (which needs what the app selects)
@@ -226,8 +210,8 @@ RUNNERS = {"region": run_region}
 
 METHOD_RUNNERS = {"descriptive": (add_descriptive_arguments, run_descriptive),
                   "region_in_context": (add_region_in_context_arguments, run_region_in_context),
-                  "adaptedit": (add_adaptedit_arguments, run_adaptedit),
-                  "fireedit": (add_fireedit_arguments, run_fireedit)}
+                  "adaptedit": edit_pair_trainer("regionedit.training.adaptedit"),
+                  "fireedit": edit_pair_trainer("regionedit.training.fireedit")}
 
 
 def add_parser(sub) -> None:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -40,9 +39,9 @@ from torch import nn
 
 from .adaptedit_modules import (AdaptEditConfig, BlockAdapter, ConditionStream, MaskPredictor, SpatialGate,
                                 changed_cells, mask_loss, region_aware_flow_loss, region_to_tokens)
+from .trainable import TrainableMethod
 
 WEIGHTS_NAME = "adaptedit.safetensors"
-FORMAT_VERSION = 1
 
 
 def resolve_dit(spec: str | Path) -> Path:
@@ -89,9 +88,15 @@ class AdaptEditOutput:
     region_from: str
 
 
-class AdaptEdit:
+class AdaptEdit(TrainableMethod):
     """Seed 002 on a frozen SD3-class DiT (see the module docstring). ``dit``: a DiT spec (:func:`resolve_dit`) or
     a loaded ``StableDiffusion3Pipeline``."""
+
+    WEIGHTS_NAME = WEIGHTS_NAME
+    SEED_PAPER = "002 AdaptEdit"
+    CONFIG_CLASS = AdaptEditConfig
+    INFERENCE_SETTINGS = frozenset({"steps", "guidance_scale", "mask_threshold", "use_mask_predictor", "use_gate"})
+    TRAIN_COMMAND = "regionedit train adaptedit"
 
     def __init__(self, dit="shapes-64", config: AdaptEditConfig | None = None):
         self.config = config or AdaptEditConfig()
@@ -145,20 +150,6 @@ class AdaptEdit:
             return enc, hid + gate * a
 
         return fn
-
-    def trainable_parameters(self) -> list[nn.Parameter]:
-        """The condition stream, adapters, gates and MaskPredictor: everything that trains (never the backbone)."""
-        return [p for p in self.net.parameters() if p.requires_grad]
-
-    def train(self, mode: bool = True) -> "AdaptEdit":
-        self.net.train(mode)
-        return self
-
-    def eval(self) -> "AdaptEdit":
-        return self.train(False)
-
-    def num_trainable(self) -> int:
-        return sum(p.numel() for p in self.trainable_parameters())
 
     # -- frozen encoders -------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -300,50 +291,17 @@ class AdaptEdit:
             arr = paste(img, arr, region_px, feather_px=0, method="hard")
         return AdaptEditOutput(image=arr, region=region_px, region_from=region_from)
 
-    # -- saving / loading ----------------------------------------------------------------------------------------
-    def save_pretrained(self, folder: str | Path, training: dict | None = None, quality: dict | None = None) -> Path:
-        """Write ``folder/adaptedit.safetensors`` (the trainable modules, float32), ``config.json`` (config, base DiT,
-        trainable count, training record) and a model card ``README.md``. The frozen DiT is not copied."""
-        from safetensors.torch import save_file
-
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in self.net.state_dict().items()}
-        tmp = folder / (WEIGHTS_NAME + ".tmp")
-        save_file(tensors, str(tmp), metadata={"format": "pt", "method": "adaptedit"})
-        os.replace(tmp, folder / WEIGHTS_NAME)
-        meta = {"_class_name": "AdaptEdit", "format_version": FORMAT_VERSION, "seed_paper": "002 AdaptEdit",
-                "base_model": self.base_model, "config": self.config.to_dict(),
-                "trainable_parameters": self.num_trainable(), "training": training, "quality": quality}
-        _atomic_write(folder / "config.json", json.dumps(meta, indent=2) + "\n")
-        _atomic_write(folder / "README.md", self._model_card(training, quality))
-        return folder
-
+    # -- saving / loading (TrainableMethod.save_pretrained writes the folder) ---------------------------------------
     @classmethod
     def from_pretrained(cls, folder: str | Path, dit=None, **overrides) -> "AdaptEdit":
         """Load a folder written by :meth:`save_pretrained`. ``dit``: the frozen base (default: the ``base_model``
         its ``config.json`` names); ``overrides``: inference settings to change (``steps``, ``guidance_scale``,
-        ``mask_threshold``, ``use_mask_predictor``)."""
-        from safetensors.torch import load_file
+        ``mask_threshold``, ``use_mask_predictor``, ``use_gate``)."""
+        return super().from_pretrained(folder, base=dit, overrides=overrides)
 
-        folder = Path(folder)
-        if not (folder / "config.json").exists() or not (folder / WEIGHTS_NAME).exists():
-            raise FileNotFoundError(f"{folder} is not an AdaptEdit folder (needs config.json and {WEIGHTS_NAME}); write "
-                                    "one with AdaptEdit.save_pretrained or `regionedit train adaptedit`")
-        meta = json.loads((folder / "config.json").read_text())
-        if meta.get("_class_name") != "AdaptEdit":
-            raise ValueError(f"{folder / 'config.json'} describes a {meta.get('_class_name')!r}, not an AdaptEdit")
-        allowed = {"steps", "guidance_scale", "mask_threshold", "use_mask_predictor", "use_gate"}
-        if set(overrides) - allowed:
-            raise ValueError(f"{sorted(set(overrides) - allowed)} are fixed by the saved weights; only "
-                             f"{sorted(allowed)} can be overridden")
-        config = AdaptEditConfig.from_dict({**meta["config"], **overrides})
-        method = cls(dit if dit is not None else meta["base_model"], config)
-        missing, unexpected = method.net.load_state_dict(load_file(str(folder / WEIGHTS_NAME)), strict=False)
-        if missing or unexpected:
-            raise ValueError(f"{folder / WEIGHTS_NAME} does not fit this DiT (missing {list(missing)[:4]}, unexpected "
-                             f"{list(unexpected)[:4]}); it was trained on another base than {method.base_model}")
-        return method
+    @classmethod
+    def _from_saved(cls, base, config):
+        return cls(base, config)
 
     def _model_card(self, training: dict | None, quality: dict | None) -> str:
         cfg = self.config
@@ -365,8 +323,3 @@ class AdaptEdit:
         lines += ["", "Load: `regionedit.methods.AdaptEdit.from_pretrained(folder)`.", ""]
         return "\n".join(lines)
 
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

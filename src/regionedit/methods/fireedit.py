@@ -35,8 +35,6 @@ source inside the region (bit-identical outside).
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -44,12 +42,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .trainable import TrainableMethod
 from .fireedit_modules import (FireEditConfig, HybridVisualCrossAttention, MixedModalEncoder, Proposals,
                                TimeAwareTargetInjection, fold, inference_proposals, inject, local_scale,
                                training_proposals, unet_attention_sites, vae_pyramid_channels)
 
 WEIGHTS_NAME = "fireedit.safetensors"
-FORMAT_VERSION = 1
 
 
 @dataclasses.dataclass
@@ -78,11 +76,17 @@ class FireEditOutput:
     region_from: str
 
 
-class FireEdit:
+class FireEdit(TrainableMethod):
     """Seed 003 over the frozen models of a model folder with ``unet_ip2p`` (see the module docstring). ``model``: a
     :class:`regionedit.models.Models` or what :func:`regionedit.models.load` takes; ``localizer``: ``"auto"`` (the
     folder's learned region predictor when it has one, loaded on first use), None, or any ``(image, text) -> map |
     (map, presence)``."""
+
+    WEIGHTS_NAME = WEIGHTS_NAME
+    SEED_PAPER = "003 FireEdit"
+    CONFIG_CLASS = FireEditConfig
+    INFERENCE_SETTINGS = frozenset({"steps", "guidance_scale", "image_guidance_scale", "mask_threshold"})
+    TRAIN_COMMAND = "regionedit train fireedit"
 
     def __init__(self, model="shapes-64", config: FireEditConfig | None = None, localizer="auto"):
         from regionedit import models as M
@@ -151,20 +155,6 @@ class FireEdit:
             return dataclasses.replace(output, sample=h) if dataclasses.is_dataclass(output) else type(output)(sample=h)
 
         return fn
-
-    def trainable_parameters(self) -> list[nn.Parameter]:
-        """The VL encoder and its projections, TATI and HVCA: everything that trains (never the backbone)."""
-        return [p for p in self.net.parameters() if p.requires_grad]
-
-    def train(self, mode: bool = True) -> "FireEdit":
-        self.net.train(mode)
-        return self
-
-    def eval(self) -> "FireEdit":
-        return self.train(False)
-
-    def num_trainable(self) -> int:
-        return sum(p.numel() for p in self.trainable_parameters())
 
     # -- frozen encoders -------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -357,49 +347,16 @@ class FireEdit:
         return FireEditOutput(image=arr, region=region_px, region_from=region_from)
 
     # -- saving / loading ----------------------------------------------------------------------------------------
-    def save_pretrained(self, folder: str | Path, training: dict | None = None, quality: dict | None = None) -> Path:
-        """Write ``folder/fireedit.safetensors`` (the trainable modules, float32), ``config.json`` (config, base model
-        folder, trainable count, training record) and a model card ``README.md``. The frozen models are not copied."""
-        from safetensors.torch import save_file
-
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in self.net.state_dict().items()}
-        tmp = folder / (WEIGHTS_NAME + ".tmp")
-        save_file(tensors, str(tmp), metadata={"format": "pt", "method": "fireedit"})
-        os.replace(tmp, folder / WEIGHTS_NAME)
-        meta = {"_class_name": "FireEdit", "format_version": FORMAT_VERSION, "seed_paper": "003 FireEdit",
-                "base_model": self.base_model, "config": self.config.to_dict(),
-                "trainable_parameters": self.num_trainable(), "training": training, "quality": quality}
-        _atomic_write(folder / "config.json", json.dumps(meta, indent=2) + "\n")
-        _atomic_write(folder / "README.md", self._model_card(training, quality))
-        return folder
-
     @classmethod
     def from_pretrained(cls, folder: str | Path, model=None, localizer="auto", **overrides) -> "FireEdit":
         """Load a folder written by :meth:`save_pretrained`. ``model``: the frozen base (default: the ``base_model``
         its ``config.json`` names); ``overrides``: inference settings to change (``steps``, ``guidance_scale``,
         ``image_guidance_scale``, ``mask_threshold``)."""
-        from safetensors.torch import load_file
+        return super().from_pretrained(folder, base=model, overrides=overrides, localizer=localizer)
 
-        folder = Path(folder)
-        if not (folder / "config.json").exists() or not (folder / WEIGHTS_NAME).exists():
-            raise FileNotFoundError(f"{folder} is not a FireEdit folder (needs config.json and {WEIGHTS_NAME}); write "
-                                    "one with FireEdit.save_pretrained or `regionedit train fireedit`")
-        meta = json.loads((folder / "config.json").read_text())
-        if meta.get("_class_name") != "FireEdit":
-            raise ValueError(f"{folder / 'config.json'} describes a {meta.get('_class_name')!r}, not a FireEdit")
-        allowed = {"steps", "guidance_scale", "image_guidance_scale", "mask_threshold"}
-        if set(overrides) - allowed:
-            raise ValueError(f"{sorted(set(overrides) - allowed)} are fixed by the saved weights; only "
-                             f"{sorted(allowed)} can be overridden")
-        config = FireEditConfig.from_dict({**meta["config"], **overrides})
-        method = cls(model if model is not None else meta["base_model"], config, localizer)
-        missing, unexpected = method.net.load_state_dict(load_file(str(folder / WEIGHTS_NAME)), strict=False)
-        if missing or unexpected:
-            raise ValueError(f"{folder / WEIGHTS_NAME} does not fit this model (missing {list(missing)[:4]}, unexpected "
-                             f"{list(unexpected)[:4]}); it was trained on another base than {method.base_model}")
-        return method
+    @classmethod
+    def _from_saved(cls, base, config, localizer="auto"):
+        return cls(base, config, localizer)
 
     def _model_card(self, training: dict | None, quality: dict | None) -> str:
         cfg = self.config
@@ -423,8 +380,3 @@ class FireEdit:
         lines += ["", "Load: `regionedit.methods.FireEdit.from_pretrained(folder)`.", ""]
         return "\n".join(lines)
 
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

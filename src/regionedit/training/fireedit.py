@@ -24,9 +24,8 @@ from pathlib import Path
 
 import torch
 
-from regionedit.training.adaptedit import batch_tensors
-from regionedit.training.common import Run, add_checkpoint_arguments, add_export_arguments, resolve_export, train_loop
-from regionedit.training.descriptive import SampleStream
+from regionedit.training.common import resolve_export
+from regionedit.training.method_runner import add_method_arguments, report, train_method
 
 
 @dataclasses.dataclass
@@ -40,6 +39,12 @@ class FireEditTrainConfig:
     seed: int = 0
 
 
+def _objective(method) -> str:
+    return (f"InstructPix2Pix denoising loss ({method.models.scheduler.config.prediction_type}) through the "
+            "TATI-weighted region-aware condition and HVCA; proposals from the samples (true region, jittered box, "
+            f"distractors); {method.config.cfg_drop:.0%} text / image / both dropped")
+
+
 def train_fireedit(model, data: Iterable, out: str | Path, max_steps: int | None, minutes: float = 60.0,
                    config=None, train_config: FireEditTrainConfig | None = None, export: str | Path | None = None,
                    checkpoint_minutes: float = 3.0, checkpoint_steps: int | None = None, data_name: str = "caller's data",
@@ -49,72 +54,24 @@ def train_fireedit(model, data: Iterable, out: str | Path, max_steps: int | None
     Returns the :func:`~regionedit.training.common.train_loop` result plus ``export``."""
     from regionedit.methods.fireedit import FireEdit, FireEditConfig
 
-    out = Path(out)
     tc = train_config or FireEditTrainConfig()
-    run = Run(out, checkpoint_minutes, checkpoint_steps)
-    config = config or FireEditConfig(init_seed=tc.seed)
-    if run.exists():
-        saved = run.load()
-        config = FireEditConfig.from_dict(saved["method_config"])
-        tc = FireEditTrainConfig(**saved["train_config"])
-    method = FireEdit(model, config, localizer=None)  # training proposals come from the samples
-    method.train()
-    opt = torch.optim.AdamW(method.trainable_parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    stream = {"s": SampleStream(data)}
-
-    def data_get():
-        return {"used": stream["s"].used}
-
-    def data_set(state):
-        stream["s"] = SampleStream(data, skip=int(state["used"]))
-
-    def step_fn(step, gen):
-        src, tgt, region, ins = batch_tensors(stream["s"].take(tc.batch_size), method.native_size)
-        loss, logs = method.training_loss(src, tgt, region, ins, gen)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(method.trainable_parameters(), 1.0)
-        return logs
-
-    res = train_loop(run, method.net, opt, step_fn, minutes, max_steps, tc.seed, log_every=log_every,
-                     data_state=(data_get, data_set), samples_per_step=tc.batch_size, progress=progress,
-                     extra_state=lambda: {"method_config": config.to_dict(), "train_config": dataclasses.asdict(tc)})
-    method.eval()
-    folder = Path(export) if export is not None else out / "export"
-    record = {"steps": res["step"], "cpu_minutes": round(res["seconds"] / 60, 1), "batch_size": tc.batch_size,
-              "lr": tc.lr, "samples_seen": res["step"] * tc.batch_size, "data": data_name,
-              "objective": f"InstructPix2Pix denoising loss ({method.models.scheduler.config.prediction_type}) through the "
-                           "TATI-weighted region-aware condition and HVCA; proposals from the samples (true region, "
-                           f"jittered box, distractors); {config.cfg_drop:.0%} text / image / both dropped"}
-    method.save_pretrained(folder, training=record)
-    return {**res, "export": folder}
+    # training proposals come from the samples: no localizer
+    return train_method(lambda cfg: FireEdit(model, cfg, localizer=None), FireEditConfig,
+                        config or FireEditConfig(init_seed=tc.seed), tc, data, out, max_steps, minutes, export,
+                        checkpoint_minutes, checkpoint_steps, data_name, progress, log_every, _objective)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", type=Path, required=True, help="run folder (state.pt, log.jsonl); resumes when it has one")
     p.add_argument("--model", default="shapes-64", help="base model folder or bundled name, with its frozen 8-channel "
                                                         "unet_ip2p (default shapes-64)")
-    p.add_argument("--max-steps", "--steps", dest="max_steps", type=int, default=2000, help="train until this many steps in all")
-    p.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget of this call (default 60)")
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--lr", type=float, default=2e-4)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--log-every", type=int, default=5, help="steps per log.jsonl record (losses averaged)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
     p.add_argument("--no-region-tokens", action="store_true", help="ablation: no region tokens in the VL sequence")
     p.add_argument("--no-tati", action="store_true", help="ablation: no Time-Aware Target Injection (weight 1 always)")
     p.add_argument("--no-hvca", action="store_true", help="ablation: no Hybrid Visual Cross Attention")
-    add_checkpoint_arguments(p)
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="tqdm bar")
-    p.add_argument("--data", default=None, help="a dataset regionedit.data.open_dataset reads (edit pairs with an "
-                                                "instruction); default: the shapes world's edit samples")
-    p.add_argument("--split", default=None, help="split of --data")
-    add_export_arguments(p, "folder receiving the trained modules (fireedit.safetensors, config.json, README.md)")
+    add_method_arguments(p, 2e-4, "folder receiving the trained modules (fireedit.safetensors, config.json, README.md)")
 
 
 def run(args, data: Iterable, data_name: str) -> int:
     """The command line's job: :func:`train_fireedit` with the parsed ``args`` on ``data``."""
-    import json
-
     from regionedit.methods.fireedit import FireEditConfig
 
     if args.threads:
@@ -123,12 +80,10 @@ def run(args, data: Iterable, data_name: str) -> int:
     cfg = FireEditConfig(use_region_tokens=not args.no_region_tokens, use_tati=not args.no_tati,
                          use_hvca=not args.no_hvca, init_seed=args.seed)
     tc = FireEditTrainConfig(batch_size=args.batch, lr=args.lr, seed=args.seed)
-    res = train_fireedit(args.model, data, args.out, args.max_steps, args.minutes, config=cfg, train_config=tc,
-                         export=export, checkpoint_minutes=args.checkpoint_minutes,
-                         checkpoint_steps=args.checkpoint_steps, data_name=data_name, progress=args.progress,
-                         log_every=args.log_every)
-    print(json.dumps({"export": str(res["export"]), "step": res["step"], "interrupted": res["interrupted"]}), flush=True)
-    return 0
+    return report(train_fireedit(args.model, data, args.out, args.max_steps, args.minutes, config=cfg, train_config=tc,
+                                 export=export, checkpoint_minutes=args.checkpoint_minutes,
+                                 checkpoint_steps=args.checkpoint_steps, data_name=data_name, progress=args.progress,
+                                 log_every=args.log_every))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,113 @@
+"""What the seed methods' trainers share (:mod:`.adaptedit`, :mod:`.fireedit`): edit-pair batches, the resumable
+run (:class:`~regionedit.training.common.Run` + :func:`~regionedit.training.common.train_loop`, the data position in
+the checkpoint), the export, and the common command-line options.
+
+A method is any object with ``net`` (an ``nn.Module`` of everything that trains), ``trainable_parameters()``,
+``native_size`` (pixels), ``training_loss(source, target, region, instructions, generator, **kw) -> (loss, logs)``,
+``train()`` / ``eval()`` and ``save_pretrained(folder, training=record)``; its config has ``to_dict`` / ``from_dict``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from regionedit.training.common import Run, add_checkpoint_arguments, add_export_arguments, train_loop
+from regionedit.training.descriptive import SampleStream
+
+
+def _fields(sample) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    get = (lambda k: sample.get(k)) if isinstance(sample, dict) else (lambda k: getattr(sample, k, None))
+    row = tuple(get(k) for k in ("source", "target", "mask", "instruction"))
+    missing = [k for k, v in zip(("source", "target", "mask", "instruction"), row) if v is None]
+    if missing:
+        raise TypeError(f"a training sample ({type(sample).__name__}) lacks {missing}; the seed methods train on samples "
+                        "with source, target ((H, W, 3) uint8), mask ((H, W), 1 = edit) and instruction (str)")
+    return row  # type: ignore[return-value]
+
+
+def batch_tensors(samples: list, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
+    """Samples -> (source (B, 3, S, S), target (B, 3, S, S)) in [-1, 1], region (B, 1, S, S) in [0, 1], instructions."""
+    from regionedit.methods.descriptive_edit import _resize, images_to_tensor
+
+    rows = [_fields(s) for s in samples]
+    src = images_to_tensor([r[0] for r in rows], size)
+    tgt = images_to_tensor([r[1] for r in rows], size)
+    masks = [(_resize((np.asarray(r[2], dtype=np.float32) > 0.5).astype(np.uint8) * 255, (size, size)) > 127)
+             for r in rows]
+    region = torch.from_numpy(np.stack(masks).astype(np.float32))[:, None]
+    return src, tgt, region, [str(r[3]) for r in rows]
+
+
+def train_method(make_method: Callable, config_cls, config, train_config, data: Iterable, out: str | Path,
+                 max_steps: int | None, minutes: float, export: str | Path | None, checkpoint_minutes: float,
+                 checkpoint_steps: int | None, data_name: str, progress: bool, log_every: int, objective,
+                 loss_kwargs: dict | None = None) -> dict:
+    """Train (or resume) the method ``make_method(config)`` on ``data`` until ``max_steps`` steps in all or ``minutes``
+    of this call, then export it to ``export`` (default ``<out>/export``). A resumed run keeps its saved method and
+    train configs. ``train_config``: a dataclass with ``batch_size``, ``lr``, ``weight_decay``, ``seed``;
+    ``objective``: the card's words, or a function of the method returning them. Returns the
+    :func:`~regionedit.training.common.train_loop` result plus ``export``."""
+    out = Path(out)
+    tc = train_config
+    run = Run(out, checkpoint_minutes, checkpoint_steps)
+    if run.exists():
+        saved = run.load()
+        config = config_cls.from_dict(saved["method_config"])
+        tc = type(tc)(**saved["train_config"])
+    method = make_method(config)
+    method.train()
+    opt = torch.optim.AdamW(method.trainable_parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    stream = {"s": SampleStream(data)}
+
+    def data_set(state):
+        stream["s"] = SampleStream(data, skip=int(state["used"]))
+
+    def step_fn(step, gen):
+        src, tgt, region, ins = batch_tensors(stream["s"].take(tc.batch_size), method.native_size)
+        loss, logs = method.training_loss(src, tgt, region, ins, gen, **(loss_kwargs or {}))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(method.trainable_parameters(), 1.0)
+        return logs
+
+    res = train_loop(run, method.net, opt, step_fn, minutes, max_steps, tc.seed, log_every=log_every,
+                     data_state=(lambda: {"used": stream["s"].used}, data_set), samples_per_step=tc.batch_size,
+                     progress=progress,
+                     extra_state=lambda: {"method_config": config.to_dict(), "train_config": dataclasses.asdict(tc)})
+    method.eval()
+    folder = Path(export) if export is not None else out / "export"
+    record = {"steps": res["step"], "cpu_minutes": round(res["seconds"] / 60, 1), "batch_size": tc.batch_size,
+              "lr": tc.lr, "samples_seen": res["step"] * tc.batch_size, "data": data_name,
+              "objective": objective(method) if callable(objective) else objective}
+    method.save_pretrained(folder, training=record)
+    return {**res, "export": folder}
+
+
+def add_method_arguments(p: argparse.ArgumentParser, lr: float, export_what: str) -> None:
+    """The options every seed-method trainer has (its own base-model and ablation options come beside them)."""
+    p.add_argument("--out", type=Path, required=True, help="run folder (state.pt, log.jsonl); resumes when it has one")
+    p.add_argument("--max-steps", "--steps", dest="max_steps", type=int, default=2000, help="train until this many steps in all")
+    p.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget of this call (default 60)")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--lr", type=float, default=lr)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--log-every", type=int, default=5, help="steps per log.jsonl record (losses averaged)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+    add_checkpoint_arguments(p)
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="tqdm bar")
+    p.add_argument("--data", default=None, help="a dataset regionedit.data.open_dataset reads (edit pairs with an "
+                                                "instruction); default: the shapes world's edit samples")
+    p.add_argument("--split", default=None, help="split of --data")
+    add_export_arguments(p, export_what)
+
+
+def report(res: dict) -> int:
+    """Print a finished run's export, step and whether it was interrupted (one JSON line); exit code 0."""
+    print(json.dumps({"export": str(res["export"]), "step": res["step"], "interrupted": res["interrupted"]}), flush=True)
+    return 0
