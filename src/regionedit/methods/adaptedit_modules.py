@@ -15,9 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .trainable import DictConfig
+
 
 @dataclasses.dataclass
-class AdaptEditConfig:
+class AdaptEditConfig(DictConfig):
     """Architecture, ablation switches and inference settings (saved in ``config.json``).
 
     adapter_dim: bottleneck width of every Block Adapter and of the fused condition tokens.
@@ -64,16 +66,6 @@ class AdaptEditConfig:
         if self.steps < 1:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "AdaptEditConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown AdaptEditConfig fields {sorted(unknown)}")
-        return cls(**d)
 
 
 def tokens_to_grid(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:

@@ -19,11 +19,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .trainable import DictConfig
+
 IMAGE_TYPE, REGION_TYPE, TEXT_TYPE = 0, 1, 2  # token-type ids of the mixed-modal sequence
 
 
 @dataclasses.dataclass
-class FireEditConfig:
+class FireEditConfig(DictConfig):
     """Architecture, ablation switches, training draws and inference settings (saved in ``config.json``).
 
     vl_dim / vl_layers / vl_heads: width, depth and heads of the mixed-modal VL encoder (a ``transformers.BertModel``
@@ -84,16 +86,6 @@ class FireEditConfig:
         if self.steps < 1:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "FireEditConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown FireEditConfig fields {sorted(unknown)}")
-        return cls(**d)
 
 
 # -- region proposals ------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ A subclass sets ``WEIGHTS_NAME``, ``SEED_PAPER``, ``CONFIG_CLASS``, ``INFERENCE_
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -19,6 +20,21 @@ import torch
 from torch import nn
 
 FORMAT_VERSION = 1
+
+
+class DictConfig:
+    """``to_dict`` / ``from_dict`` for a method's dataclass config (``config.json``); unknown fields are an error."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} fields {sorted(unknown)}")
+        return cls(**d)
 
 
 class TrainableMethod:
