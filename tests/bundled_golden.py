@@ -60,6 +60,15 @@ def compute(m) -> dict[str, list[float]]:
             ed = Editor(m, _load_predictor(root / "region_predictor"))
             prob = ed.predict_region(img, "remove the red circle")
             out["region_predictor"] = prob[30, 28:34].astype(float).tolist()
+        if (root / "dit" / "transformer" / "config.json").exists():
+            from diffusers import SD3Transformer2DModel
+
+            tr = SD3Transformer2DModel.from_pretrained(root / "dit" / "transformer", torch_dtype=torch.float32)
+            g = torch.Generator().manual_seed(1)  # its own draws: the values above do not move
+            enc = torch.randn(1, 49, tr.config.joint_attention_dim, generator=g)
+            pooled = torch.randn(1, tr.config.pooled_projection_dim, generator=g)
+            out["dit"] = tr(hidden_states=lat, timestep=torch.tensor([500.0]), encoder_hidden_states=enc,
+                            pooled_projections=pooled).sample[0, :, 8, 8].tolist()
     return out
 
 

@@ -38,8 +38,8 @@ def test_bundled_size_budget():
 
 
 def test_every_component_has_a_model_card():
-    for comp in ("clip", "vae", "instruction_encoder", "unet", "unet_inpaint", "unet_ip2p", "region_predictor"):
-        if (ROOT / comp / "config.json").exists():
+    for comp in ("clip", "vae", "instruction_encoder", "unet", "unet_inpaint", "unet_ip2p", "region_predictor", "dit"):
+        if (ROOT / comp / "config.json").exists() or (ROOT / comp / "model_index.json").exists():
             card = (ROOT / comp / "README.md")
             assert card.exists(), f"{comp} has no model card"
             assert "Measured quality" in card.read_text() or comp == "instruction_encoder"

@@ -42,7 +42,7 @@ import time
 from pathlib import Path
 
 # the shipped DiT's steps (dit/transformer/training_state.json); update when it is retrained
-DIT_RECIPE_STEPS = 1300
+DIT_RECIPE_STEPS = 3596
 
 
 @dataclasses.dataclass(frozen=True)
