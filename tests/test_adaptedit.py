@@ -216,7 +216,7 @@ def test_train_command_resumes_and_the_eval_methods_edit(dit, tmp_path):
     s = sample_edit(seed=3, index=0)
     for name, method in methods.items():
         edited, region, status = method(s.source, s.instruction, 0, SimpleNamespace(mask=s.mask))
-        assert edited.shape == s.source.shape and edited.dtype == np.uint8 and region.shape == s.source.shape[:2]
+        assert edited.shape == s.source.shape and edited.dtype == np.uint8 and region.shape == s.source.shape[:2] and region.dtype == bool
         if name == "adaptedit-no_predictor":
             assert status == "edited" and np.all(region == 1)
         elif name == "adaptedit-compose" and status == "edited":

@@ -69,7 +69,8 @@ class AdaptEditMethod:
     def __call__(self, image, instruction, seed, sample):
         self.last_reason = None
         out = self.method(np.asarray(image), instruction, seed=seed, compose=self.compose)
-        if out.region_from == "predicted" and not (out.region > 0.5).any():
+        region = out.region > 0.5  # the harness takes the region as a bool map
+        if out.region_from == "predicted" and not region.any():
             self.last_reason = "the MaskPredictor found no region"
-            return np.asarray(image).copy(), out.region, "no_edit"
-        return out.image, out.region, "edited"
+            return np.asarray(image).copy(), region, "no_edit"
+        return out.image, region, "edited"
