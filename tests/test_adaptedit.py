@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from method_helpers import check_trains_and_resumes
 
 from regionedit.methods.adaptedit import AdaptEdit, resolve_dit
 from regionedit.methods.adaptedit_modules import (AdaptEditConfig, BlockAdapter, SpatialGate, changed_cells,
@@ -195,13 +196,7 @@ def test_train_command_resumes_and_the_eval_methods_edit(dit, tmp_path):
     out = tmp_path / "run"
     args = ["train", "adaptedit", "--dit", str(dit), "--out", str(out), "--batch", "2", "--log-every", "1",
             "--checkpoint-steps", "1", "--no-progress"]
-    assert main(args + ["--max-steps", "2"]) == 0
-    assert main(args + ["--max-steps", "3"]) == 0  # resumes at step 2
-    assert [json.loads(x)["step"] for x in (out / "log.jsonl").read_text().splitlines()] == [1, 2, 3]
-    state = torch.load(out / "state.pt", map_location="cpu", weights_only=True)
-    assert state["step"] == 3 and json.loads(state["data_states"]) == [{"used": 6}]
-    card = json.loads((out / "export" / "config.json").read_text())
-    assert card["training"]["steps"] == 3 and card["training"]["samples_seen"] == 6
+    check_trains_and_resumes(main, args, out)
 
     folder = save_tiny_models(tmp_path / "model")
     names = ["adaptedit", "adaptedit-compose", "adaptedit-no_predictor"]

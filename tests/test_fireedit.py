@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from method_helpers import check_trains_and_resumes
 
 from regionedit import models as M
 from regionedit.methods.fireedit import FireEdit
@@ -35,17 +36,11 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
-    from diffusers import UNet2DConditionModel
-
+    from regionedit.models.tiny_pipelines import save_tiny_ip2p_unet
     from regionedit.world.tiny import save_tiny_models
 
     f = save_tiny_models(tmp_path_factory.mktemp("fireedit") / "tiny", region_bias=2.0)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        UNet2DConditionModel(block_out_channels=(16, 32), layers_per_block=1, sample_size=16, in_channels=8,
-                             out_channels=4, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-                             up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=32,
-                             attention_head_dim=2, norm_num_groups=8).save_pretrained(f / "unet_ip2p")
+    save_tiny_ip2p_unet(f / "unet_ip2p")
     return f
 
 
@@ -245,13 +240,7 @@ def test_train_command_resumes_and_the_eval_methods_edit(folder, tmp_path):
     out = tmp_path / "run"
     args = ["train", "fireedit", "--model", str(folder), "--out", str(out), "--batch", "2", "--log-every", "1",
             "--checkpoint-steps", "1", "--no-progress"]
-    assert main(args + ["--max-steps", "2"]) == 0
-    assert main(args + ["--max-steps", "3"]) == 0  # resumes at step 2
-    assert [json.loads(x)["step"] for x in (out / "log.jsonl").read_text().splitlines()] == [1, 2, 3]
-    state = torch.load(out / "state.pt", map_location="cpu", weights_only=True)
-    assert state["step"] == 3 and json.loads(state["data_states"]) == [{"used": 6}]
-    card = json.loads((out / "export" / "config.json").read_text())
-    assert card["training"]["steps"] == 3 and card["training"]["samples_seen"] == 6
+    check_trains_and_resumes(main, args, out)
 
     names = ["fireedit", "fireedit-compose", "fireedit-no_region_tokens", "fireedit-no_tati", "fireedit-no_hvca"]
     no_ip2p = tmp_path / "no_ip2p"

@@ -30,17 +30,11 @@ from regionedit.training.region_in_context import RegionInContextTrainConfig, Re
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
-    from diffusers import UNet2DConditionModel
-
+    from regionedit.models.tiny_pipelines import save_tiny_ip2p_unet
     from regionedit.models.tiny import save_tiny_models
 
     f = save_tiny_models(tmp_path_factory.mktemp("ric") / "tiny")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        UNet2DConditionModel(block_out_channels=(16, 32), layers_per_block=1, sample_size=16, in_channels=8,
-                             out_channels=4, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-                             up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=32,
-                             attention_head_dim=2, norm_num_groups=8).save_pretrained(f / "unet_ip2p")
+    save_tiny_ip2p_unet(f / "unet_ip2p")
     return f
 
 

@@ -173,6 +173,21 @@ def save_tiny_sd3_inpaint(folder: str | Path, seed: int = 0) -> Path:
     return folder
 
 
+def save_tiny_ip2p_unet(folder: str | Path, seed: int = 0) -> Path:
+    """Write a tiny random 8-channel InstructPix2Pix ``UNet2DConditionModel`` (noisy + source latents, 16x16, cross
+    attention 32 wide: the tiny world models' text width) into ``folder`` (a model folder's ``unet_ip2p``)."""
+    from diffusers import UNet2DConditionModel
+
+    folder = Path(folder)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        UNet2DConditionModel(block_out_channels=(16, 32), layers_per_block=1, sample_size=16, in_channels=8,
+                             out_channels=4, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                             up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=32,
+                             attention_head_dim=2, norm_num_groups=8).save_pretrained(folder)
+    return folder
+
+
 def save_tiny_sd3(folder: str | Path, seed: int = 0, num_layers: int = 2) -> Path:
     """Write a tiny random text-to-image ``StableDiffusion3Pipeline`` folder (native size 64 px: transformer sample
     size 8 x VAE 8x, patch 1): an SD3 MMDiT of ``num_layers`` blocks, two CLIP text encoders with projection, no T5,
