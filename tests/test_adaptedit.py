@@ -176,6 +176,13 @@ def test_edit_is_deterministic_composes_and_round_trips(dit, tmp_path):
     assert "AdaptEdit" in (tmp_path / "ae" / "README.md").read_text()
     m2 = AdaptEdit.from_pretrained(tmp_path / "ae")
     assert np.array_equal(m2(img, "make the box red", seed=3, steps=3).image, a.image)
+    m.save_pretrained(tmp_path / "ae16", dtype=torch.float16)  # a bundle's copy: fp16 on disk, fp32 once loaded
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / "ae16" / "adaptedit.safetensors"), "pt") as f:
+        assert {f.get_slice(k).get_dtype() for k in f.keys()} == {"F16"}
+    m16 = AdaptEdit.from_pretrained(tmp_path / "ae16")
+    assert all(p.dtype == torch.float32 for p in m16.trainable_parameters())
     with pytest.raises(ValueError, match="fixed by the saved weights"):
         AdaptEdit.from_pretrained(tmp_path / "ae", adapter_dim=8)
     with pytest.raises(FileNotFoundError, match="not an AdaptEdit folder"):

@@ -64,14 +64,16 @@ class TrainableMethod:
     def _model_card(self, training: dict | None, quality: dict | None) -> str:
         raise NotImplementedError
 
-    def save_pretrained(self, folder: str | Path, training: dict | None = None, quality: dict | None = None) -> Path:
-        """Write the weights (``net``, float32), ``config.json`` and the model card into ``folder``. The frozen base
-        is not copied; ``config.json`` names it."""
+    def save_pretrained(self, folder: str | Path, training: dict | None = None, quality: dict | None = None,
+                        dtype: torch.dtype = torch.float32) -> Path:
+        """Write the weights (``net``, in ``dtype``: float32, or float16 for a bundle), ``config.json`` and the model
+        card into ``folder``. The frozen base is not copied; ``config.json`` names it. Loading casts back to the
+        method's float32 parameters."""
         from safetensors.torch import save_file
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in self.net.state_dict().items()}
+        tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in self.net.state_dict().items()}
         tmp = folder / (self.WEIGHTS_NAME + ".tmp")
         save_file(tensors, str(tmp), metadata={"format": "pt", "method": type(self).__name__})
         os.replace(tmp, folder / self.WEIGHTS_NAME)
