@@ -18,3 +18,21 @@ def check_trains_and_resumes(main, args: list[str], out: Path, batch: int = 2) -
     assert state["step"] == 3 and json.loads(state["data_states"]) == [{"used": 3 * batch}]
     card = json.loads((out / "export" / "config.json").read_text())
     assert card["training"]["steps"] == 3 and card["training"]["samples_seen"] == 3 * batch
+
+
+def edit_batch(b: int = 2, seed: int = 0, size: int = 64):
+    """A batch of edit pairs (source, target in [-1, 1], region in {0, 1}): random sources whose box at rows
+    size/4..5size/8, columns size/8..size/2 turns red in the target, the box as the region."""
+    g = torch.Generator().manual_seed(seed)
+    src = torch.rand(b, 3, size, size, generator=g) * 2 - 1
+    tgt = src.clone()
+    rows, cols = slice(size // 4, size * 5 // 8), slice(size // 8, size // 2)
+    tgt[:, :, rows, cols] = torch.tensor([1.0, -1.0, -1.0]).view(1, 3, 1, 1)
+    region = torch.zeros(b, 1, size, size)
+    region[:, :, rows, cols] = 1
+    return src, tgt, region
+
+
+def checksum(module) -> float:
+    """A float64 sum of every parameter (equal before and after = the module did not change)."""
+    return float(sum(p.detach().double().sum() for p in module.parameters()))

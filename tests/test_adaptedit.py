@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from method_helpers import check_trains_and_resumes
+from method_helpers import check_trains_and_resumes, checksum, edit_batch
 
 from regionedit.methods.adaptedit import AdaptEdit, resolve_dit
 from regionedit.methods.adaptedit_modules import (AdaptEditConfig, BlockAdapter, SpatialGate, changed_cells,
@@ -27,18 +27,11 @@ def dit(tmp_path_factory):
     return save_tiny_sd3(tmp_path_factory.mktemp("dit") / "dit")
 
 
-def _batch(b=2, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    src = torch.rand(b, 3, 64, 64, generator=g) * 2 - 1
-    tgt = src.clone()
-    tgt[:, :, 16:40, 8:32] = torch.tensor([1.0, -1.0, -1.0]).view(1, 3, 1, 1)
-    region = torch.zeros(b, 1, 64, 64)
-    region[:, :, 16:40, 8:32] = 1
-    return src, tgt, region
+def _batch(b=2, seed=0, size=64):
+    return edit_batch(b, seed, size)
 
 
-def _checksum(module) -> float:
-    return float(sum(p.detach().double().sum() for p in module.parameters()))
+_checksum = checksum
 
 
 def _perturb(m: AdaptEdit, seed=1):

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from method_helpers import check_trains_and_resumes
+from method_helpers import check_trains_and_resumes, checksum, edit_batch
 
 from regionedit import models as M
 from regionedit.methods.fireedit import FireEdit
@@ -50,17 +50,10 @@ def models(folder):
 
 
 def _batch(b=2, seed=0, size=32):
-    g = torch.Generator().manual_seed(seed)
-    src = torch.rand(b, 3, size, size, generator=g) * 2 - 1
-    tgt = src.clone()
-    tgt[:, :, 8:20, 4:16] = torch.tensor([1.0, -1.0, -1.0]).view(1, 3, 1, 1)
-    region = torch.zeros(b, 1, size, size)
-    region[:, :, 8:20, 4:16] = 1
-    return src, tgt, region
+    return edit_batch(b, seed, size)
 
 
-def _checksum(module) -> float:
-    return float(sum(p.detach().double().sum() for p in module.parameters()))
+_checksum = checksum
 
 
 def _perturb(m: FireEdit, seed=1):
