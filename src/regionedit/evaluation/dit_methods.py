@@ -25,10 +25,13 @@ ADAPTEDIT_METHODS: tuple[str, ...] = ("adaptedit", "adaptedit-compose", "adapted
                                       "adaptedit-no_region_loss")
 
 
+# the ablations trained apart: method (= its weights' subfolder) -> the trainer's flag
+_ABLATION_FLAGS = {"adaptedit-no_gate": "--no-gate", "adaptedit-no_region_loss": "--region-aware-weight 0"}
+
+
 def adaptedit_subfolder(name: str) -> str:
     """The model subfolder holding the weights of an AdaptEdit evaluation method."""
-    return {"adaptedit-no_gate": "adaptedit-no_gate", "adaptedit-no_region_loss": "adaptedit-no_region_loss"}.get(
-        name, "adaptedit")
+    return name if name in _ABLATION_FLAGS else "adaptedit"
 
 
 class AdaptEditMethod:
@@ -49,9 +52,9 @@ class AdaptEditMethod:
         sub = adaptedit_subfolder(name)
         folder = root / sub
         if not ((folder / "config.json").is_file() and (folder / WEIGHTS_NAME).is_file()):
-            flags = {"adaptedit-no_gate": " --no-gate", "adaptedit-no_region_loss": " --region-aware-weight 0"}.get(name, "")
             cmd = train_command("adaptedit", models, folder).replace("--model", "--dit")
-            raise MethodUnavailable(f"no trained AdaptEdit weights at {folder}: {cmd}" + (f" (with{flags})" if flags else ""))
+            flag = _ABLATION_FLAGS.get(name)
+            raise MethodUnavailable(f"no trained AdaptEdit weights at {folder}: {cmd}" + (f" (with {flag})" if flag else ""))
         overrides = {"steps": settings.steps, "guidance_scale": settings.guidance}
         if name == "adaptedit-no_predictor":
             overrides["use_mask_predictor"] = False
