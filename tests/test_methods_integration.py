@@ -1,6 +1,6 @@
 """The seed methods wired into the app: ``regionedit train descriptive`` / ``regionedit train region_in_context``
 (the shapes world's edit samples by default) write exports that load, and the evaluation harness's
-``descriptive`` / ``region_in_context`` / ``region_in_context-compose`` methods are skipped with the train command
+``descriptive`` / ``descriptive-compose`` / ``region_in_context`` / ``region_in_context-compose`` methods are skipped with the train command
 when the model folder has no trained weights, and edit once the exports are copied in. Tiny random models."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from regionedit import models as M
 from regionedit.cli.main import main
 from regionedit.evaluation.baselines import MethodSettings, MethodUnavailable, build_methods
 
-SEED_METHODS = ["descriptive", "region_in_context", "region_in_context-compose"]
+SEED_METHODS = ["descriptive", "descriptive-compose", "region_in_context", "region_in_context-compose"]
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +77,7 @@ def test_unavailable_without_weights_names_the_train_command(folder):
     assert "regionedit train descriptive" in skipped["descriptive"]
     assert "regionedit train region_in_context" in skipped["region_in_context"]
     assert "regionedit train region_in_context" in skipped["region_in_context-compose"]
+    assert "regionedit train descriptive" in skipped["descriptive-compose"]
     from regionedit.evaluation.baselines import DescriptiveMethod
 
     with pytest.raises(MethodUnavailable, match="regionedit train descriptive"):
@@ -97,12 +98,41 @@ def test_methods_edit_with_exported_weights(folder, runs, tmp_path):
     for name, method in methods.items():
         edited, region, status = method(s.source, s.instruction, 0, sample)
         assert edited.shape == s.source.shape and edited.dtype == np.uint8, name
-        assert status in ("edited", "no_edit"), name
-        if name == "region_in_context-compose":
-            assert region is not None and region.shape == s.source.shape[:2]
-            assert np.array_equal(edited[~region], s.source[~region])  # composed: bit-exact outside
+        assert status == "edited", (name, method.last_reason)  # region_bias 2: the tiny predictor finds a region
+        assert not np.array_equal(edited, s.source), name
+        if name.endswith("-compose"):
+            assert region is not None and region.shape == s.source.shape[:2] and region.any(), name
+            assert np.array_equal(edited[~region], s.source[~region]), name  # composed: bit-exact outside
         else:
-            assert region is None
+            assert region is None, name
+    # a predictor that finds nothing: the composed row refuses (the input back, a reason), never a garbage edit
+    d = methods["descriptive-compose"]
+    d.localizer = lambda image, text: (np.zeros(image.shape[:2], np.float32), None)
+    edited, region, status = d(s.source, s.instruction, 0, sample)
+    assert status == "no_edit" and "no region" in d.last_reason and np.array_equal(edited, s.source)
+    assert region is not None and not region.any()
+
+
+def test_descriptive_compose_pastes_inside_the_predicted_region(folder, runs, tmp_path):
+    """A half-image region from the localizer: outside it the source, bit for bit; inside, the generation."""
+    from regionedit.world import sample_edit
+
+    f = tmp_path / "model"
+    shutil.copytree(folder, f)
+    shutil.copytree(runs / "descriptive" / "export", f / "descriptive_edit")
+    methods, _ = build_methods(["descriptive", "descriptive-compose"], M.load(str(f)), MethodSettings(steps=2))
+    s = sample_edit(seed=3, index=0)
+    sample = SimpleNamespace(target_prompt=s.target_caption, source_caption=None, mask=s.mask)
+    half = np.zeros(s.source.shape[:2], np.float32)
+    half[:, : half.shape[1] // 2] = 1.0
+    methods["descriptive-compose"].localizer = lambda image, text: (half, 0.9)
+    whole, _, _ = methods["descriptive"](s.source, s.instruction, 0, sample)
+    edited, region, status = methods["descriptive-compose"](s.source, s.instruction, 0, sample)
+    assert status == "edited" and np.array_equal(region, half > 0.5)
+    assert np.array_equal(edited[~region], s.source[~region])
+    assert not np.array_equal(edited[region], s.source[region])
+    assert np.abs(edited[region].astype(int) - whole[region].astype(int)).mean() < \
+        np.abs(s.source[region].astype(int) - whole[region].astype(int)).mean()  # inside: nearer the generation
 
 
 def test_train_on_a_dataset(folder, tmp_path):

@@ -69,7 +69,7 @@ from regionedit.evaluation.dit_methods import ADAPTEDIT_METHODS
 from regionedit.evaluation.fireedit_methods import FIREEDIT_METHODS
 
 METHODS: tuple[str, ...] = ("region", "region-learned", "oracle", "diffedit", "sdedit", "instructpix2pix", "descriptive",
-                             "region_in_context", "region_in_context-compose", *ADAPTEDIT_METHODS,
+                             "descriptive-compose", "region_in_context", "region_in_context-compose", *ADAPTEDIT_METHODS,
                              *FIREEDIT_METHODS)
 
 RESIZE_FILTER = "bicubic"  # PIL filter of the stock pipelines' resize to / from their native size
@@ -383,15 +383,35 @@ def _weights_folder(models, sub: str, files: tuple[str, ...], method: str, what:
     return folder
 
 
+def _learned_localizer(models, method: str):
+    """The model folder's learned region predictor (``<model>/region_predictor``) as a localizer, for the ``-compose``
+    rows that paste a seed method's result into the source inside the predicted region (no ground truth)."""
+    pred_dir = Path(models.location) / "region_predictor"
+    if not (pred_dir / "config.json").is_file():
+        raise MethodUnavailable(f"no region predictor in {pred_dir} ({method} composes inside the predicted region): "
+                                "train one with `regionedit train region`")
+    from regionedit.localize import load_region_predictor
+    from regionedit.localize.learned import LearnedLocalizer
+
+    return _load_component(f"the region predictor ({pred_dir})",
+                           lambda: LearnedLocalizer(models, load_region_predictor(pred_dir)))
+
+
 class DescriptiveMethod:
     """DescriptiveEdit (seed 004) with the bridges of ``<model>/descriptive_edit``: the target description (the
-    harness's ``target_prompt``; else the method's describer on the instruction) with dual guidance."""
+    harness's ``target_prompt``; else the method's describer on the instruction) with dual guidance.
+    ``compose=False``: the whole generated image is kept (global); ``compose=True`` (``descriptive-compose``): it
+    is pasted into the source inside the learned region predictor's region for the instruction (bit-exact
+    outside; no region found: no edit)."""
 
-    name = "descriptive"
     last_reason: str | None = None
 
-    def __init__(self, models, settings: MethodSettings):
+    def __init__(self, models, settings: MethodSettings, compose: bool = False):
         from regionedit.methods.descriptive_edit import WEIGHTS_NAME, DescriptiveEdit
+
+        self.name = "descriptive-compose" if compose else "descriptive"
+        self.compose = compose
+        self.localizer = _learned_localizer(models, self.name) if compose else None
 
         folder = _weights_folder(models, DESCRIPTIVE_SUBFOLDER, ("config.json", WEIGHTS_NAME), "descriptive",
                                  "DescriptiveEdit bridges")
@@ -402,10 +422,19 @@ class DescriptiveMethod:
                        "lambda_I": settings.ip2p_image_guidance, "config": self.method.config.to_dict(),
                        "prompt": "target description (else the describer's description of the instruction)",
                        "resolution": f"Lanczos to {self.method.native_size}x{self.method.native_size} and back",
-                       "region": None}
+                       "region": "the learned region predictor's (<model>/region_predictor)" if compose else None,
+                       "compose": compose}
 
     def __call__(self, image, instruction, seed, sample):
         self.last_reason = None
+        region = None
+        if self.compose:
+            from regionedit.methods.region_context import _localized
+
+            region = _localized(self.localizer(np.asarray(image), instruction))
+            if region is None or not region.any():
+                self.last_reason = "the region predictor found no region"
+                return np.asarray(image).copy(), np.zeros(np.asarray(image).shape[:2], bool), "no_edit"
         description = getattr(sample, "target_prompt", None)
         try:
             if description:
@@ -414,8 +443,12 @@ class DescriptiveMethod:
                 out = self.method(image, instruction, seed=seed, source_caption=getattr(sample, "source_caption", None))
         except ValueError as e:  # the describer cannot read the instruction
             self.last_reason = str(e)
-            return np.asarray(image).copy(), None, "no_edit"
-        return out, None, "edited"
+            return np.asarray(image).copy(), region, "no_edit"
+        if region is not None:
+            from regionedit.compose import compose
+
+            out = compose(np.asarray(image), out, region)
+        return out, region, "edited"
 
 
 class RegionInContextMethod:
@@ -433,17 +466,7 @@ class RegionInContextMethod:
         self.compose = compose
         folder = _weights_folder(models, RIC_SUBFOLDER, (CONFIG_FILE, WEIGHTS_FILE), "region_in_context",
                                  "Region in Context weights")
-        localizer = None
-        if compose:
-            pred_dir = Path(models.location) / "region_predictor"
-            if not (pred_dir / "config.json").is_file():
-                raise MethodUnavailable(f"no region predictor in {pred_dir} (region_in_context-compose composes inside the "
-                                        "predicted region): train one with `regionedit train region`")
-            from regionedit.localize import load_region_predictor
-            from regionedit.localize.learned import LearnedLocalizer
-
-            localizer = _load_component(f"the region predictor ({pred_dir})",
-                                        lambda: LearnedLocalizer(models, load_region_predictor(pred_dir)))
+        localizer = _learned_localizer(models, self.name) if compose else None
         method = _load_component(f"Region in Context ({folder})",
                                  lambda: RegionInContext.from_pretrained(folder, models=models, localizer=localizer))
         self.adapter = EvalAdapter(method, region_source="localizer" if compose else "whole", compose=compose,
@@ -529,8 +552,8 @@ def build_methods(
                 methods[name] = SDEditMethod(models, settings)
             elif name == "instructpix2pix":
                 methods[name] = InstructPix2PixMethod(models, settings)
-            elif name == "descriptive":
-                methods[name] = DescriptiveMethod(models, settings)
+            elif name in ("descriptive", "descriptive-compose"):
+                methods[name] = DescriptiveMethod(models, settings, compose=name.endswith("-compose"))
             elif name in ("region_in_context", "region_in_context-compose"):
                 methods[name] = RegionInContextMethod(models, settings, compose=name.endswith("-compose"))
             elif name in ADAPTEDIT_METHODS:
