@@ -18,12 +18,10 @@ import argparse
 import dataclasses
 import sys
 from collections.abc import Iterable
-from pathlib import Path
 
 import torch
 
-from regionedit.training.common import resolve_export
-from regionedit.training.method_runner import add_method_arguments, report, train_method
+from regionedit.training.method_runner import RunOptions, add_method_arguments, report, train_method
 
 
 @dataclasses.dataclass
@@ -42,19 +40,17 @@ OBJECTIVE = ("rectified flow on target latents, region-aware weight on changed c
              "(decoupled), 10% instruction drop")
 
 
-def train_adaptedit(dit, data: Iterable, out: str | Path, max_steps: int | None, minutes: float = 60.0,
-                    config=None, train_config: AdaptEditTrainConfig | None = None, export: str | Path | None = None,
-                    checkpoint_minutes: float = 3.0, checkpoint_steps: int | None = None, data_name: str = "caller's data",
-                    progress: bool = False, log_every: int = 5) -> dict:
+def train_adaptedit(dit, data: Iterable, opts: RunOptions, config=None,
+                    train_config: AdaptEditTrainConfig | None = None) -> dict:
     """Train (or resume) AdaptEdit on ``dit`` (a DiT spec, :func:`regionedit.methods.adaptedit.resolve_dit`) until
-    ``max_steps`` steps in all or ``minutes`` of this call; export to ``export`` (default ``<out>/export``).
+    ``opts.max_steps`` steps in all or ``opts.minutes`` of this call (:class:`RunOptions`: run folder, export,
+    checkpoints, log); ``config`` / ``train_config``: the method's and the optimisation's settings.
     Returns the :func:`~regionedit.training.common.train_loop` result plus ``export``."""
     from regionedit.methods.adaptedit import AdaptEdit, AdaptEditConfig
 
     tc = train_config or AdaptEditTrainConfig()
     return train_method(lambda cfg: AdaptEdit(dit, cfg), AdaptEditConfig, config or AdaptEditConfig(init_seed=tc.seed),
-                        tc, data, out, max_steps, minutes, export, checkpoint_minutes, checkpoint_steps, data_name,
-                        progress, log_every, OBJECTIVE, loss_kwargs={"p_drop_text": tc.p_drop_text})
+                        tc, data, opts, OBJECTIVE, loss_kwargs={"p_drop_text": tc.p_drop_text})
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -72,14 +68,10 @@ def run(args, data: Iterable, data_name: str) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    export = resolve_export(args.out, args.export, args.overwrite_bundled)
     cfg = AdaptEditConfig(use_gate=not args.no_gate, region_aware_weight=args.region_aware_weight,
                           mask_loss_weight=args.mask_loss_weight, init_seed=args.seed)
     tc = AdaptEditTrainConfig(batch_size=args.batch, lr=args.lr, seed=args.seed)
-    return report(train_adaptedit(args.dit, data, args.out, args.max_steps, args.minutes, config=cfg, train_config=tc,
-                                  export=export, checkpoint_minutes=args.checkpoint_minutes,
-                                  checkpoint_steps=args.checkpoint_steps, data_name=data_name, progress=args.progress,
-                                  log_every=args.log_every))
+    return report(train_adaptedit(args.dit, data, RunOptions.from_args(args, data_name), config=cfg, train_config=tc))
 
 
 if __name__ == "__main__":

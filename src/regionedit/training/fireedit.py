@@ -20,12 +20,10 @@ import argparse
 import dataclasses
 import sys
 from collections.abc import Iterable
-from pathlib import Path
 
 import torch
 
-from regionedit.training.common import resolve_export
-from regionedit.training.method_runner import add_method_arguments, report, train_method
+from regionedit.training.method_runner import RunOptions, add_method_arguments, report, train_method
 
 
 @dataclasses.dataclass
@@ -45,20 +43,18 @@ def _objective(method) -> str:
             f"distractors); {method.config.cfg_drop:.0%} text / image / both dropped")
 
 
-def train_fireedit(model, data: Iterable, out: str | Path, max_steps: int | None, minutes: float = 60.0,
-                   config=None, train_config: FireEditTrainConfig | None = None, export: str | Path | None = None,
-                   checkpoint_minutes: float = 3.0, checkpoint_steps: int | None = None, data_name: str = "caller's data",
-                   progress: bool = False, log_every: int = 5) -> dict:
+def train_fireedit(model, data: Iterable, opts: RunOptions, config=None,
+                   train_config: FireEditTrainConfig | None = None) -> dict:
     """Train (or resume) FireEdit on ``model`` (a model folder with ``unet_ip2p``, or a bundled name) until
-    ``max_steps`` steps in all or ``minutes`` of this call; export to ``export`` (default ``<out>/export``).
+    ``opts.max_steps`` steps in all or ``opts.minutes`` of this call (:class:`RunOptions`: run folder, export,
+    checkpoints, log); ``config`` / ``train_config``: the method's and the optimisation's settings.
     Returns the :func:`~regionedit.training.common.train_loop` result plus ``export``."""
     from regionedit.methods.fireedit import FireEdit, FireEditConfig
 
     tc = train_config or FireEditTrainConfig()
     # training proposals come from the samples: no localizer
     return train_method(lambda cfg: FireEdit(model, cfg, localizer=None), FireEditConfig,
-                        config or FireEditConfig(init_seed=tc.seed), tc, data, out, max_steps, minutes, export,
-                        checkpoint_minutes, checkpoint_steps, data_name, progress, log_every, _objective)
+                        config or FireEditConfig(init_seed=tc.seed), tc, data, opts, _objective)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -76,14 +72,10 @@ def run(args, data: Iterable, data_name: str) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    export = resolve_export(args.out, args.export, args.overwrite_bundled)
     cfg = FireEditConfig(use_region_tokens=not args.no_region_tokens, use_tati=not args.no_tati,
                          use_hvca=not args.no_hvca, init_seed=args.seed)
     tc = FireEditTrainConfig(batch_size=args.batch, lr=args.lr, seed=args.seed)
-    return report(train_fireedit(args.model, data, args.out, args.max_steps, args.minutes, config=cfg, train_config=tc,
-                                 export=export, checkpoint_minutes=args.checkpoint_minutes,
-                                 checkpoint_steps=args.checkpoint_steps, data_name=data_name, progress=args.progress,
-                                 log_every=args.log_every))
+    return report(train_fireedit(args.model, data, RunOptions.from_args(args, data_name), config=cfg, train_config=tc))
 
 
 if __name__ == "__main__":

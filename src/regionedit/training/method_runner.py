@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from regionedit.training.common import Run, add_checkpoint_arguments, add_export_arguments, train_loop
+from regionedit.training.common import Run, add_checkpoint_arguments, add_export_arguments, resolve_export, train_loop
 from regionedit.training.descriptive import SampleStream
 
 
@@ -45,18 +45,46 @@ def batch_tensors(samples: list, size: int) -> tuple[torch.Tensor, torch.Tensor,
     return src, tgt, region, [str(r[3]) for r in rows]
 
 
-def train_method(make_method: Callable, config_cls, config, train_config, data: Iterable, out: str | Path,
-                 max_steps: int | None, minutes: float, export: str | Path | None, checkpoint_minutes: float,
-                 checkpoint_steps: int | None, data_name: str, progress: bool, log_every: int, objective,
-                 loss_kwargs: dict | None = None) -> dict:
-    """Train (or resume) the method ``make_method(config)`` on ``data`` until ``max_steps`` steps in all or ``minutes``
-    of this call, then export it to ``export`` (default ``<out>/export``). A resumed run keeps its saved method and
-    train configs. ``train_config``: a dataclass with ``batch_size``, ``lr``, ``weight_decay``, ``seed``;
-    ``objective``: the card's words, or a function of the method returning them. Returns the
+@dataclasses.dataclass
+class RunOptions:
+    """Where a seed-method training run writes and how long it goes (the method's own settings are its configs).
+
+    out: run folder (``state.pt``, ``log.jsonl``, ``loss.png``; a folder with a checkpoint resumes);
+    max_steps: train until this many steps in all (None: until ``minutes``); minutes: wall-clock budget of this call;
+    export: folder receiving the trained method (None: ``<out>/export``); checkpoint_minutes / checkpoint_steps:
+    checkpoint at least this often; data_name: the data as the model card names it; progress: tqdm bar;
+    log_every: steps per ``log.jsonl`` record."""
+
+    out: Path
+    max_steps: int | None = None
+    minutes: float = 60.0
+    export: Path | None = None
+    checkpoint_minutes: float = 3.0
+    checkpoint_steps: int | None = None
+    data_name: str = "caller's data"
+    progress: bool = False
+    log_every: int = 5
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, data_name: str) -> "RunOptions":
+        """The options :func:`add_method_arguments` parsed; the export is checked by
+        :func:`~regionedit.training.common.resolve_export` (never into the package's bundled weights by default)."""
+        return cls(out=Path(args.out), max_steps=args.max_steps, minutes=args.minutes,
+                   export=resolve_export(args.out, args.export, args.overwrite_bundled),
+                   checkpoint_minutes=args.checkpoint_minutes, checkpoint_steps=args.checkpoint_steps,
+                   data_name=data_name, progress=args.progress, log_every=args.log_every)
+
+
+def train_method(make_method: Callable, config_cls, config, train_config, data: Iterable, opts: RunOptions,
+                 objective, loss_kwargs: dict | None = None) -> dict:
+    """Train (or resume) the method ``make_method(config)`` on ``data`` until ``opts.max_steps`` steps in all or
+    ``opts.minutes`` of this call, then export it to ``opts.export`` (default ``<out>/export``). A resumed run keeps
+    its saved method and train configs. ``train_config``: a dataclass with ``batch_size``, ``lr``, ``weight_decay``,
+    ``seed``; ``objective``: the card's words, or a function of the method returning them. Returns the
     :func:`~regionedit.training.common.train_loop` result plus ``export``."""
-    out = Path(out)
+    out = Path(opts.out)
     tc = train_config
-    run = Run(out, checkpoint_minutes, checkpoint_steps)
+    run = Run(out, opts.checkpoint_minutes, opts.checkpoint_steps)
     if run.exists():
         saved = run.load()
         config = config_cls.from_dict(saved["method_config"])
@@ -76,14 +104,14 @@ def train_method(make_method: Callable, config_cls, config, train_config, data: 
         torch.nn.utils.clip_grad_norm_(method.trainable_parameters(), 1.0)
         return logs
 
-    res = train_loop(run, method.net, opt, step_fn, minutes, max_steps, tc.seed, log_every=log_every,
+    res = train_loop(run, method.net, opt, step_fn, opts.minutes, opts.max_steps, tc.seed, log_every=opts.log_every,
                      data_state=(lambda: {"used": stream["s"].used}, data_set), samples_per_step=tc.batch_size,
-                     progress=progress,
+                     progress=opts.progress,
                      extra_state=lambda: {"method_config": config.to_dict(), "train_config": dataclasses.asdict(tc)})
     method.eval()
-    folder = Path(export) if export is not None else out / "export"
+    folder = Path(opts.export) if opts.export is not None else out / "export"
     record = {"steps": res["step"], "cpu_minutes": round(res["seconds"] / 60, 1), "batch_size": tc.batch_size,
-              "lr": tc.lr, "samples_seen": res["step"] * tc.batch_size, "data": data_name,
+              "lr": tc.lr, "samples_seen": res["step"] * tc.batch_size, "data": opts.data_name,
               "objective": objective(method) if callable(objective) else objective}
     method.save_pretrained(folder, training=record)
     return {**res, "export": folder}
