@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
+from regionedit.evaluation.trained_rows import TrainedMethodRow, require_weights
 
 ADAPTEDIT_METHODS: tuple[str, ...] = ("adaptedit", "adaptedit-compose", "adaptedit-no_predictor", "adaptedit-no_gate",
                                       "adaptedit-no_region_loss")
@@ -34,13 +34,15 @@ def adaptedit_subfolder(name: str) -> str:
     return name if name in _ABLATION_FLAGS else "adaptedit"
 
 
-class AdaptEditMethod:
-    """One AdaptEdit evaluation method (see the module docstring) over ``<model>/dit`` and its adapters."""
+class AdaptEditMethod(TrainedMethodRow):
+    """One AdaptEdit evaluation method (see the module docstring) over ``<model>/dit`` and its adapters. The region
+    is reported for every row: AdaptEdit keeps the source latents outside it itself."""
 
-    last_reason: str | None = None
+    region_always = True
+    no_region_reason = "the MaskPredictor found no region"
 
     def __init__(self, name: str, models, settings):
-        from regionedit.evaluation.baselines import MethodUnavailable, _load_component, train_command
+        from regionedit.evaluation.baselines import MethodUnavailable, _load_component
         from regionedit.methods.adaptedit import WEIGHTS_NAME, AdaptEdit
 
         if name not in ADAPTEDIT_METHODS:
@@ -49,12 +51,8 @@ class AdaptEditMethod:
         if not (root / "dit" / "model_index.json").exists():
             raise MethodUnavailable(f"{root} has no dit/ (the frozen diffusion transformer): "
                                     "`regionedit train world-models --only dit` builds it")
-        sub = adaptedit_subfolder(name)
-        folder = root / sub
-        if not ((folder / "config.json").is_file() and (folder / WEIGHTS_NAME).is_file()):
-            cmd = train_command("adaptedit", models, folder).replace("--model", "--dit")
-            flag = _ABLATION_FLAGS.get(name)
-            raise MethodUnavailable(f"no trained AdaptEdit weights at {folder}: {cmd}" + (f" (with {flag})" if flag else ""))
+        folder = require_weights(models, root / adaptedit_subfolder(name), WEIGHTS_NAME, "adaptedit", "AdaptEdit weights",
+                                 _ABLATION_FLAGS.get(name), base_flag="--dit")
         overrides = {"steps": settings.steps, "guidance_scale": settings.guidance}
         if name == "adaptedit-no_predictor":
             overrides["use_mask_predictor"] = False
@@ -68,12 +66,3 @@ class AdaptEditMethod:
                        "region": "whole image" if name == "adaptedit-no_predictor" else "MaskPredictor (no ground truth)",
                        "compose": self.compose,
                        "resolution": f"Lanczos to {self.method.native_size}x{self.method.native_size} and back"}
-
-    def __call__(self, image, instruction, seed, sample):
-        self.last_reason = None
-        out = self.method(np.asarray(image), instruction, seed=seed, compose=self.compose)
-        region = out.region > 0.5  # the harness takes the region as a bool map
-        if out.region_from == "predicted" and not region.any():
-            self.last_reason = "the MaskPredictor found no region"
-            return np.asarray(image).copy(), region, "no_edit"
-        return out.image, region, "edited"

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
+from regionedit.evaluation.trained_rows import TrainedMethodRow, require_weights
 
 FIREEDIT_METHODS: tuple[str, ...] = ("fireedit", "fireedit-compose", "fireedit-no_region_tokens", "fireedit-no_tati",
                                      "fireedit-no_hvca")
@@ -32,13 +32,13 @@ def fireedit_subfolder(name: str) -> str:
     return name if name in _ABLATION_FLAGS else "fireedit"
 
 
-class FireEditMethod:
+class FireEditMethod(TrainedMethodRow):
     """One FireEdit evaluation method (see the module docstring) over ``<model>/unet_ip2p`` and its trained modules."""
 
-    last_reason: str | None = None
+    no_region_reason = "the region predictor found no region"
 
     def __init__(self, name: str, models, settings):
-        from regionedit.evaluation.baselines import IP2P_SUBFOLDER, MethodUnavailable, _load_component, train_command
+        from regionedit.evaluation.baselines import IP2P_SUBFOLDER, MethodUnavailable, _load_component
         from regionedit.methods.fireedit import WEIGHTS_NAME, FireEdit
 
         if name not in FIREEDIT_METHODS:
@@ -47,11 +47,8 @@ class FireEditMethod:
         if not (root / IP2P_SUBFOLDER / "config.json").exists():
             raise MethodUnavailable(f"{root} has no {IP2P_SUBFOLDER}/ (the frozen 8-channel InstructPix2Pix UNet "
                                     "FireEdit conditions)")
-        folder = root / fireedit_subfolder(name)
-        if not ((folder / "config.json").is_file() and (folder / WEIGHTS_NAME).is_file()):
-            flag = _ABLATION_FLAGS.get(name)
-            raise MethodUnavailable(f"no trained FireEdit weights at {folder}: {train_command('fireedit', models, folder)}"
-                                    + (f" (with {flag})" if flag else ""))
+        folder = require_weights(models, root / fireedit_subfolder(name), WEIGHTS_NAME, "fireedit", "FireEdit weights",
+                                 _ABLATION_FLAGS.get(name))
         needs_regions = name != "fireedit-no_region_tokens"
         if needs_regions and not (root / "region_predictor" / "config.json").is_file():
             raise MethodUnavailable(f"no region predictor in {root / 'region_predictor'} ({name} takes its region "
@@ -68,13 +65,3 @@ class FireEditMethod:
                                   if cfg.use_region_tokens or self.compose else None),
                        "compose": self.compose,
                        "resolution": f"Lanczos to {self.method.native_size}x{self.method.native_size} and back"}
-
-    def __call__(self, image, instruction, seed, sample):
-        self.last_reason = None
-        out = self.method(np.asarray(image), instruction, seed=seed, compose=self.compose)
-        if not self.compose:
-            return out.image, None, "edited"
-        if not (out.region > 0.5).any():
-            self.last_reason = "the region predictor found no region"
-            return np.asarray(image).copy(), out.region > 0.5, "no_edit"
-        return out.image, out.region > 0.5, "edited"

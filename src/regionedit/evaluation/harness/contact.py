@@ -43,7 +43,6 @@ def write_contact_sheets(proto, methods: list[str], out: Path, grid_idx: dict[st
     """One HTML page per setting with the grid's sampled cases; returns the pages written."""
     records = read_records(out)
     pages = []
-    img_dir = out / "contact"
     for setting, indices in grid_idx.items():
         if not indices:
             continue
