@@ -84,7 +84,8 @@ def add_descriptive_arguments(p) -> None:
 
     p.add_argument("--out", type=Path, required=True, help="run folder (state.safetensors, log.jsonl); resumes when it has one")
     p.add_argument("--model", default="shapes-64", help="base model folder or name (its text-to-image unet/) (default shapes-64)")
-    p.add_argument("--steps", type=int, default=2000, help="train until this many steps in all (default 2000)")
+    p.add_argument("--steps", "--max-steps", dest="steps", type=int, default=2000,
+                   help="train until this many steps in all (default 2000)")
     p.add_argument("--minutes", type=float, default=None, help="stop this call after this many minutes (default: no limit)")
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--lr", type=float, default=1e-4)
