@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 
 
 def check_trains_and_resumes(main, args: list[str], out: Path, batch: int = 2) -> None:
@@ -18,6 +19,13 @@ def check_trains_and_resumes(main, args: list[str], out: Path, batch: int = 2) -
     assert state["step"] == 3 and json.loads(state["data_states"]) == [{"used": 3 * batch}]
     card = json.loads((out / "export" / "config.json").read_text())
     assert card["training"]["steps"] == 3 and card["training"]["samples_seen"] == 3 * batch
+    # a finished run rerun with --fp16-export re-exports its weights in fp16 (a bundle's copy), training no step
+    assert main(args + ["--max-steps", "3", "--fp16-export", "--export", str(out / "fp16")]) == 0
+    assert [json.loads(x)["step"] for x in (out / "log.jsonl").read_text().splitlines()] == [1, 2, 3]
+    (name,) = [p.name for p in (out / "export").glob("*.safetensors")]
+    full, half = load_file(out / "export" / name), load_file(out / "fp16" / name)
+    assert set(full) == set(half) and all(v.dtype == torch.float32 for v in full.values())
+    assert all(half[k].dtype == torch.float16 and torch.equal(half[k], full[k].half()) for k in full)
 
 
 def edit_batch(b: int = 2, seed: int = 0, size: int = 64):

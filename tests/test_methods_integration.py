@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 
 from regionedit import models as M
 from regionedit.cli.main import main
@@ -68,6 +69,25 @@ def test_descriptive_resumes(folder, runs, tmp_path):
     assert main(["train", "descriptive", "--model", str(folder), "--out", str(out), "--steps", "3", "--batch", "1"]) == 0
     lines = (out / "log.jsonl").read_text().splitlines()
     assert len(lines) == 3  # steps 1-2 from the first run, step 3 from the resumed one
+
+
+def test_descriptive_reexports_fp16(folder, runs, tmp_path):
+    """A finished run rerun with --fp16-export writes an fp16 copy (a bundle's) and trains no step; it loads back."""
+    from safetensors.torch import load_file
+
+    from regionedit.methods import DescriptiveEdit
+
+    out = tmp_path / "d"
+    shutil.copytree(runs / "descriptive", out)
+    before = (out / "log.jsonl").read_text()
+    assert main(["train", "descriptive", "--model", str(folder), "--out", str(out), "--steps", "2", "--batch", "1",
+                 "--fp16-export", "--export", str(tmp_path / "half")]) == 0
+    assert (out / "log.jsonl").read_text() == before
+    full, half = load_file(out / "export" / "bridges.safetensors"), load_file(tmp_path / "half" / "bridges.safetensors")
+    assert set(full) == set(half) and all(half[k].dtype == torch.float16 and torch.equal(half[k], full[k].half())
+                                          for k in full)
+    loaded = DescriptiveEdit.from_pretrained(tmp_path / "half", models=M.load(str(folder)))
+    assert all(p.dtype == torch.float32 for p in loaded.bridges.parameters())
 
 
 def test_unavailable_without_weights_names_the_train_command(folder):

@@ -95,6 +95,8 @@ def add_descriptive_arguments(p) -> None:
                                                 "and a target caption); default: the shapes world's edit samples")
     p.add_argument("--split", default=None, help="split of --data")
     add_export_arguments(p, "folder receiving the trained bridges (bridges.safetensors, config.json, README.md)")
+    p.add_argument("--fp16-export", action="store_true", help="export the bridges in fp16 (a bundle's copy; rerun a "
+                                                              "finished run with it to re-export)")
 
 
 def run_descriptive(args) -> int:
@@ -103,6 +105,8 @@ def run_descriptive(args) -> int:
     ``regionedit eval --methods descriptive``)."""
     import json
 
+    import torch
+
     from regionedit.training.common import resolve_export
     from regionedit.training.descriptive import DescriptiveTrainConfig, train_descriptive
 
@@ -110,7 +114,8 @@ def run_descriptive(args) -> int:
     data, name = _method_data(args, ("target_caption",))
     tc = DescriptiveTrainConfig(batch_size=args.batch, lr=args.lr, seed=args.seed, checkpoint_steps=args.checkpoint_steps)
     res = train_descriptive(args.model, data, args.out, args.steps, train_config=tc, export=export, minutes=args.minutes,
-                            data_name=name, verbose=True)
+                            data_name=name, verbose=True,
+                            export_dtype=torch.float16 if args.fp16_export else torch.float32)
     print(json.dumps({"export": str(res["export"]), "step": res["step"], "resumed_from": res["resumed_from"]}), flush=True)
     return 0
 

@@ -299,15 +299,17 @@ class DescriptiveEdit:
         return _resize(arr, img.shape[:2])
 
     # -- saving / loading ----------------------------------------------------------------------------------
-    def save_pretrained(self, folder: str | Path, training: dict | None = None) -> Path:
-        """Write ``folder/bridges.safetensors`` (the bridge + LoRA weights only, float32), ``config.json`` (the
-        config, the base model it was trained on, the bridged layers) and a model card ``README.md``. The base
-        models are not copied. ``training``: the training record for the card and ``config.json`` (None: untrained)."""
+    def save_pretrained(self, folder: str | Path, training: dict | None = None,
+                        dtype: torch.dtype = torch.float32) -> Path:
+        """Write ``folder/bridges.safetensors`` (the bridge + LoRA weights only, in ``dtype``: float32, or float16
+        for a bundle; loading casts back to float32), ``config.json`` (the config, the base model it was trained on,
+        the bridged layers) and a model card ``README.md``. The base models are not copied. ``training``: the
+        training record for the card and ``config.json`` (None: untrained)."""
         from safetensors.torch import save_file
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in self.bridges.state_dict().items()}
+        tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in self.bridges.state_dict().items()}
         tmp = folder / (WEIGHTS_NAME + ".tmp")
         save_file(tensors, str(tmp), metadata={"format": "pt", "method": "descriptive_edit"})
         os.replace(tmp, folder / WEIGHTS_NAME)

@@ -206,7 +206,7 @@ def _restore(tensors: dict, meta: dict, method, optimizer: torch.optim.Optimizer
 def train_descriptive(folder_models, data_source: Iterable, out: str | Path, steps: int,
                       train_config: DescriptiveTrainConfig | None = None, config=None, init: str | Path | None = None,
                       export: str | Path | None = None, minutes: float | None = None, data_name: str = "caller's data source",
-                      verbose: bool = False) -> dict:
+                      verbose: bool = False, export_dtype: torch.dtype = torch.float32) -> dict:
     """Train (or resume training) DescriptiveEdit bridges until ``steps`` steps in all (or ``minutes`` of this call).
 
     folder_models: the base model folder / name (:func:`regionedit.models.load`) or a loaded ``Models``.
@@ -216,7 +216,8 @@ def train_descriptive(folder_models, data_source: Iterable, out: str | Path, ste
     train_config: :class:`DescriptiveTrainConfig` (a resumed run keeps its own).
     config: :class:`regionedit.methods.DescriptiveEditConfig` of a new run (default: the method's default).
     init: a DescriptiveEdit folder (:meth:`save_pretrained`) whose bridges a new run starts from.
-    export: where the trained bridges go (default ``<out>/export``).
+    export: where the trained bridges go (default ``<out>/export``); export_dtype: their dtype there (float16 for a
+        bundle).
     Returns ``{"step", "losses" (this call's, one per step), "export", "resumed_from"}``.
     """
     from regionedit.methods.descriptive_edit import DescriptiveEdit, DescriptiveEditConfig
@@ -294,6 +295,6 @@ def train_descriptive(folder_models, data_source: Iterable, out: str | Path, ste
               "cpu_minutes": round(seconds / 60, 2), "data": data_name,
               "final_loss_mean_of_last_steps": round(sum(tail) / len(tail), 5) if tail else None,
               "objective": "seed 004 latent-diffusion loss, noise on the target only (s = 0), 5% text / image drops"}
-    method.save_pretrained(folder, training=record)
+    method.save_pretrained(folder, training=record, dtype=export_dtype)
     return {"step": step, "losses": losses, "export": folder, "resumed_from": resumed_from, "method": method}
 

@@ -64,6 +64,7 @@ class RunOptions:
     data_name: str = "caller's data"
     progress: bool = False
     log_every: int = 5
+    export_dtype: torch.dtype = torch.float32
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, data_name: str) -> "RunOptions":
@@ -72,7 +73,8 @@ class RunOptions:
         return cls(out=Path(args.out), max_steps=args.max_steps, minutes=args.minutes,
                    export=resolve_export(args.out, args.export, args.overwrite_bundled),
                    checkpoint_minutes=args.checkpoint_minutes, checkpoint_steps=args.checkpoint_steps,
-                   data_name=data_name, progress=args.progress, log_every=args.log_every)
+                   data_name=data_name, progress=args.progress, log_every=args.log_every,
+                   export_dtype=torch.float16 if args.fp16_export else torch.float32)
 
 
 def train_method(make_method: Callable, config_cls, config, train_config, data: Iterable, opts: RunOptions,
@@ -113,7 +115,7 @@ def train_method(make_method: Callable, config_cls, config, train_config, data: 
     record = {"steps": res["step"], "cpu_minutes": round(res["seconds"] / 60, 1), "batch_size": tc.batch_size,
               "lr": tc.lr, "samples_seen": res["step"] * tc.batch_size, "data": opts.data_name,
               "objective": objective(method) if callable(objective) else objective}
-    method.save_pretrained(folder, training=record)
+    method.save_pretrained(folder, training=record, dtype=opts.export_dtype)
     return {**res, "export": folder}
 
 
@@ -133,6 +135,8 @@ def add_method_arguments(p: argparse.ArgumentParser, lr: float, export_what: str
                                                 "instruction); default: the shapes world's edit samples")
     p.add_argument("--split", default=None, help="split of --data")
     add_export_arguments(p, export_what)
+    p.add_argument("--fp16-export", action="store_true", help="export the trained weights in fp16 (a bundle's copy; "
+                                                              "rerun a finished run with it to re-export)")
 
 
 def report(res: dict) -> int:
