@@ -51,6 +51,11 @@ def add_parser(sub) -> None:
     p.add_argument("--save-outputs", action="store_true", help="keep every edited image under OUT/outputs")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--write-cards", action="store_true",
+                   help="record each trained seed method's measured rows in its weights folder (quality.json and the "
+                        "model card's 'Measured quality'); rerun a finished evaluation with it to write them only")
+    p.add_argument("--overwrite-bundled", action="store_true",
+                   help="with --write-cards: allow writing into the installed package's bundled model folders")
     p.set_defaults(func=run)
 
 
@@ -79,6 +84,15 @@ def run(args) -> int:
         print(f"regionedit eval: no method could run (skipped: {', '.join(results['skipped_methods'])}); "
               f"see {args.out}/results.md", file=sys.stderr)
         return 1
+    if args.write_cards:
+        from regionedit.evaluation.cards import write_cards
+
+        try:
+            written = write_cards(results, allow_bundled=args.overwrite_bundled)
+        except (ValueError, FileNotFoundError) as e:
+            print(f"regionedit eval: error: {e}", file=sys.stderr)
+            return 2
+        print("model cards: " + (", ".join(map(str, written)) or "no evaluated row has trained weights"))
     errors = sum(m.get("n_errors", 0) for s in results["settings"].values() for m in s["methods"].values())
     print(f"wrote {args.out}/results.json and {args.out}/results.md ({results['computed']} new edits"
           + (f", {errors} failed: see samples.jsonl" if errors else "") + ")")
