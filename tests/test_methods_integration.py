@@ -61,6 +61,8 @@ def test_trainers_export_loadable_weights(folder, runs):
     assert (runs / "descriptive" / "state.safetensors").exists()
     r = RegionInContext.from_pretrained(runs / "ric" / "export", models=models)
     assert r.config.base == str(folder)
+    png = runs / "descriptive" / "loss.png"  # the loss curves beside the log (Region in Context: its own test)
+    assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_descriptive_resumes(folder, runs, tmp_path):

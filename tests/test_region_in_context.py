@@ -316,6 +316,8 @@ def test_trainer_loss_falls_on_a_fixed_batch(models, tmp_path):
     assert after["region"] < before["region"] and after["scene"] < before["scene"]
     log = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [10, 20, 30] and "gate" in log[-1] and "frac_high" in log[-1]["gate"]
+    png = tmp_path / "run" / "loss.png"  # the loss curves beside the log, drawn at the last checkpoint
+    assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     exported = trainer.export(tmp_path / "export")
     rec = json.loads((exported / "training_state.json").read_text())
     assert rec["steps"] == 30 and "2 of 2" not in rec["region_descriptions"]  # 60 samples, all with their own

@@ -22,15 +22,18 @@ def read_log(path: str | Path) -> list[dict]:
     return out
 
 
-def plot_losses(log_path: str | Path, png_path: str | Path | None = None, title: str | None = None) -> Path | None:
-    """Draw the loss fields of ``log_path`` against ``step`` into ``png_path`` (default: ``loss.png`` beside the
-    log), written atomically; returns the path, or None when the log has no loss values yet."""
+def plot_losses(log_path: str | Path, png_path: str | Path | None = None, title: str | None = None,
+                keys: tuple[str, ...] | None = None) -> Path | None:
+    """Draw the loss fields of ``log_path`` (every numeric field whose name has "loss", or ``keys``) against
+    ``step`` into ``png_path`` (default: ``loss.png`` beside the log), written atomically; returns the path, or
+    None when the log has no loss values yet."""
     from matplotlib.figure import Figure
 
     log_path = Path(log_path)
     records = [r for r in read_log(log_path) if isinstance(r.get("step"), (int, float))]
     keys = sorted({k for r in records for k, v in r.items()
-                   if "loss" in k and isinstance(v, (int, float)) and not isinstance(v, bool)})
+                   if (k in keys if keys is not None else "loss" in k)
+                   and isinstance(v, (int, float)) and not isinstance(v, bool)})
     if not keys:
         return None
     png_path = Path(png_path) if png_path is not None else log_path.with_name("loss.png")

@@ -268,6 +268,10 @@ def train_descriptive(folder_models, data_source: Iterable, out: str | Path, ste
         _save_state(state_path, method, optimizer, gen,
                     {"step": step, "seconds": seconds, "base_model": method.base_model,
                      "method_config": method.config.to_dict(), "train_config": dataclasses.asdict(tcfg)})
+        if log_path.exists():  # the loss curves beside the log
+            from regionedit.training.curves import plot_losses
+
+            plot_losses(log_path)
 
     losses: list[float] = []
     start = time.time()

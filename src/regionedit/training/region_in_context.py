@@ -290,6 +290,10 @@ class RegionInContextTrainer:
         tmp_j.write_text(json.dumps(meta, indent=1) + "\n")
         os.replace(tmp_t, self.out / CHECKPOINT)
         os.replace(tmp_j, self.out / STATE)
+        if (self.out / LOG).exists():  # the loss curves beside the log
+            from regionedit.training.curves import plot_losses
+
+            plot_losses(self.out / LOG, keys=("loss", "denoise", "region", "scene", "region_x0", "scene_x0"))
 
     def load_checkpoint(self) -> None:
         """Restore weights, optimizer, generator, step and data position from ``out`` (safetensors + JSON)."""
