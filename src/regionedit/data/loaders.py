@@ -16,6 +16,10 @@ Every record is a plain ``dict`` with the same keys whatever the source (:data:`
                     exports, Emu's ``task`` for Emu Edit data, None for MagicBrush and pairs
 ``source_caption``  str or None (Emu ``input_caption``; MagicBrush ``global_descriptions.json``)
 ``target_caption``  str or None (Emu ``output_caption``; MagicBrush ``global_descriptions.json``)
+``local_caption``   str or None: MagicBrush's local description of the turn's output image (what the edited
+                    region shows; ``local_descriptions.json``, see :mod:`regionedit.data.descriptions`),
+                    the text MagicBrush's published CLIP-T uses; None for the other formats and
+                    when the file is absent or has no entry for the turn
 ``metadata``        dict: our ground truth (scene graphs, edit, seed, index) for our exports, or the
                     identifying fields of the published data (img_id/turn_index, idx/task/hash/split)
 ==================  ===========================================================================
@@ -25,7 +29,9 @@ Supported layouts (``fmt`` is detected from ``dataset_info.json`` or the files w
 - ``"magicbrush"``: a folder (or file) of parquet files with MagicBrush's columns ``img_id,
   turn_index, source_img, mask_img, instruction, target_img`` (HF ``osunlp/MagicBrush``, our export),
   or the original MagicBrush release folder: ``edit_sessions.json`` (``img_id -> [{"input",
-  "output", "mask", "instruction"}, ...]``) next to ``images/<img_id>/<file>``.
+  "output", "mask", "instruction"}, ...]``) next to ``images/<img_id>/<file>``. Either may have a
+  ``local_descriptions.json`` in its root folder (``{img_id: {"<output file name>": text}}``; parquet
+  rows look up ``"<img_id>-output<turn_index>.png"``).
 - ``"emu"``: parquet files with Emu Edit's columns ``idx, image, instruction, task, input_caption,
   output_caption`` (and ``hash``, ``split``; HF ``facebook/emu_edit_test_set``, our export).
 - ``"pairs"``: WebDataset tar shards with ``<key>.png``/``.jpg``, ``<key>.txt`` and optional
@@ -39,6 +45,7 @@ annotation tool used); otherwise pixels with grey level >= 128 are (white = edit
 from __future__ import annotations
 
 import bisect
+import functools
 import io
 import json
 import os
@@ -50,6 +57,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from .descriptions import local_description, read_local_descriptions, turn_local_description
 from .formats import FORMATS, INFO_FILE
 
 RECORD_KEYS: tuple[str, ...] = (
@@ -61,6 +69,7 @@ RECORD_KEYS: tuple[str, ...] = (
     "category",
     "source_caption",
     "target_caption",
+    "local_caption",
     "metadata",
 )
 _IMAGE_EXTS = ("png", "jpg", "jpeg", "webp")
@@ -110,7 +119,8 @@ def _our_metadata(row: dict[str, Any]) -> dict[str, Any] | None:
     return json.loads(text) if text else None
 
 
-def _magicbrush_row(row: dict[str, Any], base: Path) -> dict[str, Any]:
+def _magicbrush_row(row: dict[str, Any], base: Path, local: dict | None = None) -> dict[str, Any]:
+    """A MagicBrush parquet row; ``local``: the dataset's ``local_descriptions.json`` (or None)."""
     meta = _our_metadata(row)
     ours = meta is not None
     if not ours:
@@ -124,6 +134,7 @@ def _magicbrush_row(row: dict[str, Any], base: Path) -> dict[str, Any]:
         category=meta.get("category") if ours else None,
         source_caption=meta.get("source_caption") if ours else None,
         target_caption=meta.get("target_caption") if ours else None,
+        local_caption=turn_local_description(local, row.get("img_id"), row.get("turn_index")),
         metadata=meta,
     )
 
@@ -153,11 +164,11 @@ def _emu_row(row: dict[str, Any], base: Path) -> dict[str, Any]:
 class _ParquetReader:
     """Random access by parquet row group (one decoded row group cached)."""
 
-    def __init__(self, files: list[Path], fmt: str):
+    def __init__(self, files: list[Path], fmt: str, local: dict | None = None):
         import pyarrow.parquet as pq
 
         self.files, self.fmt = files, fmt
-        self._convert = _magicbrush_row if fmt == "magicbrush" else _emu_row
+        self._convert = functools.partial(_magicbrush_row, local=local) if fmt == "magicbrush" else _emu_row
         self._groups: list[tuple[int, int]] = []  # (file index, row group index)
         self._starts: list[int] = []
         total = 0
@@ -257,7 +268,9 @@ class _TarReader:
 
 
 class _MagicBrushFolderReader:
-    """The original MagicBrush release: ``edit_sessions.json`` + ``images/<img_id>/<file>``."""
+    """The original MagicBrush release: ``edit_sessions.json`` + ``images/<img_id>/<file>``, with the optional
+    ``global_descriptions.json`` (captions) and ``local_descriptions.json`` (``local_caption``), both keyed
+    ``img_id -> image file name``."""
 
     def __init__(self, root: Path):
         self.root = root
@@ -272,6 +285,7 @@ class _MagicBrushFolderReader:
         ]
         desc_file = root / "global_descriptions.json"
         self._captions = json.loads(desc_file.read_text()) if desc_file.exists() else {}
+        self._local = read_local_descriptions(root)
 
     def __len__(self) -> int:
         return len(self._turns)
@@ -298,6 +312,7 @@ class _MagicBrushFolderReader:
             instruction=turn.get("instruction"),
             source_caption=self._caption(img_id, turn["input"]),
             target_caption=self._caption(img_id, turn["output"]) if turn.get("output") else None,
+            local_caption=local_description(self._local, img_id, turn["output"]) if turn.get("output") else None,
             metadata={"img_id": img_id, "turn_index": turn_index},
         )
 
@@ -513,4 +528,5 @@ def load_dataset(path: str | os.PathLike, fmt: str | None = None, split: str | N
     if not files:
         where = f" of split {split!r}" if split else ""
         raise ValueError(f"no *.parquet files{where} under {path}; check the path (and split)")
-    return EditDataset(_ParquetReader(files, fmt), path, fmt, "parquet", info)
+    local = read_local_descriptions(path) if fmt == "magicbrush" and path.is_dir() else None
+    return EditDataset(_ParquetReader(files, fmt, local), path, fmt, "parquet", info)

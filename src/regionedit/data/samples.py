@@ -47,6 +47,8 @@ class Sample:
         category: the data's edit category / task name, or None.
         metadata: anything else the row carried (identifying fields, our exports' ground truth).
         origin: where the sample was read ("shard-000.tar: key 000012", "data/train-0.parquet row 7"), for errors.
+        local_caption: description of the edited region of ``target`` only (MagicBrush's local description,
+            ``local_descriptions.json``: the text of its published CLIP-T), or None (every other layout).
     """
 
     id: str
@@ -59,6 +61,7 @@ class Sample:
     category: str | None = None
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
     origin: str = ""
+    local_caption: str | None = None
 
     @property
     def supervision(self) -> frozenset[str]:
@@ -85,14 +88,16 @@ class Sample:
         """The plain record dict of :func:`regionedit.data.load_dataset` (keys ``RECORD_KEYS``)."""
         return {"id": self.id, "source": self.image, "target": self.target, "mask": self.mask,
                 "instruction": self.instruction, "category": self.category, "source_caption": self.caption,
-                "target_caption": self.target_caption, "metadata": self.metadata}
+                "target_caption": self.target_caption, "local_caption": self.local_caption,
+                "metadata": self.metadata}
 
     @classmethod
     def from_record(cls, rec: dict[str, Any], origin: str = "") -> "Sample":
         """A :func:`regionedit.data.load_dataset` record as a sample (checked: sizes agree)."""
         s = cls(id=str(rec["id"]), image=rec["source"], caption=rec.get("source_caption"),
                 instruction=rec.get("instruction"), target=rec.get("target"), target_caption=rec.get("target_caption"),
-                mask=rec.get("mask"), category=rec.get("category"), metadata=rec.get("metadata") or {}, origin=origin)
+                mask=rec.get("mask"), category=rec.get("category"), metadata=rec.get("metadata") or {}, origin=origin,
+                local_caption=rec.get("local_caption"))
         check_sizes(s)
         return s
 

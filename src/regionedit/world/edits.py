@@ -59,6 +59,21 @@ class EditSample:
             "edit": self.edit,
         }
 
+    def local_description(self) -> str | None:
+        """What the edited region shows in ``target`` (MagicBrush's "local description" of an output image), from
+        the ground truth: the new or changed object as the captions phrase it (``"a large red star"``) for add,
+        local, color and size edits; the target background (``"a white background"``) for background edits and
+        removals (the removed object's place shows the background). None for absent referents: nothing is
+        edited, so there is no edited region to describe."""
+        if self.category == "absent":
+            return None
+        if self.category in ("remove", "background"):
+            return lang.background_phrase(self.target_scene.background)
+        changed = [o for o in self.target_scene.objects if o not in self.source_scene.objects]
+        if len(changed) != 1:  # every add / local / color / size edit changes exactly one object
+            raise ValueError(f"a {self.category} edit should change one object, this one changes {len(changed)}")
+        return lang.object_phrase(changed[0])
+
 
 def edit_mask(source: np.ndarray, target: np.ndarray, dilate: int = 1) -> np.ndarray:
     """Pixels that differ between two ``(H, W, 3)`` images, dilated by ``dilate`` px: ``(H, W)`` bool."""

@@ -11,6 +11,11 @@ Formats (``fmt``):
     ``img_id`` (str, ``"<seed>_<index:09d>"``), ``turn_index`` (int32, always 1), ``source_img``
     (Image), ``mask_img`` (Image, RGB: white (255, 255, 255) = edited region, black = keep),
     ``instruction`` (str) and ``target_img`` (Image), plus our extra column ``metadata`` (below).
+    Beside ``data/``, ``local_descriptions.json`` in the shape of MagicBrush's test / dev releases:
+    ``{img_id: {"<img_id>-output1.png": local description}}`` (the key is the name MagicBrush gives a
+    turn's output image; :func:`regionedit.data.formats.magicbrush_output_name`), the local description
+    being :meth:`EditSample.local_description` (what the edited region shows in the target, from the
+    ground truth). Absent-referent samples edit nothing and have no entry.
 ``emu``
     The Emu Edit test-set layout, ``data/test-XXXXX-of-YYYYY.parquet``, columns ``idx`` (int64, the
     sample index), ``image`` (Image, the source), ``instruction``, ``task`` (see :data:`EMU_TASKS`),
@@ -61,7 +66,12 @@ from tqdm.auto import tqdm
 from regionedit.world import spec
 from regionedit.world.edits import EditSample, sample_edit
 
-from regionedit.data.formats import FORMATS, INFO_FILE  # noqa: E402  (shared with the loaders)
+from regionedit.data.formats import (  # noqa: E402  (shared with the loaders)
+    FORMATS,
+    INFO_FILE,
+    LOCAL_DESCRIPTIONS_FILE,
+    magicbrush_output_name,
+)
 
 # Our categories -> the Emu Edit test set's `task` vocabulary (add, background, color, global, local,
 # remove, style, text). The five categories that have an Emu task keep that name; "size" (a local
@@ -80,6 +90,7 @@ DEFAULT_CHUNK_SIZE = 1000  # samples per parquet file / tar shard
 PARQUET_ROW_GROUP_SIZE = 100  # rows per parquet row group (the unit of random access when loading)
 WORLD_SPEC_VERSION = "v1"
 _PLAN_FILE = "_export_plan.json"  # inside the .partial folder only
+_LOCAL_PARTS = "_local_descriptions"  # inside the .partial folder only: one JSON per finished magicbrush chunk
 
 
 def generator_version() -> dict[str, str]:
@@ -163,11 +174,15 @@ def _features(fmt: str):
     )
 
 
+def _img_id(seed: int, index: int) -> str:
+    return f"{seed}_{index:09d}"
+
+
 def _row(fmt: str, sample: EditSample, seed: int, index: int, size: int) -> dict[str, Any]:
     meta = json.dumps(sample_metadata(sample, seed, index, size), sort_keys=True)
     if fmt == "magicbrush":
         return {
-            "img_id": f"{seed}_{index:09d}",
+            "img_id": _img_id(seed, index),
             "turn_index": 1,
             "source_img": _image_cell(sample.source),
             "mask_img": _image_cell(sample.mask),
@@ -335,7 +350,8 @@ def export_dataset(
         for c, rel in enumerate(files):
             start, stop = c * chunk_size, min(n, (c + 1) * chunk_size)
             path = partial / rel
-            if path.exists():
+            local_part = partial / _LOCAL_PARTS / f"{c:05d}.json" if fmt == "magicbrush" else None
+            if path.exists() and (local_part is None or local_part.exists()):
                 bar.update(stop - start)
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -344,12 +360,19 @@ def export_dataset(
             if fmt == "pairs":
                 _write_tar_chunk(tmp, samples, seed, size)
             else:
+                local: dict[str, dict[str, str]] = {}
+                if local_part is not None:
+                    samples = _collect_local_descriptions(samples, seed, local)
                 _write_parquet_chunk(fmt, tmp, samples, seed, size)
+                if local_part is not None:  # written before the chunk: a finished chunk always has its part
+                    _write_json_atomic(local_part, local)
             os.replace(tmp, path)
     finally:
         bar.close()
 
-    # 4. dataset_info.json, then move the finished folder into place
+    # 4. local_descriptions.json (magicbrush), dataset_info.json, then move the finished folder into place
+    if fmt == "magicbrush":
+        _merge_local_descriptions(partial, n_chunks)
     info = dataset_info(fmt, n, seed, size, chunk_size, files, command)
     (partial / INFO_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     (partial / _PLAN_FILE).unlink()
@@ -364,6 +387,35 @@ def _generate(
     for i in indices:
         yield i, sample_edit(seed, i, size)
         on_sample(1)
+
+
+def _collect_local_descriptions(
+    samples: Iterator[tuple[int, EditSample]], seed: int, into: dict[str, dict[str, str]]
+) -> Iterator[tuple[int, EditSample]]:
+    """Pass ``samples`` through, adding each one's local description (if it has one) to ``into`` in the layout
+    of MagicBrush's ``local_descriptions.json`` (``{img_id: {"<img_id>-output1.png": text}}``)."""
+    for index, sample in samples:
+        text = sample.local_description()
+        if text is not None:
+            img_id = _img_id(seed, index)
+            into[img_id] = {magicbrush_output_name(img_id, 1): text}
+        yield index, sample
+
+
+def _write_json_atomic(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def _merge_local_descriptions(partial: Path, n_chunks: int) -> None:
+    """The chunks' parts -> ``local_descriptions.json`` (img_ids in sample order); the parts are removed."""
+    merged: dict[str, dict[str, str]] = {}
+    for c in range(n_chunks):
+        merged.update(json.loads((partial / _LOCAL_PARTS / f"{c:05d}.json").read_text()))
+    _write_json_atomic(partial / LOCAL_DESCRIPTIONS_FILE, merged)
+    shutil.rmtree(partial / _LOCAL_PARTS)
 
 
 def dataset_info(
@@ -395,4 +447,10 @@ def dataset_info(
     )
     if fmt == "emu":
         info["task_mapping"] = dict(EMU_TASKS)
+    if fmt == "magicbrush":
+        info["local_descriptions"] = (
+            f'{LOCAL_DESCRIPTIONS_FILE}: {{img_id: {{"<img_id>-output1.png": local description}}}} as in '
+            "MagicBrush's test / dev releases: what the edited region shows in the target (EditSample."
+            "local_description); no entry for absent-referent samples"
+        )
     return info

@@ -21,9 +21,10 @@ Protocols (:data:`PROTOCOLS`)
 ``magicbrush``
     a MagicBrush-layout folder (``regionedit world make --format magicbrush`` or the real
     MagicBrush parquet / release folder): L1, L2, CLIP-I and DINO of the edited image against the GT
-    target (CLIP-T against the target caption too when the data has captions), in two settings as
-    MagicBrush's ``image_eval.py``: ``single-turn`` (every turn edited from its GT input, all turns
-    averaged) and ``multi-turn`` (turns of a session chained in ``turn_index`` order, each turn's
+    target, CLIP-T against the turn's global caption (``CLIP-T(global)``) and against its local
+    description (``CLIP-T(local)``, MagicBrush's published CLIP-T) when the data has them, in two
+    settings as MagicBrush's ``image_eval.py``: ``single-turn`` (every turn edited from its GT input,
+    all turns averaged) and ``multi-turn`` (turns of a session chained in ``turn_index`` order, each turn's
     output being the next turn's input; the final turn's output is compared with the final GT
     target, one value per session). Only sessions whose every turn is among the first N records
     are chained.

@@ -31,6 +31,10 @@ METRICS: dict[str, tuple[str, bool | None, str]] = {
     "clip_i": ("CLIP-I", True, "clip_i(edited, GT target): cosine of CLIP image embeddings"),
     "clip_t": ("CLIP-T", True, "clip_t(edited, target caption): cosine of CLIP image and text embeddings "
                "(global caption of the desired output; Emu Edit CLIPout)"),
+    "clip_t_local": ("CLIP-T(local)", True, "clip_t(edited, the turn's local description): cosine of CLIP image and "
+                     "text embeddings against the description of the edited region only (MagicBrush's "
+                     "local_descriptions.json), MagicBrush's published CLIP-T (image_eval.py with its local "
+                     "captions); mean over the samples that have a local description, the others not counted"),
     "clip_dir": ("CLIP-dir", True, "clip_dir(source, edited, source caption, target caption): cosine of the "
                  "normalised image and caption embedding differences (Emu Edit CLIPdir)"),
     "dino": ("DINO", True, "dino_sim(edited, GT target): cosine of DINO CLS embeddings (MagicBrush DINO)"),
@@ -44,15 +48,17 @@ METRICS: dict[str, tuple[str, bool | None, str]] = {
 PROTOCOL_METRICS: dict[str, tuple[str, ...]] = {
     "shapes": ("region_iou", "leakage", "preservation", "edit_success", "absent_no_edit", "false_no_edit",
                "l1", "l2", "clip_i", "clip_t", "clip_dir", "dino", "seconds"),
-    "magicbrush": ("l1", "l2", "clip_i", "dino", "clip_t", "seconds"),
+    "magicbrush": ("l1", "l2", "clip_i", "dino", "clip_t", "clip_t_local", "seconds"),
     "emu": ("clip_i_src", "l1_src", "clip_t", "clip_dir", "dino_src", "seconds"),
 }
 CATEGORY_METRICS: dict[str, tuple[str, ...]] = {
     "shapes": ("region_iou", "leakage", "preservation", "edit_success", "no_edit", "l1", "clip_i", "clip_t", "dino"),
-    "magicbrush": ("l1", "l2", "clip_i", "dino", "clip_t"),
+    "magicbrush": ("l1", "l2", "clip_i", "dino", "clip_t", "clip_t_local"),
     "emu": ("clip_i_src", "l1_src", "clip_t", "clip_dir", "dino_src"),
 }
-CLIP_KEYS = ("clip_i", "clip_t", "clip_dir", "clip_i_src")
+CLIP_KEYS = ("clip_i", "clip_t", "clip_t_local", "clip_dir", "clip_i_src")
+# column labels that differ by protocol: MagicBrush reports CLIP-T against both of its descriptions
+PROTOCOL_LABELS: dict[str, dict[str, str]] = {"magicbrush": {"clip_t": "CLIP-T(global)"}}
 DINO_KEYS = ("dino", "dino_src")
 
 

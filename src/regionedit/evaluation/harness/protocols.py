@@ -22,7 +22,8 @@ class EvalSample:
     ``source_prompt`` / ``target_prompt`` are what prompt-driven baselines get (DiffEdit, SDEdit):
     the dataset's source / target caption when present; otherwise ``""`` for the source and the
     WorldDescriber target description (or, if it cannot read the instruction, the instruction) for
-    the target. ``prompt_origin`` says which.
+    the target. ``prompt_origin`` says which. ``local_caption`` is MagicBrush's local description of the turn's
+    output (the edited region only; ``local_descriptions.json``), the text of its published CLIP-T, or None.
     """
 
     index: int
@@ -40,6 +41,7 @@ class EvalSample:
     world: Any = None  # the EditSample (shapes protocol)
     group: str | None = None  # MagicBrush img_id
     turn: int | None = None  # MagicBrush turn_index
+    local_caption: str | None = None  # MagicBrush local description (clip_t_local); None elsewhere
 
 
 def _prompts(instruction: str, source_caption: str | None, target_caption: str | None) -> tuple[str, str, dict]:
@@ -148,7 +150,7 @@ class _DatasetProtocol(_Cached):
         group, turn = self._session(rec)
         return EvalSample(i, str(rec["id"]), src_img, rec["target"], _fit_mask(rec["mask"], src_img.shape[:2]),
                           rec["instruction"], rec["category"], rec["source_caption"], rec["target_caption"],
-                          src, tgt, origin, group=group, turn=turn)
+                          src, tgt, origin, group=group, turn=turn, local_caption=rec.get("local_caption"))
 
     @staticmethod
     def _session(rec: dict) -> tuple[str | None, int | None]:

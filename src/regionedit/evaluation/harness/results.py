@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .. import metrics as M
-from .config import CATEGORY_METRICS, MB_RESIZE, METRICS, PROTOCOL_METRICS, EvalConfig, _canonical_command
+from .config import CATEGORY_METRICS, MB_RESIZE, METRICS, PROTOCOL_LABELS, PROTOCOL_METRICS, EvalConfig, _canonical_command
 from .records import read_records
 
 def _mean(values: Iterable[float | None]) -> tuple[float | None, int]:
@@ -101,7 +101,9 @@ def build_results(cfg: EvalConfig, proto, methods: dict, skipped: dict[str, str]
     if cfg.protocol == "magicbrush":
         definitions["l1"] += f"; edited resized to the GT size with {MB_RESIZE} first when sizes differ"
         definitions["l2"] += f"; edited resized to the GT size with {MB_RESIZE} first when sizes differ"
-        definitions["clip_t"] += "; only when the dataset has target captions"
+        definitions["clip_t"] += ("; only when the dataset has target captions. Against the turn's global "
+                                  "description (global_descriptions.json), not MagicBrush's published CLIP-T, "
+                                  "which is clip_t_local (its local description)")
     not_computed = {
         "lpips": "not part of these protocols (needs torchvision backbone weights: metrics.lpips)",
         "fid": "not part of these protocols (needs thousands of images and Inception weights: metrics.fid)",
@@ -133,6 +135,8 @@ def build_results(cfg: EvalConfig, proto, methods: dict, skipped: dict[str, str]
                              "instruction); instructpix2pix: the instruction",
                 "editor": "region/oracle: the instruction only (WorldDescriber local prompt inside the region); no caption",
                 "clip_t_caption": "dataset target caption (global)",
+                **({"clip_t_local_caption": "the turn's local description (local_descriptions.json)"}
+                   if cfg.protocol == "magicbrush" else {}),
                 "clip_dir_captions": "dataset source and target captions (global)",
             },
             "grid_k": int(cfg.grid_k),
@@ -142,7 +146,8 @@ def build_results(cfg: EvalConfig, proto, methods: dict, skipped: dict[str, str]
         "feature_extractors": {k: {"name": e.name, "config": e.config} for k, e in exts.items()},
         "metric_definitions": definitions,
         "metric_columns": {"overall": list(PROTOCOL_METRICS[cfg.protocol]), "category": list(CATEGORY_METRICS[cfg.protocol])},
-        "metric_labels": {k: {"label": v[0], "higher_is_better": v[1]} for k, v in METRICS.items()},
+        "metric_labels": {k: {"label": PROTOCOL_LABELS.get(cfg.protocol, {}).get(k, v[0]), "higher_is_better": v[1]}
+                          for k, v in METRICS.items()},
         "unavailable_metrics": unavailable,
         "not_computed": not_computed,
         "settings": settings,

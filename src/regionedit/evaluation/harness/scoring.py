@@ -121,6 +121,7 @@ def sample_metrics(protocol: str, s: EvalSample, edited: np.ndarray, region: np.
         if clip is not None:
             out["clip_i"] = _f(M.clip_i(clip, edited, s.target))
             out["clip_t"] = _f(M.clip_t(clip, edited, s.target_caption)) if s.target_caption else None
+            out["clip_t_local"] = _f(M.clip_t(clip, edited, s.local_caption)) if s.local_caption else None
         if dino is not None:
             out["dino"] = _f(M.dino_sim(dino, edited, s.target))
     elif protocol == "emu":

@@ -64,7 +64,10 @@ def clip_t(ext, edited, captions, reduce: bool = True):
     caption describing the *desired output*), mean over images. Unscaled cosine in ``[-1, 1]``
     (the "CLIPScore" of Hessel et al. is ``2.5 * max(cos, 0)``, and torchmetrics' ``CLIPScore`` is
     ``100 * max(cos, 0)``: not these numbers). Reference: MagicBrush ``eval_clip_t`` (``1 -
-    cosine distance`` of ``encode_image`` and ``encode_text`` of the target caption).
+    cosine distance`` of ``encode_image`` and ``encode_text`` of the target caption). Which caption
+    matters: MagicBrush's published numbers use each turn's *local* description of its output
+    (``local_descriptions.json``), not the global one; the harness reports both (``clip_t_local``,
+    ``clip_t``).
 
     Args:
         ext: an extractor with a text encoder.
