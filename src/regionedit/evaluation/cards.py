@@ -18,8 +18,8 @@ from typing import Any
 QUALITY_FILE = "quality.json"
 SECTION = "## Measured quality"
 # the overall metrics a card shows, in this order (the eval's metric names)
-CARD_METRICS = ("region_iou", "leakage", "preservation", "edit_success", "absent_no_edit", "false_no_edit", "clip_i",
-                "clip_t", "clip_dir", "seconds")
+CARD_METRICS = ("region_iou", "leakage", "preservation", "edit_success", "absent_no_edit", "false_no_edit", "l1",
+                "clip_i", "clip_t", "clip_t_local", "clip_dir", "dino", "seconds")
 
 
 def _atomic_write(path: Path, text: str) -> None:
