@@ -16,7 +16,8 @@ from regionedit import models as M
 from regionedit.cli.main import main
 from regionedit.evaluation.baselines import MethodSettings, MethodUnavailable, build_methods
 
-SEED_METHODS = ["descriptive", "descriptive-compose", "region_in_context", "region_in_context-compose"]
+SEED_METHODS = ["descriptive", "descriptive-compose", "descriptive-instruction", "region_in_context",
+                "region_in_context-compose"]
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +134,28 @@ def test_methods_edit_with_exported_weights(folder, runs, tmp_path):
     edited, region, status = d(s.source, s.instruction, 0, sample)
     assert status == "no_edit" and "no region" in d.last_reason and np.array_equal(edited, s.source)
     assert region is not None and not region.any()
+
+
+def test_descriptive_instruction_row_reads_no_caption(folder, runs, tmp_path):
+    """``descriptive-instruction`` edits from the instruction alone: the dataset's captions do not change its
+    output, and it equals the method called on the instruction; ``descriptive`` follows the target caption."""
+    from regionedit.world import sample_edit
+
+    f = tmp_path / "model"
+    shutil.copytree(folder, f)
+    shutil.copytree(runs / "descriptive" / "export", f / "descriptive_edit")
+    methods, _ = build_methods(["descriptive", "descriptive-instruction"], M.load(str(f)), MethodSettings(steps=2))
+    s = sample_edit(seed=3, index=0)
+    with_caption = SimpleNamespace(target_prompt=s.target_caption, source_caption=s.source_caption, mask=None)
+    other_caption = SimpleNamespace(target_prompt="a white background", source_caption="a red star", mask=None)
+    row = methods["descriptive-instruction"]
+    a, _, status = row(s.source, s.instruction, 0, with_caption)
+    b, _, _ = row(s.source, s.instruction, 0, other_caption)
+    assert status == "edited" and np.array_equal(a, b)
+    assert np.array_equal(a, row.method(s.source, s.instruction, seed=0))
+    c, _, _ = methods["descriptive"](s.source, s.instruction, 0, with_caption)
+    d, _, _ = methods["descriptive"](s.source, s.instruction, 0, other_caption)
+    assert not np.array_equal(c, d)
 
 
 def test_descriptive_compose_pastes_inside_the_predicted_region(folder, runs, tmp_path):

@@ -69,8 +69,8 @@ from regionedit.evaluation.dit_methods import ADAPTEDIT_METHODS
 from regionedit.evaluation.fireedit_methods import FIREEDIT_METHODS
 
 METHODS: tuple[str, ...] = ("region", "region-learned", "oracle", "diffedit", "sdedit", "instructpix2pix", "descriptive",
-                             "descriptive-compose", "region_in_context", "region_in_context-compose", *ADAPTEDIT_METHODS,
-                             *FIREEDIT_METHODS)
+                             "descriptive-compose", "descriptive-instruction", "region_in_context",
+                             "region_in_context-compose", *ADAPTEDIT_METHODS, *FIREEDIT_METHODS)
 
 RESIZE_FILTER = "bicubic"  # PIL filter of the stock pipelines' resize to / from their native size
 
@@ -402,15 +402,19 @@ class DescriptiveMethod:
     harness's ``target_prompt``; else the method's describer on the instruction) with dual guidance.
     ``compose=False``: the whole generated image is kept (global); ``compose=True`` (``descriptive-compose``): it
     is pasted into the source inside the learned region predictor's region for the instruction (bit-exact
-    outside; no region found: no edit)."""
+    outside; no region found: no edit). ``from_instruction=True`` (``descriptive-instruction``): the instruction
+    alone, turned into a description by the method's general describer (no dataset caption), the input every
+    instruction-driven row gets."""
 
     last_reason: str | None = None
 
-    def __init__(self, models, settings: MethodSettings, compose: bool = False):
+    def __init__(self, models, settings: MethodSettings, compose: bool = False, from_instruction: bool = False):
         from regionedit.methods.descriptive_edit import WEIGHTS_NAME, DescriptiveEdit
 
-        self.name = "descriptive-compose" if compose else "descriptive"
-        self.compose = compose
+        if compose and from_instruction:
+            raise ValueError("descriptive rows: compose and from_instruction are separate rows")
+        self.name = "descriptive-compose" if compose else "descriptive-instruction" if from_instruction else "descriptive"
+        self.compose, self.from_instruction = compose, from_instruction
         self.localizer = _learned_localizer(models, self.name) if compose else None
 
         folder = _weights_folder(models, DESCRIPTIVE_SUBFOLDER, ("config.json", WEIGHTS_NAME), "descriptive",
@@ -420,7 +424,8 @@ class DescriptiveMethod:
         self.settings = settings
         self.params = {"weights": str(folder), "steps": settings.steps, "lambda_T": settings.guidance,
                        "lambda_I": settings.ip2p_image_guidance, "config": self.method.config.to_dict(),
-                       "prompt": "target description (else the describer's description of the instruction)",
+                       "prompt": ("the describer's description of the instruction (no caption)" if from_instruction
+                                  else "target description (else the describer's description of the instruction)"),
                        "resolution": f"Lanczos to {self.method.native_size}x{self.method.native_size} and back",
                        "region": "the learned region predictor's (<model>/region_predictor)" if compose else None,
                        "compose": compose}
@@ -435,12 +440,13 @@ class DescriptiveMethod:
             if region is None or not region.any():
                 self.last_reason = "the region predictor found no region"
                 return np.asarray(image).copy(), np.zeros(np.asarray(image).shape[:2], bool), "no_edit"
-        description = getattr(sample, "target_prompt", None)
+        description = None if self.from_instruction else getattr(sample, "target_prompt", None)
         try:
             if description:
                 out = self.method(image, description, is_description=True, seed=seed)
             else:
-                out = self.method(image, instruction, seed=seed, source_caption=getattr(sample, "source_caption", None))
+                caption = None if self.from_instruction else getattr(sample, "source_caption", None)
+                out = self.method(image, instruction, seed=seed, source_caption=caption)
         except ValueError as e:  # the describer cannot read the instruction
             self.last_reason = str(e)
             return np.asarray(image).copy(), region, "no_edit"
@@ -552,8 +558,9 @@ def build_methods(
                 methods[name] = SDEditMethod(models, settings)
             elif name == "instructpix2pix":
                 methods[name] = InstructPix2PixMethod(models, settings)
-            elif name in ("descriptive", "descriptive-compose"):
-                methods[name] = DescriptiveMethod(models, settings, compose=name.endswith("-compose"))
+            elif name in ("descriptive", "descriptive-compose", "descriptive-instruction"):
+                methods[name] = DescriptiveMethod(models, settings, compose=name.endswith("-compose"),
+                                                  from_instruction=name.endswith("-instruction"))
             elif name in ("region_in_context", "region_in_context-compose"):
                 methods[name] = RegionInContextMethod(models, settings, compose=name.endswith("-compose"))
             elif name in ADAPTEDIT_METHODS:

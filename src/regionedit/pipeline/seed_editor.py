@@ -17,8 +17,8 @@ import numpy as np
 from regionedit.evaluation.dit_methods import ADAPTEDIT_METHODS
 from regionedit.evaluation.fireedit_methods import FIREEDIT_METHODS
 
-SEED_METHODS: tuple[str, ...] = ("descriptive", "descriptive-compose", "region_in_context", "region_in_context-compose", *ADAPTEDIT_METHODS,
-                                 *FIREEDIT_METHODS)
+SEED_METHODS: tuple[str, ...] = ("descriptive", "descriptive-compose", "descriptive-instruction", "region_in_context",
+                                 "region_in_context-compose", *ADAPTEDIT_METHODS, *FIREEDIT_METHODS)
 
 
 class SeedMethodEditor:
