@@ -1,4 +1,4 @@
-"""``regionedit eval --write-cards`` (regionedit.evaluation.cards): measured rows go into the trained methods'
+"""``regionedit eval --write-cards`` (regionedit.evaluation.cards) and the side-by-side report of several runs: measured rows go into the trained methods'
 weights folders (quality.json + the card's "Measured quality" section), merged across runs, never repeated, never
 into the package's bundled weights by accident."""
 
@@ -55,3 +55,43 @@ def test_refuses_the_bundled_weights_and_missing_folders(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a folder"):
         write_cards(_results(tmp_path / "gone", {"adaptedit": 0.4}, "eval"))
     assert not (bundled / QUALITY_FILE).exists()
+
+
+def _run(command: str, rows: dict[str, float], seed: int = 20000, methods_res: str = "64") -> dict:
+    return {"command": command, "config": {"protocol": "shapes", "seed": seed, "n": 200, "steps": 12, "guidance": 4.0,
+                                           "data": {"images": "64x64"},
+                                           "resolution": {"images": ["64x64"], "methods": {m: methods_res for m in rows}}},
+            "metric_labels": {"region_iou": {"label": "IoU", "higher_is_better": True}},
+            "metric_columns": {"overall": ["region_iou"]},
+            "settings": {"shapes": {"methods": {m: {"n": 200, "metrics": {"region_iou": v}} for m, v in rows.items()}}}}
+
+
+def test_report_combines_comparable_runs_and_refuses_others():
+    from regionedit.evaluation.report import render_combined
+
+    text = render_combined([_run("eval A", {"region": 0.8, "sdedit": None}),
+                            _run("eval B", {"fireedit": 0.47, "region": 0.1}, methods_res="Lanczos")])
+    lines = text.splitlines()
+    assert lines[0] == "### shapes (N = 200, seed 20000, 12 steps, guidance 4.0)"
+    assert [ln.split(" | ")[0] for ln in lines if ln.startswith("| ") and "---" not in ln][1:] == \
+        ["| region", "| sdedit", "| fireedit"]  # run order; a method measured twice keeps its first row
+    assert "| region | 200 | 0.800 |" in text and "| sdedit | 200 | n/a |" in text
+    assert "    eval A" in text and "    eval B" in text
+    with pytest.raises(ValueError, match=r"\['seed'\]"):
+        render_combined([_run("eval A", {"region": 0.8}), _run("eval C", {"x": 0.1}, seed=1)])
+    with pytest.raises(ValueError, match="no results"):
+        render_combined([])
+
+
+def test_report_command_line_combines(tmp_path, capsys):
+    from regionedit.evaluation.report import main
+
+    a, b, c = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "c.json"
+    a.write_text(json.dumps(_run("eval A", {"region": 0.8})))
+    b.write_text(json.dumps(_run("eval B", {"fireedit": 0.47})))
+    c.write_text(json.dumps(_run("eval C", {"x": 0.1}, seed=1)))
+    assert main([str(a), str(b), "-o", str(tmp_path / "t.md")]) == 0
+    assert "| fireedit | 200 | 0.470 |" in (tmp_path / "t.md").read_text()
+    with pytest.raises(SystemExit) as e:
+        main([str(a), str(c)])
+    assert e.value.code == 2 and "differ" in capsys.readouterr().err

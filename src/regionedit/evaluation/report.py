@@ -7,6 +7,11 @@ sub-tables, preceded by what the numbers depend on: the command, seed, N, steps,
 their preprocessing, and the methods and metrics that were skipped, with the reason.
 
     python -m regionedit.evaluation.report runs/eval/results.json [-o results.md]
+    python -m regionedit.evaluation.report runs/eval-a/results.json runs/eval-b/results.json   # one table
+
+Several results files (runs of the same protocol, seed, N, steps and guidance, e.g. methods added later) render
+as one side-by-side table per setting with each run's command listed under it (:func:`render_combined`); runs
+that are not comparable are refused with the settings that differ.
 """
 
 from __future__ import annotations
@@ -110,6 +115,48 @@ def render_markdown(results: dict) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+# what runs must share for their rows to sit in one table
+COMPARABLE = ("protocol", "seed", "n", "steps", "guidance", "data", "resolution")
+
+
+def render_combined(runs: list[dict]) -> str:
+    """One overall table per setting with the rows of every run in ``runs`` (results dicts, in order; a method
+    measured by several runs keeps its first row), then the commands. ``ValueError`` when the runs differ in
+    any of :data:`COMPARABLE` (their rows would not be comparable)."""
+    if not runs:
+        raise ValueError("no results to combine")
+    def setting(cfg: dict, key: str):
+        v = cfg.get(key)
+        if key == "resolution" and isinstance(v, dict):  # the images and metric features, not each method's own
+            return {k: x for k, x in v.items() if k != "methods"}
+        return v
+
+    first = runs[0].get("config", {})
+    for r in runs[1:]:
+        cfg = r.get("config", {})
+        diff = [k for k in COMPARABLE if setting(cfg, k) != setting(first, k)]
+        if diff:
+            raise ValueError(f"results of {r.get('command')!r} differ from {runs[0].get('command')!r} in {diff}; "
+                             "only runs of the same protocol, seed, N, steps and guidance share a table")
+    labels: dict = {}
+    for r in runs:
+        labels.update(r.get("metric_labels", {}))
+    overall = list(dict.fromkeys(k for r in runs for k in r.get("metric_columns", {}).get("overall", [])))
+    settings = list(dict.fromkeys(s for r in runs for s in r.get("settings", {})))
+    out: list[str] = []
+    for setting in settings:
+        rows: dict[str, dict] = {}
+        for r in runs:
+            for name, summary in r.get("settings", {}).get(setting, {}).get("methods", {}).items():
+                rows.setdefault(name, summary)
+        n = max((s.get("n", 0) for s in rows.values()), default=0)
+        out += [f"### {setting} (N = {n}, seed {first.get('seed')}, {first.get('steps')} steps, guidance "
+                f"{first.get('guidance')})", ""]
+        out += _table(list(rows.items()), overall, labels) + [""]
+    out += ["Commands:", ""] + [f"    {r.get('command')}" for r in runs] + [""]
+    return "\n".join(out)
+
+
 def write_markdown(results: dict, path: str | Path) -> Path:
     path = Path(path)
     path.write_text(render_markdown(results))
@@ -117,15 +164,20 @@ def write_markdown(results: dict, path: str | Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description="Render an evaluation's results.json as Markdown.")
-    p.add_argument("results", help="results.json written by `regionedit eval`")
+    p = argparse.ArgumentParser(description="Render an evaluation's results.json as Markdown (several: one "
+                                            "side-by-side table).")
+    p.add_argument("results", nargs="+", help="results.json written by `regionedit eval`")
     p.add_argument("-o", "--output", help="Markdown file to write (default: print)")
     args = p.parse_args(argv)
-    results = json.loads(Path(args.results).read_text())
+    runs = [json.loads(Path(f).read_text()) for f in args.results]
+    try:
+        text = render_markdown(runs[0]) if len(runs) == 1 else render_combined(runs)
+    except ValueError as e:
+        p.error(str(e))
     if args.output:
-        write_markdown(results, args.output)
+        Path(args.output).write_text(text)
     else:
-        print(render_markdown(results), end="")
+        print(text, end="")
     return 0
 
 
