@@ -1,6 +1,7 @@
-"""``regionedit eval --write-cards`` (regionedit.evaluation.cards) and the side-by-side report of several runs: measured rows go into the trained methods'
+"""``regionedit eval --write-cards`` (regionedit.evaluation.cards): measured rows go into the trained methods'
 weights folders (quality.json + the card's "Measured quality" section), merged across runs, never repeated, never
-into the package's bundled weights by accident."""
+into the package's bundled weights by accident. And ``python -m regionedit.evaluation.report`` of several runs: one
+side-by-side table of comparable runs only."""
 
 from __future__ import annotations
 
