@@ -337,6 +337,7 @@ def test_trainer_resume_takes_the_same_next_step(models, tmp_path):
     assert (tmp_path / "b" / "checkpoint.safetensors").exists() and not list((tmp_path / "b").glob("*.pt"))
     resumed = RegionInContextTrainer(_method(models, gate_init=0.5), data, tmp_path / "b", cfg)  # fresh weights ...
     assert resumed.step_count == 3 and resumed.consumed == 6  # ... replaced by the checkpoint's
+    assert resumed.last_losses == first.last_losses != {}  # the record of a resumed run keeps its last losses
     got = resumed.step()
     assert got == expected
     a, b = straight.method.weights.state_dict(), resumed.method.weights.state_dict()

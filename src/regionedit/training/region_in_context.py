@@ -282,6 +282,7 @@ class RegionInContextTrainer:
         tensors["rng.generator"] = self.generator.get_state()
         tensors["meta.step"] = torch.tensor([self.step_count], dtype=torch.int64)
         meta = {"step": self.step_count, "consumed": self.consumed, "seconds": self.seconds,
+                "last_losses": self.last_losses,
                 "region_texts_given": self.region_texts_given, "region_texts_total": self.region_texts_total,
                 "optimizer": opt_meta, "train_config": dataclasses.asdict(self.config),
                 "method_config": dataclasses.asdict(self.method.config)}
@@ -316,6 +317,7 @@ class RegionInContextTrainer:
         self.optimizer.load_state_dict(_unflatten_optimizer(tensors, meta["optimizer"]))
         self.generator.set_state(tensors["rng.generator"])
         self.step_count, self.consumed, self.seconds = meta["step"], meta["consumed"], meta["seconds"]
+        self.last_losses = dict(meta.get("last_losses") or {})
         self.region_texts_given = meta.get("region_texts_given", 0)
         self.region_texts_total = meta.get("region_texts_total", 0)
         self._iter = None
@@ -323,6 +325,9 @@ class RegionInContextTrainer:
         if log.exists():  # steps logged after this checkpoint by a run that was killed run again
             keep = [ln for ln in log.read_text().splitlines() if ln.strip() and json.loads(ln).get("step", 0) <= self.step_count]
             log.write_text("".join(ln + "\n" for ln in keep))
+            if not self.last_losses and keep:  # a checkpoint from before last_losses was saved: the last logged ones
+                last = json.loads(keep[-1])
+                self.last_losses = {k: v for k, v in last.items() if isinstance(v, float) and k != "minutes"}
 
     # -- export -----------------------------------------------------------------------------------------
     def record(self) -> dict:
