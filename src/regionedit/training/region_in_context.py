@@ -317,7 +317,7 @@ class RegionInContextTrainer:
         self.optimizer.load_state_dict(_unflatten_optimizer(tensors, meta["optimizer"]))
         self.generator.set_state(tensors["rng.generator"])
         self.step_count, self.consumed, self.seconds = meta["step"], meta["consumed"], meta["seconds"]
-        self.last_losses = dict(meta.get("last_losses") or {})
+        self.last_losses = {k: v for k, v in (meta.get("last_losses") or {}).items() if k != "minutes"}
         self.region_texts_given = meta.get("region_texts_given", 0)
         self.region_texts_total = meta.get("region_texts_total", 0)
         self._iter = None
