@@ -30,6 +30,7 @@ from regionedit.io import MASK_KEY, mask_from_text, read_png_metadata  # noqa: E
 from regionedit.pipeline import Editor, EditorConfig  # noqa: E402
 from regionedit.web import Session, UIError, WebConfig, WebGuard, build_app, check_image_header, make_asgi_app  # noqa: E402
 from regionedit.web import handlers as web_handlers  # noqa: E402
+from regionedit.web.methods import REGIONEDIT, WEB_SEED_METHODS, SeedMethods, required_files  # noqa: E402
 from regionedit.web.security import ImageRefused, json_depth  # noqa: E402
 from regionedit.world import render, sample_edit, sample_scene  # noqa: E402
 
@@ -442,6 +443,119 @@ def test_localizer_menu_and_region_choice(editor, world, tmp_path):
         hh.close()
 
 
+# -- the Method picker: seed methods ------------------------------------------------------------------------
+
+
+def _model_copy(dst: Path, without: tuple[str, ...] = ()) -> Path:
+    """A model folder like the bundled shapes-64 (each entry a symlink to it), without the entries ``without``."""
+    from regionedit.models.bundled import BUNDLED
+
+    dst.mkdir()
+    for entry in BUNDLED["shapes-64"].iterdir():
+        if entry.name not in without:
+            (dst / entry.name).symlink_to(entry)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def seed_sample():
+    s = sample_edit(seed=7, index=5)  # "kindly take away the green triangle": the bundled predictor finds it
+    return s.source, s.instruction
+
+
+def test_method_menu_lists_the_seed_methods_present(blocks, h, tmp_path):
+    """"regionedit" first, then only the seed methods whose files are in the served folder (nothing loaded)."""
+    assert h.methods.choices == [REGIONEDIT, *WEB_SEED_METHODS] and h.methods.model == "shapes-64"
+    menu = next(b for b in blocks.blocks.values() if getattr(b, "elem_id", None) == "method")
+    assert [c[0] for c in menu.choices] == h.methods.choices and menu.value == REGIONEDIT and menu.interactive
+    # a copy without fireedit/ and adaptedit/: those rows are not offered
+    m = SeedMethods(_model_copy(tmp_path / "m", without=("fireedit", "adaptedit")))
+    assert m.choices == [REGIONEDIT, "descriptive", "descriptive-compose", "region_in_context",
+                         "region_in_context-compose"]
+    # no region predictor: no -compose rows (nor FireEdit, whose region tokens need it)
+    m = SeedMethods(_model_copy(tmp_path / "n", without=("region_predictor",)))
+    assert m.choices == [REGIONEDIT, "descriptive", "region_in_context", "adaptedit"]
+    # a subfolder with its config but not its weights is not offered
+    folder = tmp_path / "f"
+    for f in required_files("descriptive"):
+        (folder / f).parent.mkdir(parents=True, exist_ok=True)
+        (folder / f).write_text("{}")
+    assert SeedMethods(folder).choices == [REGIONEDIT, "descriptive"]
+    (folder / required_files("descriptive")[1]).unlink()
+    assert SeedMethods(folder).choices == [REGIONEDIT]
+    assert SeedMethods("someone/some-model").choices == [REGIONEDIT]  # a hub id: not checked, not offered
+    assert SeedMethods(None).choices == [REGIONEDIT]
+
+
+def test_seed_method_edit(h, seed_sample):
+    """A seed method's turn: same history, undo, use result and PNG provenance as the Editor's; edited only inside
+    its mask; built once and kept (the page's steps / guidance set in place, as a fresh build would have them)."""
+    from regionedit.pipeline.seed_editor import SeedMethodEditor
+
+    src, instruction = seed_sample
+    s = h.on_upload(Session(), src)["session"]
+    out = h.on_edit(s, instruction, None, seed=0, steps=2, guidance=4, method="fireedit-compose")
+    t = out["session"].result
+    assert t.status == "edited" and t.method == "fireedit-compose" and (t.seed, t.steps) == (0, 2)
+    assert t.mask.any() and not t.mask.all() and (t.image != src).any()
+    assert changed_outside(t.image, src, t.mask) == 0
+    assert out["status"].startswith("edited (fireedit-compose): ") and "note" not in out["status"]
+    assert "fireedit-compose, seed 0, 2 steps" in out["history"]
+    meta = read_png_metadata(out["download"])
+    assert meta["regionedit:method"] == "fireedit-compose" and meta["regionedit:model"] == "shapes-64+fireedit-compose"
+    assert np.array_equal(np.asarray(Image.open(out["download"])), t.image)
+    built = h.methods._editors["fireedit-compose"][0]
+    again = h.on_edit(out["session"], instruction, None, seed=0, steps=3, guidance=6, method="fireedit-compose")
+    assert h.methods._editors["fireedit-compose"][0] is built
+    fresh = SeedMethodEditor("fireedit-compose", "shapes-64", steps=3, guidance=6.0)(src, instruction, seed=0)
+    assert np.array_equal(again["session"].result.image, fresh.image) and not np.array_equal(fresh.image, t.image)
+    s = again["session"]
+    assert len(s.history) == 2
+    s = h.on_use_result(s)["session"]
+    assert np.array_equal(s.source, fresh.image)
+    s = h.on_undo(h.on_undo(s)["session"])["session"]
+    assert np.array_equal(s.result.image, t.image) and len(s.history) == 1
+
+
+def test_seed_method_says_the_paint_is_not_used(h, seed_sample):
+    src, instruction = seed_sample
+    s = h.on_upload(Session(), src)["session"]
+    painted = np.zeros((64, 64, 4), np.uint8)
+    painted[2:10, 2:10] = (255, 0, 255, 153)
+    for region_from in ("auto", "painted"):
+        out = h.on_edit(s, instruction, {"layers": [painted]}, seed=0, steps=2, region_from=region_from,
+                        method="region_in_context-compose")
+        t = out["session"].result
+        assert t.method == "region_in_context-compose" and t.status == "edited"
+        assert not t.mask[2:10, 2:10].all() and changed_outside(t.image, src, t.mask) == 0  # its own region
+        assert "\nnote: the painted region is not used: region_in_context-compose finds its own region" in out["status"]
+    out = h.on_edit(s, instruction, None, seed=0, steps=2, method="region_in_context-compose")
+    assert "note" not in out["status"]
+
+
+def test_seed_method_that_cannot_load_says_why(editor, seed_sample, tmp_path):
+    src, instruction = seed_sample
+    hh = web_handlers.WebHandlers(editor)
+    try:
+        folder = _model_copy(tmp_path / "model")
+        hh.methods = SeedMethods(folder)
+        assert "fireedit-compose" in hh.methods.choices
+        (folder / "fireedit").unlink()  # the weights went away after the page was built
+        s = hh.on_upload(Session(), src)["session"]
+        out = hh.on_edit(s, instruction, None, seed=0, steps=2, method="fireedit-compose")
+        assert set(out) == {"status"}  # the session (and its history) is left as it was
+        st = out["status"]
+        assert st.startswith("no edit: method 'fireedit-compose' could not be loaded: ") and "Traceback" not in st
+        assert "no trained FireEdit weights" in st and "regionedit train fireedit" in st
+        assert "fireedit-compose" not in hh.methods._editors
+        with pytest.raises(UIError, match="unknown method 'adaptedit-no_gate'"):  # an ablation: not offered
+            hh.on_edit(s, instruction, None, method="adaptedit-no_gate")
+        with pytest.raises(UIError, match="unknown method"):
+            hh.on_edit(s, instruction, None, method="nonsense")
+    finally:
+        hh.close()
+
+
 def test_use_result_and_undo(h, world):
     src, instruction = world
     s = h.on_upload(Session(), src)["session"]
@@ -551,10 +665,17 @@ def test_full_flow_through_the_queue(client, blocks, world):
     assert run_event(client, blocks, "upload", [None, up], sh)["success"]
     done = run_event(client, blocks, "find_region", [None, instruction, "model's own"], sh)
     assert done["success"] and "region:" in json.dumps(done["output"]["data"])
-    done = run_event(client, blocks, "edit", [None, instruction, None, 5, 2, 4.0, "model's own", "auto"], sh)
+    done = run_event(client, blocks, "edit", [None, instruction, None, 5, 2, 4.0, "model's own", "auto", REGIONEDIT],
+                     sh)
     assert done["success"], done
     text = json.dumps(done["output"]["data"])
     assert "edited (" in text and "regionedit-edit-1.png" in text
+    done = run_event(client, blocks, "edit", [None, instruction, None, 5, 2, 4.0, "model's own", "auto",
+                                              "fireedit-compose"], sh)
+    assert done["success"], done
+    text = json.dumps(done["output"]["data"])
+    assert "edited (fireedit-compose)" in text and "regionedit-edit-2.png" in text
+    assert run_event(client, blocks, "undo", [None], sh)["success"]  # back to the first edit
     assert run_event(client, blocks, "use_result", [None], sh)["success"]
     assert run_event(client, blocks, "undo", [None], sh)["success"]
     done = run_event(client, blocks, "undo", [None], sh)

@@ -1,8 +1,9 @@
 """The Gradio page over one :class:`~regionedit.pipeline.Editor`: :func:`build_app`.
 
 Upload (or pick an example) -> instruction -> **Find region** (the predicted region as an overlay, loaded on the
-brush layer) -> correct it with the brush -> **Edit** (mask-free, or with the painted region) -> result with its
-region, a PNG download carrying the provenance metadata, "use result as new source" and undo. The events call
+brush layer) -> correct it with the brush -> **Edit** (mask-free, or with the painted region; or with a trained
+seed method chosen under **Method**: :mod:`regionedit.web.methods`) -> result with its region, a PNG download
+carrying the provenance metadata, "use result as new source" and undo. The events call
 :class:`~regionedit.web.handlers.WebHandlers`; serve the app with :func:`regionedit.web.server.make_asgi_app`.
 """
 
@@ -12,6 +13,7 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 
 from regionedit.web.handlers import REGION_FROM, Session, UIError, WebConfig, WebHandlers
+from regionedit.web.methods import REGIONEDIT
 
 __all__ = ["build_app", "theme"]
 
@@ -68,6 +70,10 @@ def build_app(editor, config: WebConfig | None = None) -> gr.Blocks:
                                   format="png", elem_id="source", height=320)
                 instruction = gr.Textbox(label="Instruction", placeholder="e.g. remove the red circle", max_lines=2,
                                          max_length=500, elem_id="instruction")
+                method = gr.Dropdown(choices=h.methods.choices, value=REGIONEDIT, label="Method", elem_id="method",
+                                     interactive=len(h.methods.choices) > 1,
+                                     info="regionedit: the region found or painted, then inpainted; a seed method "
+                                          "(trained in this model folder) finds its own region, without the brush")
                 with gr.Row():
                     backend = gr.Dropdown(choices=h.localizer_names, value=(h.localizer_names or [None])[0],
                                           label="Localizer", elem_id="localizer", interactive=len(h.localizer_names) > 1)
@@ -129,8 +135,8 @@ def build_app(editor, config: WebConfig | None = None) -> gr.Blocks:
             return h.on_find_region(s, text, progress=progress, localizer=loc)
 
         @ui
-        def edit(s, text, painted, sd, st, gd, loc, rf, progress=gr.Progress()):
-            return h.on_edit(s, text, painted, sd, st, gd, progress=progress, localizer=loc, region_from=rf)
+        def edit(s, text, painted, sd, st, gd, loc, rf, m, progress=gr.Progress()):
+            return h.on_edit(s, text, painted, sd, st, gd, progress=progress, localizer=loc, region_from=rf, method=m)
 
         @ui
         def use_result(s):
@@ -151,10 +157,10 @@ def build_app(editor, config: WebConfig | None = None) -> gr.Blocks:
         gallery.select(example, [session], [*source_outs, instruction], concurrency_id="decode", api_name="example")
         find_btn.click(find, [session, instruction, backend], [session, region, paint, status], concurrency_id="model",
                        api_name="find_region")
-        instruction.submit(edit, [session, instruction, paint, seed, steps, guidance, backend, region_from],
+        instruction.submit(edit, [session, instruction, paint, seed, steps, guidance, backend, region_from, method],
                            [session, result, result_region, status, history, download], preprocess=False,
                            concurrency_id="model", api_name="edit_submit")
-        edit_btn.click(edit, [session, instruction, paint, seed, steps, guidance, backend, region_from],
+        edit_btn.click(edit, [session, instruction, paint, seed, steps, guidance, backend, region_from, method],
                        [session, result, result_region, status, history, download], preprocess=False,
                        concurrency_id="model", api_name="edit")
         use_btn.click(use_result, [session], source_outs, concurrency_id="decode", api_name="use_result")

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from regionedit.io import DEFAULT_MAX_PIXELS, ImageInputError, load_image, save_png, validate_instruction
+from regionedit.web.methods import REGIONEDIT, MethodLoadError, SeedMethods
 from regionedit.web.security import MB, ImageRefused, check_image_header
 
 log = logging.getLogger("regionedit.web")
@@ -201,6 +202,9 @@ class WebHandlers:
         self.localizer_names = ([OWN_LOCALIZER] if editor.localizer is not None else []) + list(self.config.localizers)
         self._localizers: dict[str, Any] = {OWN_LOCALIZER: editor.localizer}
         self._swap_lock = threading.RLock()
+        # the Method menu: "regionedit" (the editor) and the seed methods whose files are in the model folder
+        # (built on first use, under the same lock)
+        self.methods = SeedMethods.for_editor(editor)
 
     def _localizer(self, name):
         """The localizer backend called ``name`` (None or "": the editor's own), loaded on first use."""
@@ -415,14 +419,17 @@ class WebHandlers:
                 "status": status}
 
     def on_edit(self, session: Session, instruction, paint=None, seed=0, steps=None, guidance=None,
-                progress=None, localizer=None, region_from: str = "auto") -> dict[str, Any]:
+                progress=None, localizer=None, region_from: str = "auto", method: str = REGIONEDIT) -> dict[str, Any]:
         """Edit the current source. ``region_from``: "auto" (the painted region when there is paint, else found
         mask-free), "found" (mask-free from the instruction, the paint ignored) or "painted" (the painted region,
         required);
-        ``localizer``: the backend that finds it (one of :attr:`localizer_names`). The turn goes into the history
+        ``localizer``: the backend that finds it (one of :attr:`localizer_names`). ``method``: "regionedit" (the
+        editor) or a seed method of ``self.methods.choices`` (:meth:`_seed_edit`). The turn goes into the history
         (undo restores the state before it)."""
         if region_from not in REGION_FROM:
             raise UIError(f"unknown region choice {region_from!r}; choose one of {list(REGION_FROM)}")
+        if method not in (None, "", REGIONEDIT):
+            return self._seed_edit(session, instruction, paint, seed, steps, guidance, progress, method, localizer)
         if region_from == "found":
             paint = None
         with self._using(localizer):
@@ -457,6 +464,43 @@ class WebHandlers:
                           "--model") from None
         except (RuntimeError, ValueError) as e:  # ImageInputError included
             raise UIError(str(e)) from None
+        return self._record(session, img, res, seed, steps, guidance, progress)
+
+    def _seed_edit(self, session: Session, instruction, paint, seed, steps, guidance, progress, method: str,
+                   localizer) -> dict[str, Any]:
+        """Edit with seed method ``method`` (it finds its own region: the paint, the Region choice and the
+        Localizer are not used, and the status says so when they were set). A method that cannot be loaded leaves
+        the session as it was and says why in the status."""
+        if method not in self.methods.choices:
+            raise UIError(f"unknown method {method!r}; choose one of {self.methods.choices}")
+        c = self.config
+        img = self._need_source(session)
+        instruction = self._instruction(instruction)
+        seed = _int(seed, "seed", 0, 0, 2**63 - 1)
+        steps = _int(steps, "steps", self.editor.config.steps, 1, c.max_steps)
+        guidance = _float(guidance, "guidance", self.editor.config.guidance, 0.0, c.max_guidance)
+        notes = []
+        if self.paint_mask(paint, img.shape[:2]) is not None:
+            notes.append(f"the painted region is not used: {method} finds its own region (choose Method "
+                         f"'{REGIONEDIT}' to edit the painted region)")
+        if localizer and localizer != OWN_LOCALIZER:
+            notes.append(f"the Localizer choice is not used by {method}")
+        if progress is not None:
+            progress(0.05, desc=f"editing with {method}")
+        with self._swap_lock:  # one model call at a time, as for the localizers
+            try:
+                res = self.methods.run(method, img, instruction, seed, steps, guidance)
+            except MethodLoadError as e:
+                return {"status": f"no edit: method {method!r} could not be loaded: {e}"}
+            except ValueError as e:
+                raise UIError(str(e)) from None
+        return self._record(session, img, res, seed, steps, guidance, progress, notes)
+
+    def _record(self, session: Session, img: np.ndarray, res, seed: int, steps: int, guidance: float, progress,
+                notes: list[str] | None = None) -> dict[str, Any]:
+        """An :class:`~regionedit.core.result.EditResult` on ``img`` as the session's new turn (PNG written when
+        edited, undo point pushed) and the outputs showing it; ``notes`` go on the status's second line."""
+        c = self.config
         if progress is not None:
             progress(0.95, desc="writing the PNG")
         meta = res.metadata()
@@ -475,6 +519,8 @@ class WebHandlers:
                       + f" [{res.seconds:.1f} s]")
         else:
             status = f"no edit: {res.reason or 'nothing to edit'}"
+        if notes:
+            status += "\nnote: " + "; ".join(notes)
         out = {"session": session, "status": status, "history": self._history(session)}
         out.update(self._result_outputs(session))
         return out
