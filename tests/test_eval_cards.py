@@ -50,7 +50,7 @@ def test_rows_without_weights_write_nothing(tmp_path):
 def test_refuses_the_bundled_weights_and_missing_folders(tmp_path):
     from regionedit.training.common import _bundled_dir
 
-    bundled = _bundled_dir() / "adaptedit"
+    bundled = _bundled_dir() / "no_such_method"  # a folder inside the bundle (refused before it is looked for)
     with pytest.raises(ValueError, match="--overwrite-bundled"):
         write_cards(_results(bundled, {"adaptedit": 0.4}, "eval"))
     with pytest.raises(FileNotFoundError, match="not a folder"):
