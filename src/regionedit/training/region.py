@@ -514,7 +514,23 @@ def run(args, data: RegionDataFactory | None = None) -> int:
         save_region_predictor(pred, folder, state)
         write_model_card(folder, state["presence_head"] if args.presence_only else state, earlier)
     dist.end()
+    if dist.world_size > 1:
+        _exit_worker()
     return 0
+
+
+def _exit_worker() -> None:
+    """End a worker of a multi-process run once everything is written and the process group is left.
+
+    Tearing down the run's DDP model and gloo process group when ``run`` returns can deadlock (reproduced here
+    under CPU load: rank 1 exited, rank 0 hung in a C++ destructor at the return, beside a gloo thread; cf.
+    pytorch/pytorch#75097, #179291), so a worker leaves with ``os._exit(0)`` after flushing its streams: every
+    checkpoint, export and log line is already written atomically and closed."""
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _measure(args, data, data_kw, losses, params, steps: int) -> dict:
