@@ -120,6 +120,20 @@ class Dist:
             self.acc.end_training()
 
 
+def exit_worker() -> None:
+    """End a worker of a multi-process run once everything is written and the process group is left.
+
+    Tearing down the run's DDP model and gloo process group when ``run`` returns can deadlock (reproduced here
+    under CPU load: rank 1 exited, rank 0 hung in a C++ destructor at the return, beside a gloo thread; cf.
+    pytorch/pytorch#75097, #179291), so a worker leaves with ``os._exit(0)`` after flushing its streams: every
+    checkpoint, export and log line is already written atomically and closed."""
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 def params_checksum(model: torch.nn.Module) -> float:
     """A float64 sum over every parameter: equal on every rank when DDP kept the replicas in sync."""
     with torch.no_grad():

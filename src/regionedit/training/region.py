@@ -314,7 +314,7 @@ def run(args, data: RegionDataFactory | None = None) -> int:
     from regionedit.localize import load_region_predictor, save_region_predictor
     from regionedit.training.common import Run, earlier_record, resolve_export, train_loop
     from regionedit.training.data_sources import region_loss
-    from regionedit.training.distributed import Dist
+    from regionedit.training.distributed import Dist, exit_worker
 
     dist = Dist.create(getattr(args, "mixed_precision", None))
     threads = args.threads or max(1, (os.cpu_count() or 2) // dist.local_world_size)
@@ -515,22 +515,9 @@ def run(args, data: RegionDataFactory | None = None) -> int:
         write_model_card(folder, state["presence_head"] if args.presence_only else state, earlier)
     dist.end()
     if dist.world_size > 1:
-        _exit_worker()
+        exit_worker()
     return 0
 
-
-def _exit_worker() -> None:
-    """End a worker of a multi-process run once everything is written and the process group is left.
-
-    Tearing down the run's DDP model and gloo process group when ``run`` returns can deadlock (reproduced here
-    under CPU load: rank 1 exited, rank 0 hung in a C++ destructor at the return, beside a gloo thread; cf.
-    pytorch/pytorch#75097, #179291), so a worker leaves with ``os._exit(0)`` after flushing its streams: every
-    checkpoint, export and log line is already written atomically and closed."""
-    import os
-
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
 
 
 def _measure(args, data, data_kw, losses, params, steps: int) -> dict:
