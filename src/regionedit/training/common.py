@@ -281,8 +281,8 @@ def train_loop(
             checkpoint()
             last_ckpt = time.time()
         if lr_at is not None:
-            for g in optimizer.param_groups:
-                g["lr"] = lr_at(step)
+            for g in optimizer.param_groups:  # a group may carry its own multiplier ("lr_scale")
+                g["lr"] = lr_at(step) * g.get("lr_scale", 1.0)
         t0 = time.time()
         losses = step_fn(step, gen)
         optimizer.step()

@@ -77,10 +77,13 @@ def _init_unet(export: Path, folder: Path, run: Run, in_channels: int):
     return model
 
 
-def _train_unet_component(args, name: str, in_channels: int, seed_offset: int, make_step, extra_state=None) -> dict:
+def _train_unet_component(args, name: str, in_channels: int, seed_offset: int, make_step, extra_state=None,
+                          conv_in_lr_scale: float = 1.0) -> dict:
     """Shared setup of the three UNet trainers: frozen VAE and text encoder, the UNet (see
     :func:`_init_unet`), AdamW with warm-up + cosine, EMA 0.999, resumable loop, fp16 export of the EMA
-    weights. ``make_step(model, vae, text, tok, sched, rng)`` returns the per-step function."""
+    weights. ``make_step(model, vae, text, tok, sched, rng)`` returns the per-step function.
+    ``conv_in_lr_scale``: learning-rate multiplier of the input convolution (the layer whose zero-initialised
+    extra channels must learn to read the conditioning image; 1 = one learning rate for all)."""
     tok = load_tokenizer(args.export)
     vae, text = _frozen_vae_and_text(args.export)
     folder = args.export / name
@@ -89,7 +92,13 @@ def _train_unet_component(args, name: str, in_channels: int, seed_offset: int, m
     # both); the record travels in the run state, so resumes keep it
     earlier = earlier_record(run, folder)
     model = _init_unet(args.export, folder, run, in_channels)
-    opt = adamw(model, 3e-4, 0.01)
+    if conv_in_lr_scale == 1.0:
+        opt = adamw(model, 3e-4, 0.01)
+    else:
+        conv_in = [p for n, p in model.named_parameters() if n.startswith("conv_in.")]
+        rest = [p for n, p in model.named_parameters() if not n.startswith("conv_in.")]
+        opt = torch.optim.AdamW([{"params": rest}, {"params": conv_in, "lr_scale": conv_in_lr_scale}], lr=3e-4,
+                                weight_decay=0.01)
     ema = EMA(model, 0.999)
     sched = C.build_scheduler()
     rng = np.random.default_rng(args.seed + seed_offset)
@@ -98,7 +107,8 @@ def _train_unet_component(args, name: str, in_channels: int, seed_offset: int, m
                      extra_state=lambda: {**(extra_state() if extra_state else {}), "earlier_training": earlier},
                      lr_at=cosine_lr(3e-4, 200, 20000))
     save_fp16(ema.model, folder)
-    record = {"batch": args.batch or 64, "ema": 0.999, **({"earlier_training": earlier} if earlier else {})}
+    record = {"batch": args.batch or 64, "ema": 0.999, **({"earlier_training": earlier} if earlier else {}),
+              **({"conv_in_lr_scale": conv_in_lr_scale} if conv_in_lr_scale != 1.0 else {})}
     write_state(folder, name, res["step"], res["seconds"], args.seed, record)
     return res
 
@@ -211,4 +221,5 @@ def train_unet_ip2p(args) -> dict:
 
         return step_fn
 
-    return _train_unet_component(args, "unet_ip2p", 8, 5, make_step, extra_state=lambda: {"counter": counter["i"]})
+    return _train_unet_component(args, "unet_ip2p", 8, 5, make_step, extra_state=lambda: {"counter": counter["i"]},
+                                 conv_in_lr_scale=getattr(args, "conv_in_lr_scale", 1.0))

@@ -85,6 +85,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, help="run folder for checkpoints and logs (keep it out of git)")
     add_export_arguments(p, "model folder to write; a component without a checkpoint starts from the weights already there")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--conv-in-lr-scale", type=float, default=1.0,
+                   help="unet_ip2p: learning-rate multiplier of conv_in, whose zero-initialised source-image channels "
+                        "must learn to read the source (default 1; the 2026-12-03 continuation used 10)")
     p.add_argument("--degrade", type=float, default=0.0,
                    help="clip: share of training images passed through a JPEG (quality 60-95) or noise (sigma 1-4) "
                         "(world_data.degrade; default 0, the shipped CLIP saw lossless renders only)")
