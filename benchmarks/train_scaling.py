@@ -2,6 +2,7 @@
 
     python benchmarks/train_scaling.py                       # bundled shapes-64 models, world caption pairs
     python benchmarks/train_scaling.py --data DIR --batch 8 --steps 20 --settings 1 2 1:1 --repeat 3
+    python benchmarks/train_scaling.py --ceiling             # the machine alone: matmul / conv, 1 vs 2 processes
 
 Each setting is a fresh run of the real command (one process: `python -m regionedit.cli.main train region ...`;
 N processes: `python -m torch.distributed.run --nproc_per_node N -m regionedit.cli.main train region ...`, gloo on
@@ -75,6 +76,41 @@ def measure(setting: str, args, data: Path, work: Path) -> dict:
             "seconds_timed": seconds, "load_before": before, "load_after": _loadavg(), "wall_s": wall}
 
 
+_CEILING_SNIPPET = """
+import time, torch
+torch.set_num_threads({threads})
+a, b = torch.randn(384, 384), torch.randn(384, 384)
+x, conv = torch.randn(8, 64, 32, 32), torch.nn.Conv2d(64, 64, 3, padding=1)
+def rate(f, secs={secs}):
+    for _ in range(3):
+        f()
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < secs:
+        f()
+        n += 1
+    return n / (time.perf_counter() - t0)
+print(rate(lambda: a @ b), rate(lambda: conv(x).sum().backward()))
+"""
+
+
+def ceiling(secs: float = 6.0) -> None:
+    """The machine's own scaling, without our code: a 384x384 matmul and a conv forward+backward (it/s) in one
+    1-thread process, two 1-thread processes at once (their sum), and one 2-thread process."""
+    def run(n: int, threads: int) -> list[float]:
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+        code = _CEILING_SNIPPET.format(threads=threads, secs=secs)
+        procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+                 for _ in range(n)]
+        outs = [[float(v) for v in pr.communicate()[0].split()] for pr in procs]
+        return [sum(o[i] for o in outs) for i in range(2)]
+
+    one, two, wide = run(1, 1), run(2, 1), run(1, 2)
+    print("| compute ceiling (it/s) | 1 x 1 | 2 x 1 (sum) | vs 1 x 1 | 1 x 2 | vs 1 x 1 |")
+    print("|---|---|---|---|---|---|")
+    for i, name in enumerate(("matmul 384x384", "conv 64ch 32x32 fwd+bwd")):
+        print(f"| {name} | {one[i]:.1f} | {two[i]:.1f} | {two[i] / one[i]:.2f}x | {wide[i]:.1f} | {wide[i] / one[i]:.2f}x |")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="shapes-64", help="frozen models (default: the bundled shapes-64)")
@@ -91,7 +127,12 @@ def main(argv=None) -> int:
     p.add_argument("--cores", type=int, default=None, help="cores shared by the processes (default: os.cpu_count())")
     p.add_argument("--repeat", type=int, default=1, help="measure each setting this many times (alternating)")
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    p.add_argument("--ceiling", action="store_true",
+                   help="only measure the machine's own 1 vs 2 process scaling on plain matmul / conv (no training)")
     args = p.parse_args(argv)
+    if args.ceiling:
+        ceiling()
+        return 0
     if args.warmup >= args.steps:
         raise SystemExit("--warmup must be below --steps")
     with tempfile.TemporaryDirectory(prefix="train_scaling_") as tmp:
