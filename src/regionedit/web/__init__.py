@@ -1,6 +1,8 @@
 """``regionedit serve``: a Gradio web UI over the public Editor API, behind a small ASGI guard.
 
 * :mod:`~regionedit.web.handlers` - what the UI's events run (:class:`WebHandlers`, :class:`WebConfig`), no Gradio;
+* :mod:`~regionedit.web.state` - a browser session's state (:class:`Session`, :class:`Turn`), :class:`UIError`;
+* :mod:`~regionedit.web.methods` - the Method picker's editors (regionedit or a bundled seed method);
 * :mod:`~regionedit.web.app` - the ``gr.Blocks`` page (:func:`build_app`);
 * :mod:`~regionedit.web.security` - :class:`WebGuard` (Host allow-list, same-origin only, bounded bodies) and the
   pixel budget read from an upload's header (:func:`check_image_header`);
