@@ -361,3 +361,27 @@ def test_general_editor_global_edit_and_template_describer(tmp_path):
     assert g.status == "edited" and g.mask.all() and g.local_prompt == "it should be snowing"
     r = ed(img, "remove the cat", seed=0)
     assert r.status == "no_edit" and "'cat'" in r.reason
+
+
+def test_learned_localizer_region_uses_the_learned_only_calibrated_thresholds(tmp_path):
+    """``LearnedLocalizer.region`` (what the seed methods' -compose rows paste inside): probability >= the folder's
+    learned-only threshold, emptied when presence is below its presence threshold; 0.5 / 0.5 when uncalibrated."""
+    from regionedit.localize import load_region_predictor
+    from regionedit.localize.learned import LearnedLocalizer
+
+    d = save_tiny_models(tmp_path / "tiny", region_bias=3.0, presence_bias=-5.0)  # prob ~0.95, presence ~0.0067
+    img = sample_edit(0, 1).source
+    cfg_p = d / "region_predictor" / "config.json"
+    base = json.loads(cfg_p.read_text())
+
+    def region(learned: dict | None, learned_only: bool = True):
+        cfg_p.write_text(json.dumps({**base, **({"learned_thresholds": learned} if learned else {}),
+                                     "threshold": 0.2, "presence_threshold": 0.5}))
+        return LearnedLocalizer(models.load(d), load_region_predictor(d / "region_predictor")).region(
+            img, "remove the red circle", learned_only=learned_only)
+
+    assert region({"threshold": 0.9, "presence_threshold": 0.001}).all()
+    assert not region({"threshold": 0.9, "presence_threshold": 0.01}).any()  # presence 0.0067 < 0.01: absent
+    assert not region({"threshold": 0.99, "presence_threshold": 0.001}).any()  # above the ~0.95 map everywhere
+    assert not region({"threshold": 0.9, "presence_threshold": 0.001}, learned_only=False).any()  # priors' 0.5 gate
+    assert not region(None).any()  # uncalibrated for the learned parts: the with-priors presence threshold 0.5

@@ -384,8 +384,10 @@ def _weights_folder(models, sub: str, files: tuple[str, ...], method: str, what:
 
 
 def _learned_localizer(models, method: str):
-    """The model folder's learned region predictor (``<model>/region_predictor``) as a localizer, for the ``-compose``
-    rows that paste a seed method's result into the source inside the predicted region (no ground truth)."""
+    """The model folder's learned region predictor (``<model>/region_predictor``) as a localizer returning (H, W) bool
+    regions at its calibrated learned-only thresholds (``LearnedLocalizer.region``, as the ``region-learned`` row
+    uses), for the ``-compose`` rows that paste a seed method's result into the source inside the predicted region
+    (no ground truth)."""
     pred_dir = Path(models.location) / "region_predictor"
     if not (pred_dir / "config.json").is_file():
         raise MethodUnavailable(f"no region predictor in {pred_dir} ({method} composes inside the predicted region): "
@@ -393,8 +395,9 @@ def _learned_localizer(models, method: str):
     from regionedit.localize import load_region_predictor
     from regionedit.localize.learned import LearnedLocalizer
 
-    return _load_component(f"the region predictor ({pred_dir})",
-                           lambda: LearnedLocalizer(models, load_region_predictor(pred_dir)))
+    loc = _load_component(f"the region predictor ({pred_dir})",
+                          lambda: LearnedLocalizer(models, load_region_predictor(pred_dir)))
+    return loc.region  # bool regions at the thresholds calibrated for the learned parts alone (as region-learned)
 
 
 class DescriptiveMethod:
