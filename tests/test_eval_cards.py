@@ -42,6 +42,20 @@ def test_rows_recorded_merged_and_replaced(tmp_path):
     assert not list(folder.glob("*.tmp"))
 
 
+def test_a_world_models_own_measured_section_is_kept(tmp_path):
+    """unet_ip2p's card has the world benchmark's "## Measured quality (held-out world data)"; the eval's section
+    goes beside it, and a second write replaces only the eval's."""
+    folder = tmp_path / "unet_ip2p"
+    folder.mkdir()
+    world = "## Measured quality (held-out world data)\n\n| metric | value |\n|---|---|\n| `edit_success` | 0 |\n"
+    (folder / "README.md").write_text("# unet_ip2p\n\n" + world + "\n## Later\n\ntext\n")
+    write_cards(_results(folder, {"instructpix2pix": 0.2}, "eval A"))
+    write_cards(_results(folder, {"instructpix2pix": 0.6}, "eval B"))
+    card = (folder / "README.md").read_text()
+    assert world in card and "## Later\n\ntext" in card
+    assert card.count(SECTION + "\n") == 1 and "| instructpix2pix | shapes | 200 | 0.600 |" in card and "0.200" not in card
+
+
 def test_rows_without_weights_write_nothing(tmp_path):
     r = _results(tmp_path, {}, "eval")
     assert write_cards(r) == []

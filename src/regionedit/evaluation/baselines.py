@@ -347,7 +347,8 @@ class InstructPix2PixMethod(_StockPipeline):
             scheduler=self._scheduler(), safety_checker=None, feature_extractor=None, requires_safety_checker=False,
         )
         self.pipe.set_progress_bar_config(disable=True)
-        self.params = {**self._base_params(), "unet": str(folder), "image_guidance": settings.ip2p_image_guidance,
+        self.params = {**self._base_params(), "unet": str(folder), "weights": str(folder),  # --write-cards records here
+                       "image_guidance": settings.ip2p_image_guidance,
                        "prompt": "the instruction", "region": None}
 
     def __call__(self, image, instruction, seed, sample):

@@ -1,10 +1,10 @@
 """Measured quality into the trained seed methods' model folders (``regionedit eval ... --write-cards``).
 
 Each evaluated row whose parameters name a ``weights`` folder (``descriptive``, ``region_in_context``, ``adaptedit``,
-``fireedit`` and their ``-compose`` / ablation rows) gets its overall metrics recorded in that folder:
+``fireedit`` and their ``-compose`` / ablation rows, and ``instructpix2pix``'s ``unet_ip2p``) gets its overall metrics recorded in that folder:
 ``quality.json`` (every row measured on the folder, per setting, with the command, date and N) and a
 "Measured quality" section in the folder's model card ``README.md`` (replaced on every write, so it never
-repeats). ``config.json`` is left alone: the methods read it to rebuild themselves. Writes are atomic; a folder
+repeats; other sections, such as a world model's "Measured quality (held-out world data)", are kept). ``config.json`` is left alone: the methods read it to rebuild themselves. Writes are atomic; a folder
 inside the installed package's bundled weights is refused unless ``allow_bundled``.
 """
 
@@ -80,9 +80,10 @@ def write_cards(results: dict[str, Any], allow_bundled: bool = False) -> list[Pa
         _atomic_write(path, json.dumps(quality, indent=2) + "\n")
         card = folder / "README.md"
         text = card.read_text() if card.exists() else f"# {folder.name}\n"
-        if SECTION in text:  # replace the section (up to the next second-level heading)
-            start = text.index(SECTION)
-            nxt = text.find("\n## ", start + len(SECTION))
-            text = text[:start] + (text[nxt + 1:] if nxt >= 0 else "")
+        lines = text.split("\n")
+        if SECTION in lines:  # replace the section (the heading line exactly; up to the next second-level heading)
+            start = lines.index(SECTION)
+            nxt = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+            text = "\n".join(lines[:start] + lines[nxt:])
         _atomic_write(card, text.rstrip("\n") + "\n\n" + _section(quality, results.get("metric_labels", {})))
     return list(folders)
