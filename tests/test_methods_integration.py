@@ -17,7 +17,7 @@ from regionedit.cli.main import main
 from regionedit.evaluation.baselines import MethodSettings, MethodUnavailable, build_methods
 
 SEED_METHODS = ["descriptive", "descriptive-compose", "descriptive-instruction", "region_in_context",
-                "region_in_context-compose"]
+                "region_in_context-compose", "region_in_context-gate_off"]
 
 
 @pytest.fixture(scope="module")

@@ -264,6 +264,10 @@ def test_edit_shape_compose_and_localizer(models):
     ed, reg, status = adapter(img, "make the sky pink", 0, type("S", (), {"mask": region})())
     assert status == "edited" and np.array_equal(reg, region) and np.array_equal(ed, res.image)
     assert adapter.last_gate["n"] == m.encoder.dim and adapter.params["region_source"] == "ground_truth"
+    off = EvalAdapter(m, region_source="ground_truth", steps=2, gate_off=True)
+    ed_off, _, _ = off(img, "make the sky pink", 0, type("S", (), {"mask": region})())
+    assert off.params["gate_off"] is True and off.last_gate["mean"] == 0.0
+    assert np.array_equal(ed_off, m.edit(img, "make the sky pink", region=region, seed=0, steps=2, gate_off=True).image)
 
 
 # --------------------------------------------------------------------------------------------------

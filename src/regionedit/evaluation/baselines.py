@@ -44,6 +44,9 @@ Methods (:data:`METHODS`):
 ``region_in_context-compose``
     the same, its region the model's learned region predictor's (``<model>/region_predictor``, ground-truth free),
     the generation composed into the source inside it (bit-exact outside).
+``region_in_context-gate_off``
+    ``region_in_context`` with the seed's gate ablation (g = 0: the region embedding without the image context) on
+    the trained weights, at inference: what the context branch contributes.
 ``adaptedit``, ``adaptedit-compose``, ``adaptedit-no_predictor``, ``adaptedit-no_gate``, ``adaptedit-no_region_loss``
     AdaptEdit (seed 002) on the frozen DiT ``<model>/dit`` and its ablations (:mod:`.dit_methods`).
 ``fireedit``, ``fireedit-compose``, ``fireedit-no_region_tokens``, ``fireedit-no_tati``, ``fireedit-no_hvca``
@@ -70,7 +73,7 @@ from regionedit.evaluation.fireedit_methods import FIREEDIT_METHODS
 
 METHODS: tuple[str, ...] = ("region", "region-learned", "oracle", "diffedit", "sdedit", "instructpix2pix", "descriptive",
                              "descriptive-compose", "descriptive-instruction", "region_in_context",
-                             "region_in_context-compose", *ADAPTEDIT_METHODS, *FIREEDIT_METHODS)
+                             "region_in_context-compose", "region_in_context-gate_off", *ADAPTEDIT_METHODS, *FIREEDIT_METHODS)
 
 RESIZE_FILTER = "bicubic"  # PIL filter of the stock pipelines' resize to / from their native size
 
@@ -469,10 +472,13 @@ class RegionInContextMethod:
 
     last_reason: str | None = None
 
-    def __init__(self, models, settings: MethodSettings, compose: bool = False):
+    def __init__(self, models, settings: MethodSettings, compose: bool = False, gate_off: bool = False):
         from regionedit.methods.region_in_context import CONFIG_FILE, WEIGHTS_FILE, EvalAdapter, RegionInContext
 
-        self.name = "region_in_context-compose" if compose else "region_in_context"
+        if compose and gate_off:
+            raise ValueError("region_in_context rows: compose and gate_off are separate rows")
+        self.name = ("region_in_context-compose" if compose else "region_in_context-gate_off" if gate_off
+                     else "region_in_context")
         self.compose = compose
         folder = _weights_folder(models, RIC_SUBFOLDER, (CONFIG_FILE, WEIGHTS_FILE), "region_in_context",
                                  "Region in Context weights")
@@ -481,7 +487,7 @@ class RegionInContextMethod:
                                  lambda: RegionInContext.from_pretrained(folder, models=models, localizer=localizer))
         self.adapter = EvalAdapter(method, region_source="localizer" if compose else "whole", compose=compose,
                                    steps=settings.steps, image_guidance=settings.ip2p_image_guidance,
-                                   text_guidance=settings.guidance, name=self.name)
+                                   text_guidance=settings.guidance, name=self.name, gate_off=gate_off)
         self.params = {**self.adapter.params, "weights": str(folder),
                        "region": "the learned region predictor's (<model>/region_predictor)" if compose else None}
 
@@ -565,8 +571,9 @@ def build_methods(
             elif name in ("descriptive", "descriptive-compose", "descriptive-instruction"):
                 methods[name] = DescriptiveMethod(models, settings, compose=name.endswith("-compose"),
                                                   from_instruction=name.endswith("-instruction"))
-            elif name in ("region_in_context", "region_in_context-compose"):
-                methods[name] = RegionInContextMethod(models, settings, compose=name.endswith("-compose"))
+            elif name in ("region_in_context", "region_in_context-compose", "region_in_context-gate_off"):
+                methods[name] = RegionInContextMethod(models, settings, compose=name.endswith("-compose"),
+                                                      gate_off=name.endswith("-gate_off"))
             elif name in ADAPTEDIT_METHODS:
                 from regionedit.evaluation.dit_methods import AdaptEditMethod
 

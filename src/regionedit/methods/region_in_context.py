@@ -446,17 +446,21 @@ def load_ip2p_unet(folder: Path, device, dtype):
 class EvalAdapter:
     """``adapter(image, instruction, seed, sample) -> (edited, region, status)`` as the evaluation harness calls
     its methods. ``region_source``: ``"localizer"`` (the method's localizer, else the whole image),
-    ``"ground_truth"`` (``sample.mask``: an oracle row) or ``"whole"``; ``compose``: paste back inside the region."""
+    ``"ground_truth"`` (``sample.mask``: an oracle row) or ``"whole"``; ``compose``: paste back inside the region;
+    ``gate_off``: the seed's gate ablation (g = 0, no context) applied to the trained weights at inference."""
 
     def __init__(self, method: RegionInContext, region_source: str = "localizer", compose: bool = True,
-                 steps: int = 20, image_guidance: float = 1.5, text_guidance: float = 4.0, name: str | None = None):
+                 steps: int = 20, image_guidance: float = 1.5, text_guidance: float = 4.0, name: str | None = None,
+                 gate_off: bool = False):
         if region_source not in ("localizer", "ground_truth", "whole"):
             raise ValueError(f"region_source must be 'localizer', 'ground_truth' or 'whole', got {region_source!r}")
         self.method, self.region_source, self.compose = method, region_source, compose
         self.steps, self.image_guidance, self.text_guidance = steps, image_guidance, text_guidance
         self.name = name or METHOD_NAME
+        self.gate_off = gate_off
         self.params = {**method.params, "region_source": region_source, "compose": compose, "steps": steps,
-                       "image_guidance": image_guidance, "text_guidance": text_guidance}
+                       "image_guidance": image_guidance, "text_guidance": text_guidance,
+                       **({"gate_off": True} if gate_off else {})}
         self.last_gate: dict[str, float] | None = None
 
     def __call__(self, image, instruction, seed, sample):
@@ -467,7 +471,7 @@ class EvalAdapter:
             region = np.ones(np.asarray(image).shape[:2], dtype=bool)
         res = self.method.edit(image, instruction, region=region, seed=seed, steps=self.steps,
                                image_guidance=self.image_guidance, text_guidance=self.text_guidance,
-                               compose=self.compose)
+                               compose=self.compose, gate_off=True if self.gate_off else None)
         self.last_gate = res.gate
         return res.image, res.region, res.status
 
