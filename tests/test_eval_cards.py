@@ -89,8 +89,9 @@ def test_report_combines_comparable_runs_and_refuses_others():
     lines = text.splitlines()
     assert lines[0] == "### shapes (N = 200, seed 20000, 12 steps, guidance 4.0)"
     assert [ln.split(" | ")[0] for ln in lines if ln.startswith("| ") and "---" not in ln][1:] == \
-        ["| region", "| sdedit", "| fireedit"]  # run order; a method measured twice keeps its first row
-    assert "| region | 200 | 0.800 |" in text and "| sdedit | 200 | n/a |" in text
+        ["| region", "| sdedit", "| fireedit"]  # run order; a method measured twice keeps its first place
+    assert "| region | 200 | 0.100 |" in text and "0.800" not in text  # ... and shows its last measurement
+    assert "| sdedit | 200 | n/a |" in text
     assert "    eval A" in text and "    eval B" in text
     with pytest.raises(ValueError, match=r"\['seed'\]"):
         render_combined([_run("eval A", {"region": 0.8}), _run("eval C", {"x": 0.1}, seed=1)])

@@ -121,7 +121,8 @@ COMPARABLE = ("protocol", "seed", "n", "steps", "guidance", "data", "resolution"
 
 def render_combined(runs: list[dict]) -> str:
     """One overall table per setting with the rows of every run in ``runs`` (results dicts, in order; a method
-    measured by several runs keeps its first row), then the commands. ``ValueError`` when the runs differ in
+    measured by several runs keeps its place and shows its last run's row: list a re-measurement after the run it
+replaces), then the commands. ``ValueError`` when the runs differ in
     any of :data:`COMPARABLE` (their rows would not be comparable)."""
     if not runs:
         raise ValueError("no results to combine")
@@ -148,7 +149,7 @@ def render_combined(runs: list[dict]) -> str:
         rows: dict[str, dict] = {}
         for r in runs:
             for name, summary in r.get("settings", {}).get(setting, {}).get("methods", {}).items():
-                rows.setdefault(name, summary)
+                rows[name] = summary  # a later run's measurement replaces an earlier one, in the earlier place
         n = max((s.get("n", 0) for s in rows.values()), default=0)
         out += [f"### {setting} (N = {n}, seed {first.get('seed')}, {first.get('steps')} steps, guidance "
                 f"{first.get('guidance')})", ""]
