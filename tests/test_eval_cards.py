@@ -33,11 +33,19 @@ def test_rows_recorded_merged_and_replaced(tmp_path):
     q = json.loads((folder / QUALITY_FILE).read_text())
     assert q["rows"]["adaptedit"]["shapes"] == {"region_iou": 0.5, "edit_success": 0.25, "n": 200}
     assert set(q["rows"]) == {"adaptedit", "adaptedit-compose", "adaptedit-no_gate"}
-    assert q["commands"] == {"adaptedit": "eval C", "adaptedit-compose": "eval A", "adaptedit-no_gate": "eval B"}
+    assert q["commands"] == {"adaptedit/shapes": "eval C", "adaptedit-compose/shapes": "eval A",
+                             "adaptedit-no_gate/shapes": "eval B"}
+    other = _results(folder, {"adaptedit": 0.2}, "eval MB")  # another protocol's setting: kept beside shapes
+    other["settings"] = {"single-turn": other["settings"]["shapes"]}
+    write_cards(other)
+    q = json.loads((folder / QUALITY_FILE).read_text())
+    assert set(q["rows"]["adaptedit"]) == {"shapes", "single-turn"} and q["rows"]["adaptedit"]["shapes"]["region_iou"] == 0.5
+    assert q["commands"]["adaptedit/single-turn"] == "eval MB" and q["commands"]["adaptedit/shapes"] == "eval C"
     card = (folder / "README.md").read_text()
     assert card.count(SECTION) == 1 and card.startswith("# AdaptEdit") and "- steps: 3" in card
     assert "| adaptedit | shapes | 200 | 0.500 | 0.250 |" in card and "| adaptedit-no_gate | shapes | 200 | 0.300" in card
-    assert "    eval A" in card and "    eval C" in card
+    assert "| adaptedit | single-turn | 200 | 0.200 |" in card
+    assert "    eval A" in card and "    eval C" in card and "    eval MB" in card
     assert (folder / "config.json").read_text() == '{"a": 1}\n'  # the method's own config is left alone
     assert not list(folder.glob("*.tmp"))
 
@@ -111,3 +119,15 @@ def test_report_command_line_combines(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main([str(a), str(c)])
     assert e.value.code == 2 and "differ" in capsys.readouterr().err
+
+
+def test_commands_of_an_older_quality_file_move_under_their_settings(tmp_path):
+    folder = tmp_path / "fireedit"
+    folder.mkdir()
+    (folder / QUALITY_FILE).write_text(json.dumps({"rows": {"fireedit": {"shapes": {"edit_success": 0.01, "n": 200}}},
+                                                   "commands": {"fireedit": "eval OLD"}, "created": "x"}))
+    res = _results(folder, {"fireedit-compose": 0.4}, "eval NEW")
+    write_cards(res)
+    q = json.loads((folder / QUALITY_FILE).read_text())
+    assert q["commands"] == {"fireedit/shapes": "eval OLD", "fireedit-compose/shapes": "eval NEW"}
+    assert q["rows"]["fireedit"]["shapes"]["edit_success"] == 0.01

@@ -2,7 +2,8 @@
 
 Each evaluated row whose parameters name a ``weights`` folder (``descriptive``, ``region_in_context``, ``adaptedit``,
 ``fireedit`` and their ``-compose`` / ablation rows, and ``instructpix2pix``'s ``unet_ip2p``) gets its overall metrics recorded in that folder:
-``quality.json`` (every row measured on the folder, per setting, with the command, date and N) and a
+``quality.json`` (every row measured on the folder, per setting, with its command under ``"<row>/<setting>"``,
+the date and N) and a
 "Measured quality" section in the folder's model card ``README.md`` (replaced on every write, so it never
 repeats; other sections, such as a world model's "Measured quality (held-out world data)", are kept). ``config.json`` is left alone: the methods read it to rebuild themselves. Writes are atomic; a folder
 inside the installed package's bundled weights is refused unless ``allow_bundled``.
@@ -73,9 +74,16 @@ def write_cards(results: dict[str, Any], allow_bundled: bool = False) -> list[Pa
     for folder, rows in folders.items():
         path = folder / QUALITY_FILE
         quality = json.loads(path.read_text()) if path.exists() else {"rows": {}, "commands": {}}
+        commands = quality.setdefault("commands", {})
+        for old in [k for k in commands if "/" not in k]:  # files written before commands were per setting
+            for setting in quality["rows"].get(old, {}):
+                commands.setdefault(f"{old}/{setting}", commands[old])
+            del commands[old]
         for name, settings in rows.items():
-            quality["rows"][name] = settings
-            quality["commands"][name] = results.get("command", "")
+            # a row measured again in a setting replaces that setting only (shapes and magicbrush rows live side by side)
+            quality["rows"].setdefault(name, {}).update(settings)
+            for setting in settings:
+                commands[f"{name}/{setting}"] = results.get("command", "")
         quality["created"] = results.get("created", "")
         _atomic_write(path, json.dumps(quality, indent=2) + "\n")
         card = folder / "README.md"
