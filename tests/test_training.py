@@ -64,6 +64,21 @@ def test_train_export_resume(component, export, tmp_path_factory):
         assert out.shape == (1, 64, 64, 3)
 
 
+def test_ip2p_conv_in_lr_scale_and_a_resume_that_drops_it(export, tmp_path):
+    """--conv-in-lr-scale puts conv_in in its own optimizer group at that multiple of the learning rate; resuming the
+    run without it is refused with the flag to use (not an optimizer-state traceback)."""
+    args = ["--only", "unet_ip2p", "--out", str(tmp_path), "--export", str(export), "--batch", "2", "--threads", "1"]
+    assert world_models.main(args + ["--max-steps", "1", "--conv-in-lr-scale", "10"]) == 0
+    groups = torch.load(tmp_path / "unet_ip2p" / "state.pt", weights_only=True)["optimizer"]["param_groups"]
+    assert sorted(g.get("lr_scale", 1.0) for g in groups) == [1.0, 10.0]
+    rest, conv_in = sorted(groups, key=lambda g: g.get("lr_scale", 1.0))
+    assert conv_in["lr"] == pytest.approx(10 * rest["lr"]) and len(conv_in["params"]) == 2  # conv_in weight + bias
+    assert json.loads((export / "unet_ip2p" / "training_state.json").read_text())["conv_in_lr_scale"] == 10.0
+    with pytest.raises(SystemExit, match=r"--conv-in-lr-scale 10"):
+        world_models.main(args + ["--max-steps", "2"])
+    assert world_models.main(args + ["--max-steps", "2", "--conv-in-lr-scale", "10"]) == 0
+
+
 def test_inpaint_unet_initialised_from_text_to_image(export, tmp_path):
     """SD-inpainting recipe: the 9-channel UNet starts as the 4-channel one plus zero channels."""
     from diffusers import UNet2DConditionModel

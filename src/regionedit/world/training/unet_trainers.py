@@ -99,6 +99,12 @@ def _train_unet_component(args, name: str, in_channels: int, seed_offset: int, m
         rest = [p for n, p in model.named_parameters() if not n.startswith("conv_in.")]
         opt = torch.optim.AdamW([{"params": rest}, {"params": conv_in, "lr_scale": conv_in_lr_scale}], lr=3e-4,
                                 weight_decay=0.01)
+    if run.exists():  # the optimizer's groups must match the checkpoint's (load_state_dict would fail obscurely)
+        groups = run.load()["optimizer"]["param_groups"]
+        was = max(g.get("lr_scale", 1.0) for g in groups)
+        if len(groups) != len(opt.param_groups) or was != conv_in_lr_scale:
+            raise SystemExit(f"{run.dir}: this run was trained with --conv-in-lr-scale {was:g}, not {conv_in_lr_scale:g}; "
+                             f"continue it with --conv-in-lr-scale {was:g}, or start a new run with another --out")
     ema = EMA(model, 0.999)
     sched = C.build_scheduler()
     rng = np.random.default_rng(args.seed + seed_offset)
