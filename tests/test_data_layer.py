@@ -396,3 +396,47 @@ def test_training_on_an_edit_pair_learns_its_region(layouts, tiny, tmp_path):
     assert cli(args) == 0
     recs = [json.loads(line) for line in (out / "region" / "log.jsonl").read_text().splitlines()]
     assert recs[-1]["region"] < recs[0]["region"] and recs[-1]["region_iou"] > recs[0]["region_iou"]
+
+
+@pytest.fixture
+def stand_in_hub(layouts, monkeypatch):
+    """``datasets.load_dataset("someone/photo-edits", split=..., streaming=True)`` answered from a local folder (the
+    machine has no hub): the same IterableDataset (Image features, rows streamed) the hub's streaming returns."""
+    import datasets
+
+    real = datasets.load_dataset
+    calls = []
+
+    def load_dataset(path, *args, **kwargs):
+        if path != "someone/photo-edits":
+            return real(path, *args, **kwargs)
+        calls.append(kwargs)
+        return datasets.load_from_disk(str(layouts["hf-magicbrush"])).to_iterable_dataset()
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    return calls
+
+
+def test_a_hub_id_is_streamed_split_by_rank_and_trains(layouts, tiny, stand_in_hub, tmp_path):
+    from regionedit.cli.main import main as cli
+
+    ds = open_dataset("someone/photo-edits")
+    assert stand_in_hub == [{"split": "train", "streaming": True}]  # streamed, never downloaded whole
+    assert ds.layout == "hub" and ds.schema == "magicbrush" and ds.num_samples is None
+    local = {s.id: s for s in open_dataset(layouts["hf-magicbrush"])}
+    hub = list(ds)
+    assert len(hub) == len(local) == 4
+    for s in hub:  # the same samples (ids are row numbers on the hub: match by instruction)
+        ref = next(r for r in local.values() if r.instruction == s.instruction)
+        assert np.array_equal(s.image, ref.image) and np.array_equal(s.target, ref.target)
+        assert np.array_equal(s.mask, ref.mask) and s.supervision == ref.supervision
+    parts = [[s.instruction for s in ds.stream(rank=r, world_size=2, seed=1, loop=False)] for r in range(2)]
+    assert not set(parts[0]) & set(parts[1]) and sorted(parts[0] + parts[1]) == sorted(s.instruction for s in hub)
+    out = tmp_path / "run"
+    args = ["train", "region", "--model", str(tiny), "--out", str(out), "--data", "someone/photo-edits", "--batch", "2",
+            "--gen-steps", "1", "--threads", "1", "--image-size", "32", "--log-every", "1", "--eval-n", "0",
+            "--no-progress", "--checkpoint-steps", "1"]
+    assert cli(args + ["--max-steps", "2"]) == 0 and cli(args + ["--max-steps", "3"]) == 0
+    assert _steps(out / "region" / "log.jsonl") == [1, 2, 3]
+    state = json.loads((out / "export" / "region_predictor" / "training_state.json").read_text())
+    assert state["data"]["layout"] == "hub" and state["steps"] == 3
