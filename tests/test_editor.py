@@ -363,25 +363,27 @@ def test_general_editor_global_edit_and_template_describer(tmp_path):
     assert r.status == "no_edit" and "'cat'" in r.reason
 
 
-def test_learned_localizer_region_uses_the_learned_only_calibrated_thresholds(tmp_path):
-    """``LearnedLocalizer.region`` (what the seed methods' -compose rows paste inside): probability >= the folder's
-    learned-only threshold, emptied when presence is below its presence threshold; 0.5 / 0.5 when uncalibrated."""
-    from regionedit.localize import load_region_predictor
-    from regionedit.localize.learned import LearnedLocalizer
+def test_compose_rows_edit_inside_the_region_learned_rows_region(tmp_path):
+    """The seed methods' -compose rows take their region from the learned-parts-alone Editor's own rule: the
+    folder's learned-only thresholds (probability, presence), the presence gate on edits of an existing object only
+    ("add" has no referent), 0.5 / the with-priors values where the folder has no learned-only ones."""
+    from regionedit.evaluation.baselines import _learned_localizer
 
     d = save_tiny_models(tmp_path / "tiny", region_bias=3.0, presence_bias=-5.0)  # prob ~0.95, presence ~0.0067
     img = sample_edit(0, 1).source
     cfg_p = d / "region_predictor" / "config.json"
     base = json.loads(cfg_p.read_text())
 
-    def region(learned: dict | None, learned_only: bool = True):
+    def region(learned: dict | None, instruction: str = "remove the red circle"):
         cfg_p.write_text(json.dumps({**base, **({"learned_thresholds": learned} if learned else {}),
                                      "threshold": 0.2, "presence_threshold": 0.5}))
-        return LearnedLocalizer(models.load(d), load_region_predictor(d / "region_predictor")).region(
-            img, "remove the red circle", learned_only=learned_only)
+        m = models.load(d)
+        got = _learned_localizer(m, "descriptive-compose")(img, instruction)
+        assert np.array_equal(got, Editor.from_models(m, priors=False).find_region(img, instruction)[0])
+        return got
 
     assert region({"threshold": 0.9, "presence_threshold": 0.001}).all()
     assert not region({"threshold": 0.9, "presence_threshold": 0.01}).any()  # presence 0.0067 < 0.01: absent
     assert not region({"threshold": 0.99, "presence_threshold": 0.001}).any()  # above the ~0.95 map everywhere
-    assert not region({"threshold": 0.9, "presence_threshold": 0.001}, learned_only=False).any()  # priors' 0.5 gate
+    assert region({"threshold": 0.9, "presence_threshold": 0.01}, "add a red star").all()  # no referent: no gate
     assert not region(None).any()  # uncalibrated for the learned parts: the with-priors presence threshold 0.5

@@ -388,20 +388,18 @@ def _weights_folder(models, sub: str, files: tuple[str, ...], method: str, what:
 
 
 def _learned_localizer(models, method: str):
-    """The model folder's learned region predictor (``<model>/region_predictor``) as a localizer returning (H, W) bool
-    regions at its calibrated learned-only thresholds (``LearnedLocalizer.region``, as the ``region-learned`` row
-    uses), for the ``-compose`` rows that paste a seed method's result into the source inside the predicted region
-    (no ground truth)."""
+    """The region the ``region-learned`` row edits, for the ``-compose`` rows that paste a seed method's result into
+    the source inside it: ``(image, instruction) -> (H, W) bool``, the decision rule of the Editor over
+    ``<model>/region_predictor`` without priors (:meth:`~regionedit.pipeline.Editor.find_region`: the thresholds
+    calibrated for the learned parts alone, the presence gate on edits of an existing object). No ground truth."""
     pred_dir = Path(models.location) / "region_predictor"
     if not (pred_dir / "config.json").is_file():
         raise MethodUnavailable(f"no region predictor in {pred_dir} ({method} composes inside the predicted region): "
                                 "train one with `regionedit train region`")
-    from regionedit.localize import load_region_predictor
-    from regionedit.localize.learned import LearnedLocalizer
+    from regionedit.pipeline import Editor
 
-    loc = _load_component(f"the region predictor ({pred_dir})",
-                          lambda: LearnedLocalizer(models, load_region_predictor(pred_dir)))
-    return loc.region  # bool regions at the thresholds calibrated for the learned parts alone (as region-learned)
+    editor = _load_component(f"the region predictor ({pred_dir})", lambda: Editor.from_models(models, priors=False))
+    return lambda image, instruction: editor.find_region(np.asarray(image), instruction)[0]
 
 
 class DescriptiveMethod:

@@ -61,18 +61,6 @@ class LearnedLocalizer:
             return learned[name]
         return getattr(self.predictor, name, None)
 
-    def region(self, image: np.ndarray, text: str, learned_only: bool = True) -> np.ndarray:
-        """(H, W) bool region of ``text`` on an ``(H, W, 3)`` uint8 image at the folder's calibrated thresholds (see
-        :meth:`calibrated`; 0.5 where it has none): probability >= ``threshold``, and empty when the presence head's
-        probability is below ``presence_threshold`` (the referent is absent). The learned parts alone: no priors."""
-        prob, presence = self(image, text)
-        threshold = self.calibrated("threshold", learned_only)
-        presence_threshold = self.calibrated("presence_threshold", learned_only)
-        region = prob >= (0.5 if threshold is None else threshold)
-        if presence is not None and presence < (0.5 if presence_threshold is None else presence_threshold):
-            region[:] = False
-        return region
-
     @torch.no_grad()
     def embed_image(self, image: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """``(F_img (1, N, D) CLIP patch features in the CLIP model's dtype and on its device, the image at CLIP's side
