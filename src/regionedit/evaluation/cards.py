@@ -1,12 +1,13 @@
 """Measured quality into the trained seed methods' model folders (``regionedit eval ... --write-cards``).
 
 Each evaluated row whose parameters name a ``weights`` folder (``descriptive``, ``region_in_context``, ``adaptedit``,
-``fireedit`` and their ``-compose`` / ablation rows, and ``instructpix2pix``'s ``unet_ip2p``) gets its overall metrics recorded in that folder:
-``quality.json`` (every row measured on the folder, per setting, with its command under ``"<row>/<setting>"``,
-the date and N) and a
-"Measured quality" section in the folder's model card ``README.md`` (replaced on every write, so it never
-repeats; other sections, such as a world model's "Measured quality (held-out world data)", are kept). ``config.json`` is left alone: the methods read it to rebuild themselves. Writes are atomic; a folder
-inside the installed package's bundled weights is refused unless ``allow_bundled``.
+``fireedit`` and their ``-compose`` / ablation rows, and ``instructpix2pix``'s ``unet_ip2p``) gets its overall
+metrics recorded in that folder: ``quality.json`` (every row measured on the folder, per setting, with its command
+under ``"<row>/<setting>"``, the date and N) and a "Measured quality" section in the folder's model card
+``README.md`` (replaced on every write, so it never repeats; other sections, such as a world model's "Measured
+quality (held-out world data)", are kept). ``config.json`` is left alone: the methods read it to rebuild
+themselves. Writes are atomic; a folder inside the installed package's bundled weights is refused unless
+``allow_bundled``.
 """
 
 from __future__ import annotations

@@ -122,8 +122,8 @@ COMPARABLE = ("protocol", "seed", "n", "steps", "guidance", "data", "resolution"
 def render_combined(runs: list[dict]) -> str:
     """One overall table per setting with the rows of every run in ``runs`` (results dicts, in order; a method
     measured by several runs keeps its place and shows its last run's row: list a re-measurement after the run it
-replaces), then the commands. ``ValueError`` when the runs differ in
-    any of :data:`COMPARABLE` (their rows would not be comparable)."""
+    replaces), then the commands. ``ValueError`` when the runs differ in any of :data:`COMPARABLE` (their rows would
+    not be comparable)."""
     if not runs:
         raise ValueError("no results to combine")
     def setting(cfg: dict, key: str):

@@ -29,7 +29,7 @@ import numpy as np
 from regionedit.io import DEFAULT_MAX_PIXELS, ImageInputError, load_image, save_png, validate_instruction
 from regionedit.web.methods import REGIONEDIT, MethodLoadError, SeedMethods
 from regionedit.web.security import MB, ImageRefused, check_image_header
-from regionedit.web.state import (  # noqa: F401  (re-exported: the handlers' public names)
+from regionedit.web.state import (  # Session, Turn, UIError stay importable from here (web/__init__, app)
     Session, Turn, UIError, _float, _int, _resize_mask, overlay, region_layer)
 
 log = logging.getLogger("regionedit.web")
