@@ -61,3 +61,25 @@ def test_kill_9_then_resume_loses_at_most_one_interval_and_logs_no_step_twice(tm
 def test_checkpoint_interval_is_validated(tmp_path, kw):
     with pytest.raises(ValueError, match="checkpoint"):
         Run(tmp_path, **kw)
+
+
+def test_run_load_reads_a_state_once_per_version_and_a_save_or_release_rereads(tmp_path, monkeypatch):
+    """A trainer's setup asks Run.load several times (resume checks, its record, the loop's resume): one read of
+    state.pt serves them; a new checkpoint (another version of the file) is read afresh."""
+    import torch
+
+    from regionedit.training import common
+
+    reads = []
+    real = common.load_checkpoint
+    monkeypatch.setattr(common, "load_checkpoint", lambda p: reads.append(p) or real(p))
+    run = Run(tmp_path / "run")
+    run.save({"step": 1, "w": torch.zeros(2)})
+    assert run.load()["step"] == 1 and run.load()["step"] == 1 and len(reads) == 1
+    run.save({"step": 2, "w": torch.ones(2)})
+    assert run.load()["step"] == 2 and len(reads) == 2
+    other = Run(tmp_path / "run")  # another writer of the same folder: a changed file is read again
+    other.save({"step": 3, "w": torch.ones(3)})
+    assert run.load()["step"] == 3 and len(reads) == 3
+    run.release()
+    assert run.load()["step"] == 3 and len(reads) == 4

@@ -100,6 +100,7 @@ class Run:
         self.log_path = self.dir / "log.jsonl"
         self.ckpt_seconds = ckpt_minutes * 60
         self.ckpt_steps = ckpt_steps
+        self._loaded: tuple[tuple[int, int], dict] | None = None  # (file version, state) of the last load()
 
     @classmethod
     def for_args(cls, out_dir: Path, args) -> "Run":
@@ -115,10 +116,21 @@ class Run:
         return self.state_path.exists()
 
     def load(self) -> dict:
-        """The run state, loaded safely (:func:`load_checkpoint`: tensors and plain data only)."""
-        return load_checkpoint(self.state_path)
+        """The run state, loaded safely (:func:`load_checkpoint`: tensors and plain data only). Read once per
+        version of ``state.pt``: a trainer's setup (resume checks, its record, the loop's resume) shares one read
+        until :meth:`release` or the next :meth:`save`. Treat the result as read-only."""
+        st = self.state_path.stat()
+        version = (st.st_mtime_ns, st.st_size)
+        if self._loaded is None or self._loaded[0] != version:
+            self._loaded = (version, load_checkpoint(self.state_path))
+        return self._loaded[1]
+
+    def release(self) -> None:
+        """Forget the state :meth:`load` keeps (its tensors are a model's worth of memory)."""
+        self._loaded = None
 
     def save(self, state: dict) -> None:
+        self._loaded = None
         atomic_torch_save(state, self.state_path)
         self.plot()
 
@@ -208,6 +220,7 @@ def train_loop(
             elif dist.is_main:
                 print(f"resuming a {len(states)}-process run with {world} processes: the data order starts afresh "
                       "(the weights and optimizer resume)", flush=True)
+        run.release()
         if dist.is_main:
             run.truncate_log(step)  # a kill -9 after the checkpoint left later steps in the log: they run again
             print(f"resumed {run.dir} at step {step} ({seconds / 60:.1f} min)", flush=True)
