@@ -269,6 +269,14 @@ def test_train_command_resumes_and_the_eval_methods_edit(folder, tmp_path):
     assert meta["regionedit:model"].endswith("+fireedit-compose")
     with pytest.raises(SystemExit, match="--method fireedit-no_hvca cannot run.*--no-hvca"):
         main(edit + ["-o", str(tmp_path / "out2.png"), "--method", "fireedit-no_hvca"])
+    # the InstructPix2Pix peer from the same command (the frozen UNet FireEdit steers, driven by the instruction)
+    assert main(edit + ["-o", str(tmp_path / "ip2p.png"), "--method", "instructpix2pix"]) == 0
+    meta = read_png_metadata(tmp_path / "ip2p.png")
+    assert meta["regionedit:method"] == "instructpix2pix" and meta["regionedit:model"].endswith("+instructpix2pix")
+    assert not np.array_equal(np.asarray(Image.open(tmp_path / "ip2p.png").convert("RGB")), s.source)
+    no_ip2p_edit = ["edit", str(tmp_path / "in.png"), s.instruction, "--model", str(no_ip2p), "--steps", "2"]
+    with pytest.raises(SystemExit, match="--method instructpix2pix cannot run.*unet_ip2p"):
+        main(no_ip2p_edit + ["-o", str(tmp_path / "out3.png"), "--method", "instructpix2pix"])
 
 
 def test_config_checks():

@@ -471,10 +471,13 @@ def test_method_menu_lists_the_seed_methods_present(blocks, h, tmp_path):
     # a copy without fireedit/ and adaptedit/: those rows are not offered
     m = SeedMethods(_model_copy(tmp_path / "m", without=("fireedit", "adaptedit")))
     assert m.choices == [REGIONEDIT, "descriptive", "descriptive-compose", "region_in_context",
-                         "region_in_context-compose"]
+                         "region_in_context-compose", "instructpix2pix"]
     # no region predictor: no -compose rows (nor FireEdit, whose region tokens need it)
     m = SeedMethods(_model_copy(tmp_path / "n", without=("region_predictor",)))
-    assert m.choices == [REGIONEDIT, "descriptive", "region_in_context", "adaptedit"]
+    assert m.choices == [REGIONEDIT, "descriptive", "region_in_context", "adaptedit", "instructpix2pix"]
+    # no InstructPix2Pix UNet: neither the peer nor the methods that steer it
+    m = SeedMethods(_model_copy(tmp_path / "o", without=("unet_ip2p",)))
+    assert "instructpix2pix" not in m.choices and "fireedit" not in m.choices
     # a subfolder with its config but not its weights is not offered
     folder = tmp_path / "f"
     for f in required_files("descriptive"):
@@ -515,6 +518,23 @@ def test_seed_method_edit(h, seed_sample):
     assert np.array_equal(s.source, fresh.image)
     s = h.on_undo(h.on_undo(s)["session"])["session"]
     assert np.array_equal(s.result.image, t.image) and len(s.history) == 1
+
+
+def test_instructpix2pix_peer_edits_from_the_page_and_retunes_in_place(h, seed_sample):
+    """The InstructPix2Pix peer (``unet_ip2p`` alone): a global edit (its mask the whole image), the page's steps and
+    guidance set on the built pipeline as a fresh build would have them."""
+    from regionedit.pipeline.seed_editor import SeedMethodEditor
+
+    src, instruction = seed_sample
+    s = h.on_upload(Session(), src)["session"]
+    out = h.on_edit(s, instruction, None, seed=0, steps=2, guidance=4, method="instructpix2pix")
+    t = out["session"].result
+    assert t.status == "edited" and t.method == "instructpix2pix" and t.mask.all() and (t.image != src).any()
+    built = h.methods._editors["instructpix2pix"][0]
+    again = h.on_edit(out["session"], instruction, None, seed=0, steps=3, guidance=6, method="instructpix2pix")
+    assert h.methods._editors["instructpix2pix"][0] is built
+    fresh = SeedMethodEditor("instructpix2pix", "shapes-64", steps=3, guidance=6.0)(src, instruction, seed=0)
+    assert np.array_equal(again["session"].result.image, fresh.image) and not np.array_equal(fresh.image, t.image)
 
 
 def test_seed_method_says_the_paint_is_not_used(h, seed_sample):

@@ -14,9 +14,9 @@ from regionedit.io.loading import DEFAULT_MAX_PIXELS
 
 
 def _seed_methods() -> tuple[str, ...]:
-    from regionedit.pipeline.seed_editor import SEED_METHODS
+    from regionedit.pipeline.seed_editor import EDIT_METHODS
 
-    return SEED_METHODS
+    return EDIT_METHODS
 
 
 def add_parser(sub) -> None:
@@ -46,7 +46,8 @@ def add_parser(sub) -> None:
     p.add_argument("--method", default="region", choices=["region", "mask", *_seed_methods()],
                    help="region (default): regionedit's editor, the region found from the instruction; mask: the "
                         "region given by --mask; a seed method (AdaptEdit, FireEdit, DescriptiveEdit, Region in Context; "
-                        "'-compose' = bit-exact outside its region) with its trained weights in the model folder")
+                        "'-compose' = bit-exact outside its region) with its trained weights in the model folder; "
+                        "instructpix2pix: the InstructPix2Pix peer (<model>/unet_ip2p, global)")
     p.add_argument("--blend", default="feather", choices=["feather", "laplacian", "poisson", "hard"],
                    help="seam blend when pasting the edit back (default feather; see benchmarks/compose_seams.py)")
     p.add_argument("--candidates", type=positive_int, default=None,

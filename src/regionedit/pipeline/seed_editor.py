@@ -1,7 +1,8 @@
-"""The seed methods as editors: ``SeedMethodEditor(name, model)(image, instruction, seed=...) -> EditResult``, the
-same result (and PNG provenance) as :class:`~regionedit.pipeline.Editor`'s, so ``regionedit edit --method NAME``
-runs any of them. The methods are the evaluation harness's (:func:`regionedit.evaluation.baselines.build_methods`),
-with their trained weights read from the model folder; none reads ground truth.
+"""The seed methods (and the InstructPix2Pix peer) as editors: ``SeedMethodEditor(name, model)(image, instruction,
+seed=...) -> EditResult``, the same result (and PNG provenance) as :class:`~regionedit.pipeline.Editor`'s, so
+``regionedit edit --method NAME`` runs any of them. The methods are the evaluation harness's
+(:func:`regionedit.evaluation.baselines.build_methods`), with their trained weights read from the model folder; none
+reads ground truth.
 
 The result's ``mask`` holds every pixel the method may have changed: the region for a composed method
 (``*-compose``: bit-exact outside it), the whole image for the others (their decoded output differs everywhere).
@@ -19,6 +20,10 @@ from regionedit.evaluation.fireedit_methods import FIREEDIT_METHODS
 
 SEED_METHODS: tuple[str, ...] = ("descriptive", "descriptive-compose", "descriptive-instruction", "region_in_context",
                                  "region_in_context-compose", *ADAPTEDIT_METHODS, *FIREEDIT_METHODS)
+# peers that edit from the instruction alone (no target description, no ground truth): InstructPix2Pix on
+# <model>/unet_ip2p, the frozen UNet Region in Context and FireEdit steer
+PEER_METHODS: tuple[str, ...] = ("instructpix2pix",)
+EDIT_METHODS: tuple[str, ...] = (*SEED_METHODS, *PEER_METHODS)
 
 
 class SeedMethodEditor:
@@ -30,8 +35,8 @@ class SeedMethodEditor:
         from regionedit import models as M
         from regionedit.evaluation.baselines import MethodSettings, build_methods
 
-        if name not in SEED_METHODS:
-            raise ValueError(f"unknown seed method {name!r}; one of {', '.join(SEED_METHODS)}")
+        if name not in EDIT_METHODS:
+            raise ValueError(f"unknown method {name!r}; one of {', '.join(EDIT_METHODS)}")
         self.models = M.load(model or "shapes-64")
         settings = MethodSettings(**{k: v for k, v in (("steps", steps), ("guidance", guidance)) if v is not None})
         methods, skipped = build_methods([name], self.models, settings)

@@ -6,12 +6,14 @@ the folder's models, on the CPU in float32).
 Which seed methods are offered is decided from their files alone (a subfolder's ``config.json`` and weights file,
 plus the frozen parts a row needs: ``dit/`` for AdaptEdit, ``unet_ip2p/`` for FireEdit, ``region_predictor/`` for
 the ``-compose`` rows and FireEdit's region tokens); nothing is loaded until a method is first used. The page offers
-the main rows and their ``-compose`` variants (:data:`WEB_SEED_METHODS`); the ablations and
-``descriptive-instruction`` stay with ``regionedit edit`` / ``regionedit eval``.
+the main rows and their ``-compose`` variants, then the InstructPix2Pix peer (``unet_ip2p/`` alone)
+(:data:`WEB_SEED_METHODS`); the ablations and ``descriptive-instruction`` stay with ``regionedit edit`` /
+``regionedit eval``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -22,7 +24,7 @@ REGIONEDIT = "regionedit"  # the Editor (region found or painted, then inpainted
 # the seed methods the page may offer, in menu order (each also needs its files: see SeedMethods.present)
 WEB_SEED_METHODS: tuple[str, ...] = ("descriptive", "descriptive-compose", "region_in_context",
                                      "region_in_context-compose", "adaptedit", "adaptedit-compose", "fireedit",
-                                     "fireedit-compose")
+                                     "fireedit-compose", "instructpix2pix")
 
 
 class MethodLoadError(Exception):
@@ -42,7 +44,8 @@ def required_files(name: str) -> tuple[str, ...]:
              "region_in_context": (f"region_in_context/{RIC_CONFIG}", f"region_in_context/{RIC_WEIGHTS}"),
              "adaptedit": ("adaptedit/config.json", f"adaptedit/{ADAPTEDIT_WEIGHTS}", "dit/model_index.json"),
              "fireedit": ("fireedit/config.json", f"fireedit/{FIREEDIT_WEIGHTS}", "unet_ip2p/config.json",
-                          "region_predictor/config.json")}[base]
+                          "region_predictor/config.json"),
+             "instructpix2pix": ("unet_ip2p/config.json", "unet_ip2p/diffusion_pytorch_model.safetensors")}[base]
     if name.endswith("-compose"):
         files = (*files, "region_predictor/config.json")
     return tuple(dict.fromkeys(files))
@@ -52,6 +55,10 @@ def _retune(seed_editor, steps: int, guidance: float) -> bool:
     """Set a built seed method's denoising ``steps`` and text ``guidance`` in place (they are read at each call);
     False when its row is of an unknown kind (then it is rebuilt)."""
     row = seed_editor.method
+    settings = getattr(row, "settings", None)
+    if row.name == "instructpix2pix" and dataclasses.is_dataclass(settings):  # the stock pipeline reads its settings
+        row.settings = dataclasses.replace(settings, steps=steps, guidance=guidance)
+        return True
     adapter = getattr(row, "adapter", None)  # Region in Context's EvalAdapter
     if adapter is not None and hasattr(adapter, "text_guidance"):
         adapter.steps, adapter.text_guidance = steps, guidance
