@@ -635,3 +635,45 @@ def test_degrade_jpeg_or_noise_as_asked():
     assert torch.equal(a[0], b[0]) and a[1] == b[1]
     c = clip_batch(np.random.default_rng(5), 4, degrade_prob=1.0)
     assert c[0].shape == a[0].shape
+
+
+def test_ip2p_from_the_inpainting_unet_keeps_every_pixel_as_inpainting_does(tmp_path):
+    """--ip2p-init unet_inpaint: the 8-channel UNet on (noisy, source latents unscaled) computes what the inpainting
+    UNet computes on (noisy, mask 0, source latents scaled): its "keep everything" call; the run records the init and
+    the learning rate."""
+    from diffusers import UNet2DConditionModel
+
+    from regionedit.models import configs as C
+    from regionedit.world.training.unet_trainers import _ip2p_from_inpaint
+
+    export = tmp_path / "export"
+    for name in ("tokenizer", "vae", "text_encoder"):
+        shutil.copytree(bundled_dir() / name, export / name)
+    torch.manual_seed(0)
+    inp = C.build_unet(9)
+    with torch.no_grad():
+        inp.conv_in.weight.normal_()  # every channel matters (a trained one's mask channel is not zero)
+    inp.save_pretrained(export / "unet_inpaint")
+    sf = json.loads((export / "vae" / "config.json").read_text())["scaling_factor"]
+    ip2p = _ip2p_from_inpaint(export).eval()
+    inp = UNet2DConditionModel.from_pretrained(export / "unet_inpaint").eval()
+    g = torch.Generator().manual_seed(1)
+    noisy, src = torch.randn(2, 4, 16, 16, generator=g), torch.randn(2, 4, 16, 16, generator=g)
+    text = torch.randn(2, 5, inp.config.cross_attention_dim, generator=g)
+    t = torch.tensor([10, 700])
+    with torch.no_grad():
+        a = ip2p(torch.cat([noisy, src], 1), t, text).sample
+        b = inp(torch.cat([noisy, torch.zeros(2, 1, 16, 16), src * sf], 1), t, text).sample
+    assert torch.allclose(a, b, atol=1e-5)
+    with torch.no_grad():  # the mask channel was dropped, not ignored: a mask of 1 is another call
+        c = inp(torch.cat([noisy, torch.ones(2, 1, 16, 16), src * sf], 1), t, text).sample
+    assert not torch.allclose(a, c, atol=1e-3)
+
+    args = ["--only", "unet_ip2p", "--out", str(tmp_path / "run"), "--export", str(export), "--batch", "2",
+            "--threads", "1", "--max-steps", "1", "--ip2p-init", "unet_inpaint", "--lr", "1e-4"]
+    assert world_models.main(args) == 0
+    state = json.loads((export / "unet_ip2p" / "training_state.json").read_text())
+    assert state["init"] == "unet_inpaint" and state["lr"] == 1e-4 and "earlier_training" not in state
+    shutil.rmtree(export / "unet_inpaint")
+    with pytest.raises(SystemExit, match="no inpainting UNet"):
+        world_models.main(args[:3] + [str(tmp_path / "run2")] + args[4:])

@@ -3,6 +3,7 @@ initialised from it (as SD-inpainting), and the InstructPix2Pix baseline, on a f
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -57,14 +58,40 @@ def _cfg_drop(prompts: list[str], rng: np.random.Generator, p: float = 0.1) -> l
     return ["" if rng.random() < p else t for t in prompts]
 
 
-def _init_unet(export: Path, folder: Path, run: Run, in_channels: int):
+def _ip2p_from_inpaint(export: Path) -> torch.nn.Module:
+    """An 8-channel InstructPix2Pix UNet from ``export/unet_inpaint`` (9 channels: noisy latents, mask, masked-image
+    latents): conv_in keeps the noisy-latent channels and the masked-image ones, the latter times the VAE's scaling
+    factor (InstructPix2Pix feeds the source's *unscaled* latents, inpainting scaled ones), and drops the mask channel
+    (a mask of 0 everywhere: keep every pixel). At initialisation it is the inpainting UNet asked to keep the whole
+    source, which it reproduces; fine-tuning then teaches it the edit."""
+    from diffusers import UNet2DConditionModel
+
+    src = export / "unet_inpaint"
+    if not (src / "config.json").exists():
+        raise SystemExit(f"--ip2p-init unet_inpaint: no inpainting UNet in {src}; train it first (--only unet_inpaint)")
+    inp = UNet2DConditionModel.from_pretrained(src, torch_dtype=torch.float32)
+    if inp.config.in_channels != 2 * C.LATENT_CHANNELS + 1:
+        raise SystemExit(f"{src} has {inp.config.in_channels} input channels, not {2 * C.LATENT_CHANNELS + 1}")
+    sf = json.loads((export / "vae" / "config.json").read_text())["scaling_factor"]
+    sd = inp.state_dict()
+    w, k = sd["conv_in.weight"], C.LATENT_CHANNELS
+    sd["conv_in.weight"] = torch.cat([w[:, :k], w[:, k + 1:] * sf], dim=1)
+    model = C.build_unet(2 * k)
+    model.load_state_dict(sd)
+    return model
+
+
+def _init_unet(export: Path, folder: Path, run: Run, in_channels: int, init: str = "auto"):
     """The UNet a run starts from: the shipped weights in ``folder`` when there is no checkpoint yet
     (training continues from what we ship), else a fresh model; 8/9-channel UNets start, as
     SD-inpainting and InstructPix2Pix did, from the text-to-image UNet with zero-initialised extra input
-    channels."""
+    channels. ``init="unet_inpaint"`` (unet_ip2p only): a new run starts from the inpainting UNet instead
+    (:func:`_ip2p_from_inpaint`); ``init="unet"``: from the text-to-image UNet even where weights are shipped."""
     from diffusers import UNet2DConditionModel
 
-    if (folder / "config.json").exists() and not run.exists():
+    if init == "unet_inpaint" and not run.exists():
+        return _ip2p_from_inpaint(export)
+    if init == "auto" and (folder / "config.json").exists() and not run.exists():
         return UNet2DConditionModel.from_pretrained(folder, torch_dtype=torch.float32)
     model = C.build_unet(in_channels)
     t2i_dir = export / "unet"
@@ -90,14 +117,17 @@ def _train_unet_component(args, name: str, in_channels: int, seed_offset: int, m
     run = Run.for_args(args.out / name, args)
     # a run that starts from the shipped weights keeps their record as its earlier training (the card shows
     # both); the record travels in the run state, so resumes keep it
-    earlier = earlier_record(run, folder)
-    model = _init_unet(args.export, folder, run, in_channels)
+    init = getattr(args, "ip2p_init", "auto") if name == "unet_ip2p" else "auto"
+    lr = float(getattr(args, "lr", None) or 3e-4)
+    # a run from another start than the shipped weights has no earlier training of its own
+    earlier = earlier_record(run, folder) if init == "auto" else (run.load().get("earlier_training") if run.exists() else None)
+    model = _init_unet(args.export, folder, run, in_channels, init)
     if conv_in_lr_scale == 1.0:
-        opt = adamw(model, 3e-4, 0.01)
+        opt = adamw(model, lr, 0.01)
     else:
         conv_in = [p for n, p in model.named_parameters() if n.startswith("conv_in.")]
         rest = [p for n, p in model.named_parameters() if not n.startswith("conv_in.")]
-        opt = torch.optim.AdamW([{"params": rest}, {"params": conv_in, "lr_scale": conv_in_lr_scale}], lr=3e-4,
+        opt = torch.optim.AdamW([{"params": rest}, {"params": conv_in, "lr_scale": conv_in_lr_scale}], lr=lr,
                                 weight_decay=0.01)
     if run.exists():  # the optimizer's groups must match the checkpoint's (load_state_dict would fail obscurely)
         groups = run.load()["optimizer"]["param_groups"]
@@ -111,10 +141,11 @@ def _train_unet_component(args, name: str, in_channels: int, seed_offset: int, m
     step_fn = make_step(model, vae, text, tok, sched, rng)
     res = train_loop(run, model, opt, step_fn, args.minutes, args.max_steps, args.seed, ema=ema,
                      extra_state=lambda: {**(extra_state() if extra_state else {}), "earlier_training": earlier},
-                     lr_at=cosine_lr(3e-4, 200, 20000))
+                     lr_at=cosine_lr(lr, 200, 20000))
     save_fp16(ema.model, folder)
     record = {"batch": args.batch or 64, "ema": 0.999, **({"earlier_training": earlier} if earlier else {}),
-              **({"conv_in_lr_scale": conv_in_lr_scale} if conv_in_lr_scale != 1.0 else {})}
+              **({"conv_in_lr_scale": conv_in_lr_scale} if conv_in_lr_scale != 1.0 else {}),
+              **({"lr": lr} if lr != 3e-4 else {}), **({"init": init} if init != "auto" else {})}
     write_state(folder, name, res["step"], res["seconds"], args.seed, record)
     return res
 

@@ -88,6 +88,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--conv-in-lr-scale", type=float, default=1.0,
                    help="unet_ip2p: learning-rate multiplier of conv_in, whose zero-initialised source-image channels "
                         "must learn to read the source (default 1; the 2026-12-03 continuation used 10)")
+    p.add_argument("--ip2p-init", choices=("auto", "unet", "unet_inpaint"), default="auto",
+                   help="unet_ip2p, a new run: start from the shipped unet_ip2p when the export has one, else the "
+                        "text-to-image UNet (auto, default); from the text-to-image UNet with zero source channels "
+                        "(unet, InstructPix2Pix's init); or from the inpainting UNet told to keep every pixel "
+                        "(unet_inpaint: it reproduces its source from the start)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="unet / unet_inpaint / unet_ip2p: peak learning rate of the warm-up + cosine schedule "
+                        "(default 3e-4)")
     p.add_argument("--degrade", type=float, default=0.0,
                    help="clip: share of training images passed through a JPEG (quality 60-95) or noise (sigma 1-4) "
                         "(world_data.degrade; default 0, the shipped CLIP saw lossless renders only)")
