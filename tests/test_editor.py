@@ -368,8 +368,11 @@ def test_compose_rows_edit_inside_the_region_learned_rows_region(tmp_path):
     folder's learned-only thresholds (probability, presence), the presence gate on edits of an existing object only
     ("add" has no referent), 0.5 / the with-priors values where the folder has no learned-only ones."""
     from regionedit.evaluation.baselines import _learned_localizer
+    from regionedit.methods import FireEdit
+    from regionedit.models.tiny_pipelines import save_tiny_ip2p_unet
 
     d = save_tiny_models(tmp_path / "tiny", region_bias=3.0, presence_bias=-5.0)  # prob ~0.95, presence ~0.0067
+    save_tiny_ip2p_unet(d / "unet_ip2p")  # FireEdit's frozen UNet
     img = sample_edit(0, 1).source
     cfg_p = d / "region_predictor" / "config.json"
     base = json.loads(cfg_p.read_text())
@@ -380,6 +383,7 @@ def test_compose_rows_edit_inside_the_region_learned_rows_region(tmp_path):
         m = models.load(d)
         got = _learned_localizer(m, "descriptive-compose")(img, instruction)
         assert np.array_equal(got, Editor.from_models(m, priors=False).find_region(img, instruction)[0])
+        assert np.array_equal(FireEdit(m).locate(img, instruction), got)  # FireEdit's own default region too
         return got
 
     assert region({"threshold": 0.9, "presence_threshold": 0.001}).all()

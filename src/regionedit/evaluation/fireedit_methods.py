@@ -3,7 +3,8 @@
 ``fireedit``
     FireEdit (:class:`~regionedit.methods.fireedit.FireEdit`) with the weights of ``<model>/fireedit``
     (``regionedit train fireedit``): region proposals from the model's learned region predictor
-    (``<model>/region_predictor``), the decoded result as is (global: every pixel may change).
+    (``<model>/region_predictor``) as the general Editor decides it without priors (the ``region-learned`` row's
+    region), the decoded result as is (global: every pixel may change).
 ``fireedit-compose``
     the same, pasted into the source inside the region predictor's region (bit-exact outside; no region found:
     no edit).

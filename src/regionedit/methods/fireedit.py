@@ -6,8 +6,9 @@ InstructPix2Pix UNet.
   ``transformers.BertModel`` fed ``inputs_embeds``) reads ``[image tokens, region tokens, text tokens]``: the frozen
   CLIP's patch features of the source (pooled, projected), one token per region proposal (CLIP features pooled in
   its mask + a box embedding + the "region" token type), and the frozen text encoder's states of the instruction.
-  Proposals come from a localizer (the model folder's learned region predictor, :class:`~regionedit.localize.learned.
-  LearnedLocalizer`: its region and that region's box) or a given mask; in training, from the sample (the true
+  Proposals come from a localizer (by default the general Editor's region over the model folder's learned region
+  predictor, without priors: :meth:`~regionedit.pipeline.Editor.find_region`; its region and that region's box)
+  or a given mask; in training, from the sample (the true
   region, its jittered box, random distractor boxes, shuffled). Nothing at inference reads ground truth. The
   encoder's states, projected to the UNet's ``cross_attention_dim``, replace the text encoder's states as the UNet's
   ``encoder_hidden_states``.
@@ -79,7 +80,8 @@ class FireEditOutput:
 class FireEdit(TrainableMethod):
     """Seed 003 over the frozen models of a model folder with ``unet_ip2p`` (see the module docstring). ``model``: a
     :class:`regionedit.models.Models` or what :func:`regionedit.models.load` takes; ``localizer``: ``"auto"`` (the
-    folder's learned region predictor when it has one, loaded on first use), None, or any ``(image, text) -> map |
+    general Editor's region over the folder's learned region predictor when it has one, without priors: the region
+    the ``region-learned`` evaluation row edits; loaded on first use), None, or any ``(image, text) -> map |
     (map, presence)``."""
 
     WEIGHTS_NAME = WEIGHTS_NAME
@@ -264,15 +266,19 @@ class FireEdit(TrainableMethod):
             pred_dir = Path(self.models.location) / "region_predictor"
             self._localizer = None
             if (pred_dir / "config.json").is_file():
-                from regionedit.localize import load_region_predictor
-                from regionedit.localize.learned import LearnedLocalizer
+                from regionedit.pipeline import Editor
 
-                self._localizer = LearnedLocalizer(self.models, load_region_predictor(pred_dir))
+                # the general Editor's decision over the learned region predictor, without a plugin's priors: the
+                # thresholds calibrated for the learned parts alone and the presence gate on edits of an existing
+                # object ("add" keeps a region); the region the region-learned row edits
+                editor = Editor.from_models(self.models, priors=False)
+                self._localizer = lambda image, instruction: editor.find_region(np.asarray(image), instruction)[0]
         return self._localizer
 
     def locate(self, image: np.ndarray, instruction: str) -> np.ndarray | None:
-        """The localizer's region (H, W) bool (probability >= ``mask_threshold``; empty when its presence head says
-        the referent is absent), or None without a localizer."""
+        """The localizer's region (H, W) bool, or None without a localizer. The default ("auto") localizer returns
+        its decided region; a given one may return a map (kept where >= ``mask_threshold``) or ``(map, presence)``
+        (an empty region when presence < 0.5)."""
         loc = self.localizer
         if loc is None:
             return None
