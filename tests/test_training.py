@@ -677,3 +677,29 @@ def test_ip2p_from_the_inpainting_unet_keeps_every_pixel_as_inpainting_does(tmp_
     shutil.rmtree(export / "unet_inpaint")
     with pytest.raises(SystemExit, match="no inpainting UNet"):
         world_models.main(args[:3] + [str(tmp_path / "run2")] + args[4:])
+
+
+def test_ip2p_region_weight_weighs_the_edited_cells_and_is_kept_by_the_run(tmp_path):
+    """--ip2p-region-weight W: W on the latent cells holding an edited pixel, 1 elsewhere; recorded in the folder's
+    training record (the card) and the run; a resume with another weight is refused with the one to use."""
+    from regionedit.world.training.unet_trainers import edit_cell_weights
+
+    m = np.zeros((64, 64), bool)
+    m[10, 10] = m[40:48, 0:3] = True
+    w = edit_cell_weights([m, np.zeros_like(m)], 5.0)
+    assert w.shape == (2, 1, 16, 16)
+    hot = torch.zeros(16, 16, dtype=torch.bool)
+    hot[2, 2] = True
+    hot[10:12, 0] = True
+    assert torch.equal(w[0, 0], torch.where(hot, 5.0, 1.0)) and bool((w[1] == 1).all())
+
+    export = tmp_path / "export"
+    for name in ("tokenizer", "vae", "text_encoder", "unet"):
+        shutil.copytree(bundled_dir() / name, export / name)
+    args = ["--only", "unet_ip2p", "--out", str(tmp_path / "run"), "--export", str(export), "--batch", "2",
+            "--threads", "1", "--max-steps", "1", "--ip2p-init", "unet", "--ip2p-region-weight", "5"]
+    assert world_models.main(args) == 0
+    state = json.loads((export / "unet_ip2p" / "training_state.json").read_text())
+    assert state["region_weight"] == 5.0 and state["init"] == "unet"
+    with pytest.raises(SystemExit, match="--ip2p-region-weight 5"):
+        world_models.main(args[:-1] + ["3", "--max-steps", "2"])

@@ -69,7 +69,9 @@ DESCRIPTIONS = {
     "are what must learn to read the source image, and at one learning rate for all they did so slowly. A run may "
     "instead start from the inpainting UNet (`--ip2p-init unet_inpaint`, recorded below as init): conv_in keeps its "
     "noisy-latent and masked-image channels (the latter times the VAE scaling factor) and drops the mask channel, so "
-    "at initialisation it is the inpainting UNet told to keep every pixel.",
+    "at initialisation it is the inpainting UNet told to keep every pixel. A run may weigh the latent cells the edit "
+    "changes more in the loss (`--ip2p-region-weight`, recorded below as region_weight; the training sample's mask, "
+    "never used at inference).",
     "dit": "miniature diffusion transformer, a whole diffusers StableDiffusion3Pipeline folder: SD3Transformer2DModel "
     "(MM-DiT, 6 joint text-image attention blocks, 4 heads x 32 = width 128, patch 2 on the VAE's 16x16x4 latents: "
     "64 image tokens), trained from scratch as a rectified flow (x_t = (1 - s) x_0 + s noise, s logit-normal as SD3) "
@@ -156,6 +158,7 @@ def write_card(folder: Path, component: str, metrics: dict, command: str) -> str
               *([f"- conv_in learning rate: {state['conv_in_lr_scale']}x the rest's"] if "conv_in_lr_scale" in state else []),
               *([f"- peak learning rate: {state['lr']:g}"] if "lr" in state else []),
               *([f"- initialised from: {state['init']} (`--ip2p-init {state['init']}`)"] if "init" in state else []),
+              *([f"- loss weight of the edited latent cells: {state['region_weight']:g}"] if "region_weight" in state else []),
               f"- parameters: {n_params if n_params is not None else '?'} ({sub + ', ' if sub else ''}stored fp16)",
               f"- config: `{(sub + '/' if sub else '') + cfg_p.name if cfg_p else 'n/a'}` in this folder",
               "- data: rendered on the fly by `regionedit.world` (training seed); held-out evaluation seeds >= 10000",

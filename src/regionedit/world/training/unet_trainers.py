@@ -105,12 +105,13 @@ def _init_unet(export: Path, folder: Path, run: Run, in_channels: int, init: str
 
 
 def _train_unet_component(args, name: str, in_channels: int, seed_offset: int, make_step, extra_state=None,
-                          conv_in_lr_scale: float = 1.0) -> dict:
+                          conv_in_lr_scale: float = 1.0, record_extra: dict | None = None) -> dict:
     """Shared setup of the three UNet trainers: frozen VAE and text encoder, the UNet (see
     :func:`_init_unet`), AdamW with warm-up + cosine, EMA 0.999, resumable loop, fp16 export of the EMA
     weights. ``make_step(model, vae, text, tok, sched, rng)`` returns the per-step function.
     ``conv_in_lr_scale``: learning-rate multiplier of the input convolution (the layer whose zero-initialised
-    extra channels must learn to read the conditioning image; 1 = one learning rate for all)."""
+    extra channels must learn to read the conditioning image; 1 = one learning rate for all); ``record_extra``:
+    more recipe entries for the folder's training record (the model card)."""
     tok = load_tokenizer(args.export)
     vae, text = _frozen_vae_and_text(args.export)
     folder = args.export / name
@@ -145,7 +146,7 @@ def _train_unet_component(args, name: str, in_channels: int, seed_offset: int, m
     save_fp16(ema.model, folder)
     record = {"batch": args.batch or 64, "ema": 0.999, **({"earlier_training": earlier} if earlier else {}),
               **({"conv_in_lr_scale": conv_in_lr_scale} if conv_in_lr_scale != 1.0 else {}),
-              **({"lr": lr} if lr != 3e-4 else {}), **({"init": init} if init != "auto" else {})}
+              **({"lr": lr} if lr != 3e-4 else {}), **({"init": init} if init != "auto" else {}), **(record_extra or {})}
     write_state(folder, name, res["step"], res["seconds"], args.seed, record)
     return res
 
@@ -224,14 +225,30 @@ def train_unet_inpaint(args) -> dict:
     return _train_unet_component(args, "unet_inpaint", 9, 4, make_step)
 
 
+def edit_cell_weights(masks: list[np.ndarray], weight: float, factor: int = 4) -> torch.Tensor:
+    """Loss weights (B, 1, H / factor, W / factor) float32 on the latent grid: ``weight`` on every cell that holds a
+    pixel of the edit's mask ((H, W) bool, True = changed), 1 elsewhere."""
+    m = torch.from_numpy(np.stack([np.asarray(x, dtype=np.float32) for x in masks]))[:, None]
+    return 1.0 + (weight - 1.0) * torch.nn.functional.max_pool2d(m, factor)
+
+
 def train_unet_ip2p(args) -> dict:
     """InstructPix2Pix baseline (issue: evaluation baselines): an 8-channel UNet (noisy latents + source
     latents) fine-tuned on world *edit pairs* from the text-to-image UNet, conditioned on the instruction,
-    as diffusers' train_instruct_pix2pix example does (5% image, 5% text, 5% both dropped for CFG)."""
+    as diffusers' train_instruct_pix2pix example does (5% image, 5% text, 5% both dropped for CFG).
+    ``--ip2p-region-weight W`` (default 1: that example's uniform loss): the latent cells the edit changes (the
+    sample's ground-truth mask, max-pooled to the latent grid; training only) weigh W in the loss, as the
+    text-to-image UNet weighs object cells: started from the inpainting UNet the rest is already right, and the
+    few edited cells are what is left to learn."""
     from regionedit.world import sample_edit
 
     run = Run.for_args(args.out / "unet_ip2p", args)
     counter = {"i": run.load().get("counter", 0) if run.exists() else 0}
+    region_weight = float(getattr(args, "ip2p_region_weight", 1.0))
+    if run.exists() and run.load().get("region_weight", 1.0) != region_weight:
+        was = run.load().get("region_weight", 1.0)
+        raise SystemExit(f"{run.dir}: this run was trained with --ip2p-region-weight {was:g}, not {region_weight:g}; "
+                         f"continue it with --ip2p-region-weight {was:g}, or start a new run with another --out")
 
     def make_step(model, vae, text, tok, sched, rng):
         sf = vae.config.scaling_factor
@@ -251,12 +268,16 @@ def train_unet_ip2p(args) -> dict:
             # r < 0.05: text dropped; 0.05 <= r < 0.10: image dropped; 0.10 <= r < 0.15: both dropped
             keep_img = 1.0 - ((r >= 0.05) & (r < 0.15)).float()[:, None, None, None]
             cond = _encode_text(tok, text, prompts)
-            loss = _diffusion_loss(model, sched, lat, src_lat * keep_img, cond, gen)
+            # the latent cells the edit changes weigh region_weight (training-time ground truth only)
+            w = None if region_weight == 1.0 else edit_cell_weights([s.mask for s in samples], region_weight)
+            loss = _diffusion_loss(model, sched, lat, src_lat * keep_img, cond, gen, region_weight=w)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             return {"loss": loss.item()}
 
         return step_fn
 
-    return _train_unet_component(args, "unet_ip2p", 8, 5, make_step, extra_state=lambda: {"counter": counter["i"]},
-                                 conv_in_lr_scale=getattr(args, "conv_in_lr_scale", 1.0))
+    return _train_unet_component(args, "unet_ip2p", 8, 5, make_step,
+                                 extra_state=lambda: {"counter": counter["i"], "region_weight": region_weight},
+                                 conv_in_lr_scale=getattr(args, "conv_in_lr_scale", 1.0),
+                                 record_extra={"region_weight": region_weight} if region_weight != 1.0 else None)

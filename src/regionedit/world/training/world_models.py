@@ -93,6 +93,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "text-to-image UNet (auto, default); from the text-to-image UNet with zero source channels "
                         "(unet, InstructPix2Pix's init); or from the inpainting UNet told to keep every pixel "
                         "(unet_inpaint: it reproduces its source from the start)")
+    p.add_argument("--ip2p-region-weight", type=float, default=1.0,
+                   help="unet_ip2p: loss weight of the latent cells an edit changes (its training mask; default 1, "
+                        "InstructPix2Pix's uniform loss)")
     p.add_argument("--lr", type=float, default=None,
                    help="unet / unet_inpaint / unet_ip2p: peak learning rate of the warm-up + cosine schedule "
                         "(default 3e-4)")
