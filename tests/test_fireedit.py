@@ -278,6 +278,31 @@ def test_train_command_resumes_and_the_eval_methods_edit(folder, tmp_path):
     with pytest.raises(SystemExit, match="--method instructpix2pix cannot run.*unet_ip2p"):
         main(no_ip2p_edit + ["-o", str(tmp_path / "out3.png"), "--method", "instructpix2pix"])
 
+    # weights trained on another frozen UNet of the folder name it (unet_subfolder): the rows and the web menu use
+    # that one, so a folder can ship a newer unet_ip2p beside the base older FireEdit weights were trained on
+    from regionedit.web.methods import SeedMethods, required_files
+
+    shutil.copytree(model / "unet_ip2p", model / "unet_base")
+    cfg_p = model / "fireedit" / "config.json"
+    cfg = json.loads(cfg_p.read_text())
+    cfg["config"]["unet_subfolder"] = "unet_base"
+    cfg_p.write_text(json.dumps(cfg))
+    assert "unet_base/config.json" in required_files("fireedit", model)
+    from diffusers import UNet2DConditionModel
+
+    newer = UNet2DConditionModel.from_pretrained(model / "unet_ip2p")  # a newer unet_ip2p the row must not read
+    with torch.no_grad():
+        for p in newer.parameters():
+            p.add_(0.5)
+    newer.save_pretrained(model / "unet_ip2p")
+    row = build_methods(["fireedit"], M.load(str(model)), MethodSettings(steps=2))[0]["fireedit"]
+    base = _checksum(UNet2DConditionModel.from_pretrained(model / "unet_base"))
+    assert _checksum(row.method.unet) == pytest.approx(base, rel=1e-6) != _checksum(newer)
+    shutil.rmtree(model / "unet_base")
+    methods, skipped = build_methods(["fireedit"], M.load(str(model)), MethodSettings(steps=2))
+    assert not methods and "unet_base" in skipped["fireedit"]
+    assert "fireedit" not in SeedMethods(model).available
+
 
 def test_config_checks():
     with pytest.raises(ValueError, match="vl_heads"):

@@ -31,19 +31,40 @@ class MethodLoadError(Exception):
     """A seed method that could not be built (weights missing or unreadable); the message says why."""
 
 
-def required_files(name: str) -> tuple[str, ...]:
+def _base_unet(folder: Path | None, config_path: str, keys: tuple[str, ...]) -> str:
+    """The frozen UNet subfolder a trained method's config names (``unet_subfolder``; ``unet_ip2p`` when the config
+    is missing or unreadable: the presence check then fails on the config itself)."""
+    import json
+
+    if folder is not None:
+        try:
+            cfg = json.loads((folder / config_path).read_text())
+            for k in keys:
+                cfg = cfg[k]
+            if isinstance(cfg, str) and cfg:
+                return cfg
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    return "unet_ip2p"
+
+
+def required_files(name: str, folder: Path | None = None) -> tuple[str, ...]:
     """The files (relative to the model folder) whose presence offers seed method ``name``: its subfolder's
-    ``config.json`` and weights, and the frozen components its row needs."""
+    ``config.json`` and weights, and the frozen components its row needs (Region in Context's and FireEdit's UNet
+    is the one their config names, read from ``folder`` when given)."""
     from regionedit.methods.adaptedit import WEIGHTS_NAME as ADAPTEDIT_WEIGHTS
     from regionedit.methods.descriptive_edit import WEIGHTS_NAME as DESCRIPTIVE_WEIGHTS
     from regionedit.methods.fireedit import WEIGHTS_NAME as FIREEDIT_WEIGHTS
     from regionedit.methods.region_context import CONFIG_FILE as RIC_CONFIG, WEIGHTS_FILE as RIC_WEIGHTS
 
     base = name.removesuffix("-compose")
+    ric_unet = _base_unet(folder, f"region_in_context/{RIC_CONFIG}", ("unet_subfolder",))
+    fire_unet = _base_unet(folder, "fireedit/config.json", ("config", "unet_subfolder"))
     files = {"descriptive": ("descriptive_edit/config.json", f"descriptive_edit/{DESCRIPTIVE_WEIGHTS}"),
-             "region_in_context": (f"region_in_context/{RIC_CONFIG}", f"region_in_context/{RIC_WEIGHTS}"),
+             "region_in_context": (f"region_in_context/{RIC_CONFIG}", f"region_in_context/{RIC_WEIGHTS}",
+                                   f"{ric_unet}/config.json"),
              "adaptedit": ("adaptedit/config.json", f"adaptedit/{ADAPTEDIT_WEIGHTS}", "dit/model_index.json"),
-             "fireedit": ("fireedit/config.json", f"fireedit/{FIREEDIT_WEIGHTS}", "unet_ip2p/config.json",
+             "fireedit": ("fireedit/config.json", f"fireedit/{FIREEDIT_WEIGHTS}", f"{fire_unet}/config.json",
                           "region_predictor/config.json"),
              "instructpix2pix": ("unet_ip2p/config.json", "unet_ip2p/diffusion_pytorch_model.safetensors")}[base]
     if name.endswith("-compose"):
@@ -112,7 +133,7 @@ class SeedMethods:
 
     def present(self, name: str) -> bool:
         """Whether the files of seed method ``name`` are in the folder (nothing is read or loaded)."""
-        return self.folder is not None and all((self.folder / f).is_file() for f in required_files(name))
+        return self.folder is not None and all((self.folder / f).is_file() for f in required_files(name, self.folder))
 
     def editor(self, name: str, steps: int, guidance: float):
         """The :class:`~regionedit.pipeline.seed_editor.SeedMethodEditor` of ``name`` set to ``steps`` / ``guidance``:
