@@ -265,6 +265,24 @@ def test_instructpix2pix_runs_with_an_8_channel_unet(tiny_dir, tmp_path):
     r = eval_ip2p(models.load(d), n=2, steps=1)
     assert r["n"] == 2 and 0 <= r["edit_success"] <= 1 and 0 < r["l1_to_target"] < 1 and 0 <= r["leakage_outside_gt"] < 1
 
+    # `regionedit eval --image-guidance`: the pipeline's image_guidance_scale, recorded in the row and the command;
+    # another value is another output
+    out = {}
+    for g in (1.5, 3.0):
+        rc = _cli(["--protocol", "shapes", "--methods", "instructpix2pix", "--n", "1", "--steps", "2", "--model", str(d),
+                   "--out", str(tmp_path / f"ig{g}"), "--image-guidance", str(g), "--save-outputs", "--no-progress",
+                   "--dino", "none"])
+        assert rc == 0
+        res = json.loads((tmp_path / f"ig{g}" / "results.json").read_text())
+        assert res["methods"]["instructpix2pix"]["image_guidance"] == g
+        assert ("--image-guidance 3.0" in res["command"]) == (g == 3.0)
+        out[g] = sorted((tmp_path / f"ig{g}" / "outputs").rglob("*.png"))
+    a, b = (np.asarray(Image.open(out[g][0])) for g in (1.5, 3.0))
+    assert len(out[1.5]) == len(out[3.0]) == 1 and not np.array_equal(a, b)
+    with pytest.raises(ValueError, match="image_guidance must be >= 0"):
+        run_evaluation(EvalConfig(protocol="shapes", out=tmp_path / "neg", methods=["instructpix2pix"], model=str(d), n=1,
+                                  steps=2, image_guidance=-1.0), progress=False)
+
 
 def test_bad_configuration_messages(tiny_dir, tmp_path, capsys):
     with pytest.raises(ValueError, match="needs --data"):

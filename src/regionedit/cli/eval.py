@@ -39,6 +39,10 @@ def add_parser(sub) -> None:
     p.add_argument("--candidates", type=positive_int, default=3,
                    help="our editor (region, oracle): generator candidates, the one CLIP reads best kept (default 3; 1: one draw)")
     p.add_argument("--sdedit-strength", type=float, default=0.6, help="SDEdit img2img strength (default 0.6)")
+    p.add_argument("--image-guidance", type=float, default=1.5,
+                   help="image guidance of the methods that condition a denoiser on the source (instructpix2pix, "
+                        "region_in_context, fireedit: image_guidance_scale; descriptive: lambda_I); default 1.5, "
+                        "diffusers' InstructPix2Pix default")
     p.add_argument("--size", type=int, default=64, help="shapes protocol: image side in pixels (default 64)")
     p.add_argument("--renderer", default="regionedit", choices=RENDERERS,
                    help="shapes protocol: who draws the scenes: ours, or the independent renderer of "
@@ -70,7 +74,7 @@ def run(args) -> int:
     cfg = EvalConfig(
         protocol=args.protocol, out=args.out, methods=methods, n=args.n, seed=args.seed, data=args.data,
         split=args.split, model=args.model, steps=args.steps, guidance=args.guidance,
-        sdedit_strength=args.sdedit_strength, candidates=args.candidates, size=args.size, renderer=args.renderer, clip=args.clip,
+        sdedit_strength=args.sdedit_strength, image_guidance=args.image_guidance, candidates=args.candidates, size=args.size, renderer=args.renderer, clip=args.clip,
         dino=None if str(args.dino).lower() == "none" else args.dino, grid_k=args.grid_k,
         save_outputs=args.save_outputs,
     )

@@ -81,6 +81,7 @@ class EvalConfig:
     steps: int = 20
     guidance: float = 4.0
     sdedit_strength: float = 0.6
+    image_guidance: float = 1.5  # image guidance of the image-conditioned denoisers (MethodSettings.ip2p_image_guidance)
     candidates: int = 3  # our editor's generator candidates (EditorConfig.candidates)
     size: int = 64  # shapes protocol: image side
     renderer: str = "regionedit"  # shapes protocol: who draws the scenes (evaluation.alt_render.RENDERERS)
@@ -110,10 +111,12 @@ class EvalConfig:
             raise ValueError(f"steps must be >= 2 (DiffEdit's mask step needs two), got {self.steps}")
         if not self.methods:
             raise ValueError("give at least one method")
+        if not float(self.image_guidance) >= 0:
+            raise ValueError(f"image_guidance must be >= 0, got {self.image_guidance}")
 
     def method_settings(self) -> MethodSettings:
         return MethodSettings(steps=int(self.steps), guidance=float(self.guidance), sdedit_strength=float(self.sdedit_strength),
-                              candidates=int(self.candidates))
+                              candidates=int(self.candidates), ip2p_image_guidance=float(self.image_guidance))
 
 
 def _canonical_command(cfg: EvalConfig) -> str:
@@ -126,6 +129,8 @@ def _canonical_command(cfg: EvalConfig) -> str:
         parts += ["--split", cfg.split]
     parts += ["--model", str(cfg.model), "--steps", str(cfg.steps), "--guidance", str(cfg.guidance),
               "--candidates", str(cfg.candidates)]
+    if float(cfg.image_guidance) != 1.5:
+        parts += ["--image-guidance", str(cfg.image_guidance)]
     if cfg.protocol == "shapes":
         parts += ["--size", str(cfg.size)]
         if cfg.renderer != "regionedit":
