@@ -475,9 +475,16 @@ def test_method_menu_lists_the_seed_methods_present(blocks, h, tmp_path):
     # no region predictor: no -compose rows (nor FireEdit, whose region tokens need it)
     m = SeedMethods(_model_copy(tmp_path / "n", without=("region_predictor",)))
     assert m.choices == [REGIONEDIT, "descriptive", "region_in_context", "adaptedit", "instructpix2pix"]
-    # no InstructPix2Pix UNet: neither the peer nor the methods that steer it
+    # no InstructPix2Pix UNet: neither the peer nor the methods that steer it (theirs is the one their configs name)
+    from regionedit.models.bundled import BUNDLED
+
+    bases = {json.loads((BUNDLED["shapes-64"] / "fireedit" / "config.json").read_text())["config"]["unet_subfolder"],
+             json.loads((BUNDLED["shapes-64"] / "region_in_context" / "config.json").read_text())["unet_subfolder"]}
     m = SeedMethods(_model_copy(tmp_path / "o", without=("unet_ip2p",)))
-    assert "instructpix2pix" not in m.choices and "fireedit" not in m.choices
+    assert "instructpix2pix" not in m.choices
+    assert ("fireedit" in m.choices) == ("unet_ip2p" not in bases)
+    m = SeedMethods(_model_copy(tmp_path / "o2", without=("unet_ip2p", *bases)))
+    assert not {"instructpix2pix", "fireedit", "fireedit-compose", "region_in_context"} & set(m.choices)
     # a subfolder with its config but not its weights is not offered
     folder = tmp_path / "f"
     for f in required_files("descriptive"):

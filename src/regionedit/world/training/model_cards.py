@@ -62,16 +62,15 @@ DESCRIPTIONS = {
     "three object regions in ten are the object's own footprint grown 0-2 px (the region of a recolour or removal "
     "of a found object, filled edge to edge); loss weighted 5x inside the region.",
     "unet_ip2p": "InstructPix2Pix baseline: diffusers UNet2DConditionModel, 8 input channels (noisy latents + source "
-    "latents), initialised from the text-to-image UNet with zero-initialised extra channels and fine-tuned on world "
-    "edit pairs conditioned on the instruction, as diffusers' train_instruct_pix2pix example (5% text, 5% image, "
-    "5% both dropped); run through StableDiffusionInstructPix2PixPipeline. A continuation may raise conv_in's "
-    "learning rate (`--conv-in-lr-scale`, recorded below as conv_in_lr_scale): its zero-initialised source channels "
-    "are what must learn to read the source image, and at one learning rate for all they did so slowly. A run may "
-    "instead start from the inpainting UNet (`--ip2p-init unet_inpaint`, recorded below as init): conv_in keeps its "
+    "latents), fine-tuned on world edit pairs conditioned on the instruction, as diffusers' train_instruct_pix2pix "
+    "example (5% text, 5% image, 5% both dropped); run through StableDiffusionInstructPix2PixPipeline. The shipped "
+    "weights start from the inpainting UNet (`--ip2p-init unet_inpaint`, recorded below as init): conv_in keeps its "
     "noisy-latent and masked-image channels (the latter times the VAE scaling factor) and drops the mask channel, so "
-    "at initialisation it is the inpainting UNet told to keep every pixel. A run may weigh the latent cells the edit "
-    "changes more in the loss (`--ip2p-region-weight`, recorded below as region_weight; the training sample's mask, "
-    "never used at inference).",
+    "at initialisation it is the inpainting UNet told to keep every pixel; the latent cells the edit changes weigh "
+    "more in the loss (`--ip2p-region-weight`, recorded below as region_weight; the training sample's mask, never "
+    "used at inference). InstructPix2Pix's own init (`--ip2p-init unet`: the text-to-image UNet with zero-initialised "
+    "source channels) and a higher learning rate for conv_in (`--conv-in-lr-scale`) are options; docs/results.md "
+    "has the curves of all three.",
     "dit": "miniature diffusion transformer, a whole diffusers StableDiffusion3Pipeline folder: SD3Transformer2DModel "
     "(MM-DiT, 6 joint text-image attention blocks, 4 heads x 32 = width 128, patch 2 on the VAE's 16x16x4 latents: "
     "64 image tokens), trained from scratch as a rectified flow (x_t = (1 - s) x_0 + s noise, s logit-normal as SD3) "
@@ -99,6 +98,9 @@ TRAIN_COMMANDS = {
              "regionedit train world-models --only clip --batch 64 --minutes M --out runs/wm_clipshape "
              "--export runs/wm/export"],
     "dit": ["regionedit train world-models --only dit --batch 32 --minutes M --out runs/wm"],
+    "unet_ip2p": ["regionedit train world-models --only unet_ip2p --batch 32 --ip2p-init unet_inpaint "
+                  "--ip2p-region-weight 5 --lr 1e-4 --max-steps 1579 --out runs/ip2p --export runs/ip2p/export",
+                  "the same command with --lr 3e-5 --max-steps 3349 (a resume of that run at the lower rate)"],
     "region_predictor": ["regionedit train region --out runs/region --minutes M",
                          "regionedit train region --out runs/region_presence --presence-only --absent-prob 0.35 "
                          "--batch 64 --lr 1e-3 --minutes M"],

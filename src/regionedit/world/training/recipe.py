@@ -73,7 +73,14 @@ PHASES: tuple[Phase, ...] = (
     # full 7670 (3.4-6 CPU-hours on these machines) never fitted one session of a machine that keeps runs/.
     Phase("unet_inpaint", "world-models", 5225, ("--only", "unet_inpaint", "--batch", "64"),
           "initialised from the text-to-image UNet; budget below the shipped 7670 steps", ("unet_inpaint",)),
-    Phase("unet_ip2p", "world-models", 208 + 169, ("--only", "unet_ip2p", "--batch", "64"), "", ("unet_ip2p",)),
+    # unet_ip2p: the shipped run went 1579 steps at lr 1e-4, then resumed the same run at 3e-5 to step 3349; here the
+    # second phase continues from the first one's export (a fresh optimizer and EMA)
+    Phase("unet_ip2p", "world-models", 1579, ("--only", "unet_ip2p", "--batch", "32", "--ip2p-init", "unet_inpaint",
+                                             "--ip2p-region-weight", "5", "--lr", "1e-4"),
+          "from the inpainting UNet told to keep every pixel; edited latent cells weigh 5x", ("unet_ip2p",)),
+    Phase("unet_ip2p_low_lr", "world-models", 3349 - 1579, ("--only", "unet_ip2p", "--batch", "32", "--ip2p-init", "auto",
+                                                          "--ip2p-region-weight", "5", "--lr", "3e-5"),
+          "continues the export of phase unet_ip2p at a lower learning rate", ("unet_ip2p",)),
     Phase("dit", "world-models", DIT_RECIPE_STEPS, ("--only", "dit", "--batch", "32"),
           "diffusion transformer, a StableDiffusion3Pipeline folder on the text encoder and VAE", ("dit",)),
     Phase("region", "region", 2101 + 1341, ("--batch", "16"), "seed 001 region predictor, text-image pairs only",
