@@ -70,7 +70,8 @@ DESCRIPTIONS = {
     "more in the loss (`--ip2p-region-weight`, recorded below as region_weight; the training sample's mask, never "
     "used at inference). InstructPix2Pix's own init (`--ip2p-init unet`: the text-to-image UNet with zero-initialised "
     "source channels) and a higher learning rate for conv_in (`--conv-in-lr-scale`) are options; docs/results.md "
-    "has the curves of all three.",
+    "has the curves of all three. The shipped run was resumed once at a lower learning rate (the two commands below); "
+    "the peak learning rate recorded is the last one's.",
     "dit": "miniature diffusion transformer, a whole diffusers StableDiffusion3Pipeline folder: SD3Transformer2DModel "
     "(MM-DiT, 6 joint text-image attention blocks, 4 heads x 32 = width 128, patch 2 on the VAE's 16x16x4 latents: "
     "64 image tokens), trained from scratch as a rectified flow (x_t = (1 - s) x_0 + s noise, s logit-normal as SD3) "
@@ -100,7 +101,8 @@ TRAIN_COMMANDS = {
     "dit": ["regionedit train world-models --only dit --batch 32 --minutes M --out runs/wm"],
     "unet_ip2p": ["regionedit train world-models --only unet_ip2p --batch 32 --ip2p-init unet_inpaint "
                   "--ip2p-region-weight 5 --lr 1e-4 --max-steps 1579 --out runs/ip2p --export runs/ip2p/export",
-                  "the same command with --lr 3e-5 --max-steps 3349 (a resume of that run at the lower rate)"],
+                  "regionedit train world-models --only unet_ip2p --batch 32 --ip2p-init unet_inpaint "
+                  "--ip2p-region-weight 5 --lr 3e-5 --max-steps 3349 --out runs/ip2p --export runs/ip2p/export"],
     "region_predictor": ["regionedit train region --out runs/region --minutes M",
                          "regionedit train region --out runs/region_presence --presence-only --absent-prob 0.35 "
                          "--batch 64 --lr 1e-3 --minutes M"],
