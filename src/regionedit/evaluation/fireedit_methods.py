@@ -33,16 +33,6 @@ def fireedit_subfolder(name: str) -> str:
     return name if name in _ABLATION_FLAGS else "fireedit"
 
 
-def _configured_unet(folder: Path) -> str | None:
-    """The ``unet_subfolder`` a FireEdit weights folder's ``config.json`` names (None when it names none)."""
-    import json
-
-    try:
-        return json.loads((folder / "config.json").read_text())["config"].get("unet_subfolder")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
-
-
 class FireEditMethod(TrainedMethodRow):
     """One FireEdit evaluation method (see the module docstring) over ``<model>/unet_ip2p`` and its trained modules."""
 
@@ -51,12 +41,13 @@ class FireEditMethod(TrainedMethodRow):
     def __init__(self, name: str, models, settings):
         from regionedit.evaluation.baselines import IP2P_SUBFOLDER, MethodUnavailable, _load_component
         from regionedit.methods.fireedit import WEIGHTS_NAME, FireEdit
+        from regionedit.methods.trainable import frozen_unet_subfolder
 
         if name not in FIREEDIT_METHODS:
             raise ValueError(f"unknown FireEdit method {name!r}; one of {FIREEDIT_METHODS}")
         root = Path(models.location)
         # the frozen UNet the weights were trained on (their config names it; unet_ip2p for new ones)
-        unet_sub = _configured_unet(root / fireedit_subfolder(name)) or IP2P_SUBFOLDER
+        unet_sub = frozen_unet_subfolder(root / fireedit_subfolder(name)) or IP2P_SUBFOLDER
         if not (root / unet_sub / "config.json").exists():
             raise MethodUnavailable(f"{root} has no {unet_sub}/ (the frozen 8-channel InstructPix2Pix UNet "
                                     "FireEdit conditions)")

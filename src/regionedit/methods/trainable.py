@@ -121,3 +121,15 @@ def atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def frozen_unet_subfolder(folder: str | Path) -> str | None:
+    """The frozen UNet subfolder (of the base model folder) that a trained method's weights folder names in its
+    ``config.json``: ``unet_subfolder`` at the top (Region in Context) or under ``"config"`` (FireEdit); None when
+    the config is missing, unreadable or names none."""
+    try:
+        cfg = json.loads((Path(folder) / "config.json").read_text())
+        sub = cfg.get("unet_subfolder") or (cfg.get("config") or {}).get("unet_subfolder")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return sub if isinstance(sub, str) and sub else None

@@ -31,23 +31,6 @@ class MethodLoadError(Exception):
     """A seed method that could not be built (weights missing or unreadable); the message says why."""
 
 
-def _base_unet(folder: Path | None, config_path: str, keys: tuple[str, ...]) -> str:
-    """The frozen UNet subfolder a trained method's config names (``unet_subfolder``; ``unet_ip2p`` when the config
-    is missing or unreadable: the presence check then fails on the config itself)."""
-    import json
-
-    if folder is not None:
-        try:
-            cfg = json.loads((folder / config_path).read_text())
-            for k in keys:
-                cfg = cfg[k]
-            if isinstance(cfg, str) and cfg:
-                return cfg
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-    return "unet_ip2p"
-
-
 def required_files(name: str, folder: Path | None = None) -> tuple[str, ...]:
     """The files (relative to the model folder) whose presence offers seed method ``name``: its subfolder's
     ``config.json`` and weights, and the frozen components its row needs (Region in Context's and FireEdit's UNet
@@ -57,9 +40,12 @@ def required_files(name: str, folder: Path | None = None) -> tuple[str, ...]:
     from regionedit.methods.fireedit import WEIGHTS_NAME as FIREEDIT_WEIGHTS
     from regionedit.methods.region_context import CONFIG_FILE as RIC_CONFIG, WEIGHTS_FILE as RIC_WEIGHTS
 
+    from regionedit.methods.trainable import frozen_unet_subfolder
+
     base = name.removesuffix("-compose")
-    ric_unet = _base_unet(folder, f"region_in_context/{RIC_CONFIG}", ("unet_subfolder",))
-    fire_unet = _base_unet(folder, "fireedit/config.json", ("config", "unet_subfolder"))
+    # the frozen UNet a trained method names (unet_ip2p when it names none or there is no folder to read)
+    ric_unet, fire_unet = ((frozen_unet_subfolder(folder / sub) if folder is not None else None) or "unet_ip2p"
+                           for sub in ("region_in_context", "fireedit"))
     files = {"descriptive": ("descriptive_edit/config.json", f"descriptive_edit/{DESCRIPTIVE_WEIGHTS}"),
              "region_in_context": (f"region_in_context/{RIC_CONFIG}", f"region_in_context/{RIC_WEIGHTS}",
                                    f"{ric_unet}/config.json"),
