@@ -275,7 +275,7 @@ def test_trainer_overfits_a_fixed_tiny_batch(tiny, tmp_path):
     data = _samples(1)
     before = _fixed_loss(DescriptiveEdit(tiny), data)
     run = train_descriptive(tiny, data, tmp_path / "run", steps=30,
-                            train_config=DescriptiveTrainConfig(batch_size=1, lr=1e-2, checkpoint_steps=100))
+                            train_config=DescriptiveTrainConfig(batch_size=1, lr=1e-2))
     assert run["step"] == 30 and len(run["losses"]) == 30 and all(np.isfinite(run["losses"]))
     after = _fixed_loss(run["method"], data)
     assert after < 0.85 * before, (before, after)
@@ -295,10 +295,10 @@ def test_trainer_overfits_a_fixed_tiny_batch(tiny, tmp_path):
 
 def test_trainer_checkpoint_and_resume_give_the_same_next_step_loss(tiny, tmp_path):
     data = _samples(3)  # batch 2 over 3 samples: the batches rotate, so resuming must skip the used samples
-    cfg = DescriptiveTrainConfig(batch_size=2, lr=1e-3, checkpoint_steps=100, p_drop_text=0.3, p_drop_image=0.3)
+    cfg = DescriptiveTrainConfig(batch_size=2, lr=1e-3, p_drop_text=0.3, p_drop_image=0.3)
     straight = train_descriptive(tiny, data, tmp_path / "a", steps=4, train_config=cfg)
     first = train_descriptive(tiny, data, tmp_path / "b", steps=3, train_config=cfg)
-    assert (tmp_path / "b" / "state.safetensors").exists() and not list((tmp_path / "b").glob("*.pt"))
+    assert (tmp_path / "b" / "state.pt").exists()
     resumed = train_descriptive(tiny, data, tmp_path / "b", steps=4)
     assert resumed["resumed_from"] == 3 and resumed["step"] == 4 and len(resumed["losses"]) == 1
     assert first["losses"] == straight["losses"][:3]

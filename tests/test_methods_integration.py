@@ -59,7 +59,7 @@ def test_trainers_export_loadable_weights(folder, runs):
     models = M.load(str(folder))
     d = DescriptiveEdit.from_pretrained(runs / "descriptive" / "export", models=models)
     assert d.config.to_dict()
-    assert (runs / "descriptive" / "state.safetensors").exists()
+    assert (runs / "descriptive" / "state.pt").exists()
     r = RegionInContext.from_pretrained(runs / "ric" / "export", models=models)
     assert r.config.base == str(folder)
     png = runs / "descriptive" / "loss.png"  # the loss curves beside the log (Region in Context: its own test)

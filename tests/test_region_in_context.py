@@ -25,7 +25,8 @@ from regionedit.methods.region_in_context import (
     region_box,
     same_text_positives,
 )
-from regionedit.training.region_in_context import RegionInContextTrainConfig, RegionInContextTrainer
+from regionedit.training.method_runner import RunOptions
+from regionedit.training.region_in_context import RegionInContextTrainConfig, collate, train_region_in_context
 
 
 @pytest.fixture(scope="module")
@@ -306,60 +307,78 @@ def test_save_load_round_trip(models, folder, tmp_path):
 # the trainer
 
 
+def _train(models, data, out, steps, tc, **method_kw):
+    """``train_region_in_context`` on the tiny models, ``steps`` steps in all, logging every 10 steps."""
+    cfg = RegionInContextConfig(base=str(models.location), **method_kw)
+    return train_region_in_context(models, data, RunOptions(out=out, max_steps=steps, minutes=4, log_every=10), cfg, tc)
+
+
 def test_trainer_loss_falls_on_a_fixed_batch(models, tmp_path):
-    m = _method(models, gate_init=1.0)
     batch = [_sample(i) for i in range(2)]
     # (x0_weight 0 halves the step's cost; the x^_0 terms are exercised by the gradient and resume tests)
-    cfg = RegionInContextTrainConfig(batch=2, lr=3e-3, weight_decay=0.0, x0_weight=0.0, cfg_drop=0.0, log_every=10)
-    trainer = RegionInContextTrainer(m, batch, tmp_path / "run", cfg)
-    before = trainer.evaluate(batch, seed=5)
-    res = trainer.train(max_steps=30, minutes=4)
-    after = trainer.evaluate(batch, seed=5)
-    assert res["step"] == 30 and trainer.consumed == 60
+    tc = RegionInContextTrainConfig(batch_size=2, lr=3e-3, weight_decay=0.0, x0_weight=0.0, cfg_drop=0.0)
+    probe = _method(models, gate_init=1.0)  # the same initial weights as the trained one (init_seed 0)
+
+    def losses(m):
+        b, _ = collate(batch, m.size)
+        with torch.no_grad():
+            out = m.training_losses(b.source, b.target, b.masks, b.instructions, b.region_texts, b.scene_texts,
+                                    torch.Generator().manual_seed(5), x0_weight=0.0, cfg_drop=0.0)
+        return {k: float(v) for k, v in out.items()}
+
+    before = losses(probe)
+    res = _train(models, batch, tmp_path / "run", 30, tc, gate_init=1.0)
+    after = losses(res["method"].method)
+    assert res["step"] == 30 and res["method"].counters == {"region_texts_given": 60, "samples": 60}
     assert after["loss"] < before["loss"]
     assert after["region"] < before["region"] and after["scene"] < before["scene"]
     log = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in log] == [10, 20, 30] and "gate" in log[-1] and "frac_high" in log[-1]["gate"]
+    assert [r["step"] for r in log] == [10, 20, 30] and 0 <= log[-1]["gate_frac_high"] <= 1 and "gate_mean" in log[-1]
     png = tmp_path / "run" / "loss.png"  # the loss curves beside the log, drawn at the last checkpoint
     assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    exported = trainer.export(tmp_path / "export")
-    rec = json.loads((exported / "training_state.json").read_text())
-    assert rec["steps"] == 30 and "2 of 2" not in rec["region_descriptions"]  # 60 samples, all with their own
-    assert rec["region_descriptions"].startswith("60 of 60")
-
-
-def test_trainer_resume_takes_the_same_next_step(models, tmp_path):
-    data = [_sample(i) for i in range(5)]  # odd length: the resumed position is mid-epoch
-    cfg = RegionInContextTrainConfig(batch=2, lr=1e-3, cfg_drop=0.3, log_every=0)
-
-    straight = RegionInContextTrainer(_method(models, gate_init=0.5), data, tmp_path / "a", cfg)
-    straight.train(max_steps=3)
-    expected = straight.step()  # step 4, after a checkpoint at step 3
-
-    first = RegionInContextTrainer(_method(models, gate_init=0.5), data, tmp_path / "b", cfg)
-    first.train(max_steps=3)
-    assert (tmp_path / "b" / "checkpoint.safetensors").exists() and not list((tmp_path / "b").glob("*.pt"))
-    resumed = RegionInContextTrainer(_method(models, gate_init=0.5), data, tmp_path / "b", cfg)  # fresh weights ...
-    assert resumed.step_count == 3 and resumed.consumed == 6  # ... replaced by the checkpoint's
-    assert resumed.last_losses == first.last_losses != {}  # the record of a resumed run keeps its last losses
-    got = resumed.step()
-    assert got == expected
-    a, b = straight.method.weights.state_dict(), resumed.method.weights.state_dict()
+    rec = json.loads((tmp_path / "run" / "export" / "training_state.json").read_text())
+    assert rec["steps"] == 30 and rec["region_descriptions"].startswith("60 of 60")  # all had their own
+    assert "frac_high" in rec["gate"] and rec["last_losses"]["loss"] > 0
+    back = RegionInContext.from_pretrained(tmp_path / "run" / "export", models=models)
+    a, b = res["method"].method.weights.state_dict(), back.weights.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_trainer_command_line_trains_resumes_and_exports(folder, tmp_path):
-    from regionedit.training.region_in_context import main
+def test_trainer_resume_takes_the_same_steps(models, tmp_path):
+    """3 steps, stop, resume to 4 == 4 steps straight (weights bit-equal): the data position (mid-epoch), the
+    generator and the optimizer travel in the checkpoint, and a resumed run keeps its own method config."""
+    data = [_sample(i) for i in range(5)]  # odd length: the resumed position is mid-epoch
+    tc = RegionInContextTrainConfig(batch_size=2, lr=1e-3, cfg_drop=0.3)
+    straight = _train(models, data, tmp_path / "a", 4, tc, gate_init=0.5)
+    _train(models, data, tmp_path / "b", 3, tc, gate_init=0.5)
+    assert (tmp_path / "b" / "state.pt").exists()
+    resumed = _train(models, data, tmp_path / "b", 4, tc, gate_init=-3.0)  # the saved gate_init wins
+    assert resumed["step"] == 4 and resumed["steps_this_run"] == 1
+    assert resumed["method"].config.gate_init == 0.5 and resumed["method"].counters["samples"] == 8
+    a, b = straight["method"].net.state_dict(), resumed["method"].net.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
-    data = [_sample(i) for i in range(3)]
-    argv = ["--model", str(folder), "--out", str(tmp_path / "run"), "--batch", "2", "--gate", "scalar", "--fp16-export"]
-    assert main(argv + ["--max-steps", "1"], data=data)["step"] == 1
-    assert main(argv + ["--max-steps", "2", "--gate", "channel"], data=data)["step"] == 2  # resumes its own settings
+
+def test_trainer_command_line_trains_resumes_and_exports(folder, tmp_path):
+    from regionedit.cli.main import main
+
+    data = tmp_path / "data"
+    from regionedit.world.export import export_dataset
+
+    export_dataset(data, 3, 5, "magicbrush", progress=False)
+    argv = ["train", "region_in_context", "--model", str(folder), "--out", str(tmp_path / "run"), "--batch", "2",
+            "--x0-weight", "0", "--data", str(data), "--fp16-export", "--no-progress"]
+    assert main(argv + ["--gate", "scalar", "--max-steps", "1"]) == 0
+    assert main(argv + ["--max-steps", "2", "--gate", "channel"]) == 0  # resumes with its own settings
     export = tmp_path / "run" / "export"
     m = RegionInContext.from_pretrained(export)
     assert m.config.gate == "scalar" and json.loads((export / "training_state.json").read_text())["steps"] == 2
     from safetensors.torch import load_file
 
     assert all(v.dtype == torch.float16 for v in load_file(str(export / "model.safetensors")).values())
-    with pytest.raises(SystemExit, match="data source"):
-        main(argv)
+
+
+def test_trainer_names_a_sample_without_the_fields_it_needs(models, tmp_path):
+    bad = [{"source": np.zeros((8, 8, 3), np.uint8), "target": np.zeros((8, 8, 3), np.uint8), "instruction": "x"}]
+    with pytest.raises(TypeError, match="target_caption"):
+        _train(models, bad, tmp_path / "bad", 1, RegionInContextTrainConfig(batch_size=1))

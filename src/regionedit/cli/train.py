@@ -80,9 +80,9 @@ def _method_data(args, require: tuple[str, ...]):
 
 
 def add_descriptive_arguments(p) -> None:
-    from regionedit.training.common import add_export_arguments
+    from regionedit.training.common import add_checkpoint_arguments, add_export_arguments
 
-    p.add_argument("--out", type=Path, required=True, help="run folder (state.safetensors, log.jsonl); resumes when it has one")
+    p.add_argument("--out", type=Path, required=True, help="run folder (state.pt, log.jsonl); resumes when it has one")
     p.add_argument("--model", default="shapes-64", help="base model folder or name (its text-to-image unet/) (default shapes-64)")
     p.add_argument("--steps", "--max-steps", dest="steps", type=int, default=2000,
                    help="train until this many steps in all (default 2000)")
@@ -90,7 +90,9 @@ def add_descriptive_arguments(p) -> None:
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--checkpoint-steps", type=int, default=50)
+    add_checkpoint_arguments(p)
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=False, help="tqdm bar (default: a "
+                                                                                           "JSON line per step)")
     p.add_argument("--data", default=None, help="a dataset regionedit.data.open_dataset reads (samples with a target image "
                                                 "and a target caption); default: the shapes world's edit samples")
     p.add_argument("--split", default=None, help="split of --data")
@@ -112,47 +114,12 @@ def run_descriptive(args) -> int:
 
     export = resolve_export(args.out, args.export, args.overwrite_bundled)
     data, name = _method_data(args, ("target_caption",))
-    tc = DescriptiveTrainConfig(batch_size=args.batch, lr=args.lr, seed=args.seed, checkpoint_steps=args.checkpoint_steps)
+    tc = DescriptiveTrainConfig(batch_size=args.batch, lr=args.lr, seed=args.seed)
     res = train_descriptive(args.model, data, args.out, args.steps, train_config=tc, export=export, minutes=args.minutes,
-                            data_name=name, verbose=True,
-                            export_dtype=torch.float16 if args.fp16_export else torch.float32)
+                            data_name=name, export_dtype=torch.float16 if args.fp16_export else torch.float32,
+                            checkpoint_steps=args.checkpoint_steps, checkpoint_minutes=args.checkpoint_minutes,
+                            progress=args.progress)
     print(json.dumps({"export": str(res["export"]), "step": res["step"], "resumed_from": res["resumed_from"]}), flush=True)
-    return 0
-
-
-def add_region_in_context_arguments(p) -> None:
-    """The options of :func:`regionedit.training.region_in_context.build_parser` (one definition), plus ``--steps``
-    (= ``--max-steps``), ``--data`` and ``--split``."""
-    from regionedit.training.region_in_context import build_parser
-
-    for action in build_parser()._actions:
-        if not isinstance(action, argparse._HelpAction):
-            p._add_action(action)
-    p.add_argument("--steps", dest="max_steps", type=int, default=argparse.SUPPRESS, help="same as --max-steps")
-    p.add_argument("--data", default=None, help="a dataset regionedit.data.open_dataset reads (samples with a target "
-                                                "image, an instruction and a target caption; the mask, when missing, "
-                                                "is where target and source differ); default: the shapes world's edits")
-    p.add_argument("--split", default=None, help="split of --data")
-
-
-def run_region_in_context(args) -> int:
-    """``regionedit train region_in_context``: :func:`regionedit.training.region_in_context.main` on ``--data`` or
-    the shapes world's edit samples; exports into ``<out>/export`` (copy it to ``<model>/region_in_context`` for
-    ``regionedit eval --methods region_in_context``)."""
-    from regionedit.training.region_in_context import build_parser, main
-
-    argv: list[str] = []
-    for action in build_parser()._actions:
-        if isinstance(action, argparse._HelpAction) or not action.option_strings:
-            continue
-        value = getattr(args, action.dest, None)
-        if isinstance(action, argparse._StoreTrueAction):
-            if value:
-                argv.append(action.option_strings[-1])
-        elif value is not None:
-            argv += [action.option_strings[-1], str(value)]
-    data, _ = _method_data(args, ("instruction", "target_caption"))
-    main(argv, data=data)
     return 0
 
 
@@ -195,17 +162,18 @@ def world_or_generic_captions(caption, rng, absent_prob, h, w):
     return None if ex is None else to_region_example(ex, caption, h, w)
 
 
-def edit_pair_trainer(module: str):
-    """``(add_arguments, run)`` of a seed-method trainer module on edit pairs with an instruction (``adaptedit``,
-    ``fireedit``): its options, and its ``run(args, data, name)`` on ``--data`` or the shapes world's edit samples.
-    The export goes to ``<out>/export`` (copy it to ``<model>/<method>`` for ``regionedit eval --methods <method>``)."""
+def edit_pair_trainer(module: str, require: tuple[str, ...] = ("instruction",)):
+    """``(add_arguments, run)`` of a seed-method trainer module on edit pairs with the fields ``require``
+    (``adaptedit``, ``fireedit``: an instruction; ``region_in_context``: also a target caption): its options, and its
+    ``run(args, data, name)`` on ``--data`` or the shapes world's edit samples. The export goes to ``<out>/export``
+    (copy it to ``<model>/<method>`` for ``regionedit eval --methods <method>``)."""
     import importlib
 
     def add(p) -> None:
         importlib.import_module(module).add_arguments(p)
 
     def run(args) -> int:
-        data, name = _method_data(args, ("instruction",))
+        data, name = _method_data(args, require)
         return importlib.import_module(module).run(args, data, name)
 
     return add, run
@@ -215,7 +183,8 @@ def edit_pair_trainer(module: str):
 RUNNERS = {"region": run_region}
 
 METHOD_RUNNERS = {"descriptive": (add_descriptive_arguments, run_descriptive),
-                  "region_in_context": (add_region_in_context_arguments, run_region_in_context),
+                  "region_in_context": edit_pair_trainer("regionedit.training.region_in_context",
+                                                         ("instruction", "target_caption")),
                   "adaptedit": edit_pair_trainer("regionedit.training.adaptedit"),
                   "fireedit": edit_pair_trainer("regionedit.training.fireedit")}
 

@@ -63,6 +63,15 @@ class RegionInContextConfig:
     train_unet: bool = False
     init_seed: int = 0
 
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RegionInContextConfig":
+        """The config of a ``to_dict`` (a saved run's or folder's); keys of other versions are dropped."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
     def __post_init__(self):
         if self.region_embedding not in ("crop", "pool"):
             raise ValueError(f"region_embedding must be 'crop' or 'pool', got {self.region_embedding!r}")

@@ -19,28 +19,21 @@ records whose ``target`` and ``target_caption`` are set); this module imports no
 (epochs); on resume the trainer re-iterates it from the start and skips the samples it already used, so a
 resumed run sees the same batches as an uninterrupted one when the iterable restarts deterministically.
 
-Resumable, and nothing is pickled: ``<out>/state.safetensors`` holds the bridge weights, the AdamW state and the
-sampling generator, with the step count and settings as JSON in its metadata (one file, replaced atomically);
-``<out>/log.jsonl`` one line per step; the bridges are exported to ``<out>/export``
+Resumable through the seed methods' shared runner (:func:`regionedit.training.method_runner.train_method`, as
+AdaptEdit's, FireEdit's and Region in Context's): ``<out>/state.pt`` (bridge weights, AdamW state, generator, step,
+data position, settings; loaded with ``weights_only=True``: nothing but tensors and plain data is unpickled),
+``<out>/log.jsonl`` one line per step, ``loss.png``; the bridges are exported to ``<out>/export``
 (:meth:`DescriptiveEdit.save_pretrained`: ``bridges.safetensors`` + ``config.json`` + model card).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
-
-from regionedit.training.common import truncate_jsonl
-
-STATE_NAME = "state.safetensors"
 
 
 @dataclasses.dataclass
@@ -49,8 +42,7 @@ class DescriptiveTrainConfig:
 
     batch_size: triples per step. lr / weight_decay: AdamW on the bridge parameters only.
     p_drop_text / p_drop_image: the seed's 5 % independent drops of the description and of the source image.
-    seed: the generator of timesteps, noise and drops. checkpoint_steps: checkpoint every this many steps (and at
-    the end).
+    seed: the generator of timesteps, noise and drops. (How often to checkpoint is :func:`train_descriptive`'s.)
     """
 
     batch_size: int = 4
@@ -59,13 +51,10 @@ class DescriptiveTrainConfig:
     p_drop_text: float = 0.05
     p_drop_image: float = 0.05
     seed: int = 0
-    checkpoint_steps: int = 50
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.checkpoint_steps < 1:
-            raise ValueError(f"checkpoint_steps must be >= 1, got {self.checkpoint_steps}")
         for name in ("p_drop_text", "p_drop_image"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
@@ -126,179 +115,99 @@ def descriptive_loss(method, source_latents: torch.Tensor, target_latents: torch
     return F.mse_loss(pred.float(), y.float())
 
 
-class SampleStream:
-    """Samples from ``source`` forever: re-iterates a finite iterable, skips ``skip`` samples first."""
+class DescriptiveTrainee:
+    """A :class:`~regionedit.methods.DescriptiveEdit` as :func:`~regionedit.training.method_runner.train_method` trains
+    it: ``net`` (the bridges), :meth:`collate` (samples -> source / target latents and description embeddings),
+    :meth:`training_loss` (:func:`descriptive_loss`); ``losses`` keeps this call's per-step losses."""
 
-    def __init__(self, source: Iterable, skip: int = 0):
-        self.source = source
-        self.it: Iterator = iter(source)
-        self.used = 0
-        for _ in range(skip):
-            self.next()
+    def __init__(self, method):
+        self.method, self.net = method, method.bridges
+        self.config = method.config
+        self.native_size = method.native_size
+        self.null_emb = method.encode_text([method.config.null_text])
+        self.losses: list[float] = []
 
-    def next(self) -> Any:
-        try:
-            s = next(self.it)
-        except StopIteration:
-            it = iter(self.source)
-            if it is self.it:
-                raise ValueError("the data source ran out and cannot restart (it is a one-shot iterator); pass a list, "
-                                 "an object whose __iter__ starts over, or an endless iterator") from None
-            self.it = it
-            try:
-                s = next(self.it)
-            except StopIteration:
-                raise ValueError("the data source is empty") from None
-        self.used += 1
-        return s
+    def trainable_parameters(self):
+        return self.method.trainable_parameters()
 
-    def take(self, n: int) -> list:
-        return [self.next() for _ in range(n)]
+    def train(self) -> None:
+        self.net.train()
 
+    def eval(self) -> None:
+        self.net.eval()
 
-# -- checkpoints: safetensors + JSON metadata, never pickle -----------------------------------------------------
-def _save_state(path: Path, method, optimizer: torch.optim.Optimizer, generator: torch.Generator, meta: dict) -> None:
-    from safetensors.torch import save_file
+    def collate(self, samples: list) -> tuple:
+        return prepare_batch(self.method, samples)
 
-    tensors = {f"bridges.{k}": v.detach().cpu().contiguous() for k, v in method.bridges.state_dict().items()}
-    opt = optimizer.state_dict()
-    scalars: dict[str, dict] = {}
-    for idx, st in opt["state"].items():
-        for k, v in st.items():
-            if isinstance(v, torch.Tensor):
-                tensors[f"optim.{idx}.{k}"] = v.detach().cpu().contiguous()
-            else:
-                scalars.setdefault(str(idx), {})[k] = v
-    tensors["generator"] = generator.get_state()
-    meta = {**meta, "optim_param_groups": opt["param_groups"], "optim_scalars": scalars}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={"state": json.dumps(meta)})
-    os.replace(tmp, path)
+    def training_loss(self, source_latents, target_latents, text_emb, generator, p_drop_text: float = 0.05,
+                      p_drop_image: float = 0.05):
+        loss = descriptive_loss(self.method, source_latents, target_latents, text_emb, self.null_emb,
+                                self.method.models.scheduler, generator, p_drop_text, p_drop_image)
+        self.losses.append(float(loss.detach()))
+        return loss, {"loss": self.losses[-1]}
 
+    def training_record(self) -> dict:
+        tail = self.losses[-20:]
+        return {"final_loss_mean_of_last_steps": round(sum(tail) / len(tail), 5) if tail else None}
 
-def _load_state(path: Path) -> tuple[dict, dict]:
-    """(tensors, meta) of a checkpoint written by :func:`_save_state`."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = json.loads((f.metadata() or {})["state"])
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same advice
-        raise SystemExit(f"{path}: not a readable DescriptiveEdit checkpoint ({type(e).__name__}: {e}); delete it "
-                         "(or use a fresh out folder) and train again") from None
-    return tensors, meta
-
-
-def _restore(tensors: dict, meta: dict, method, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> None:
-    method.bridges.load_state_dict({k[len("bridges."):]: v for k, v in tensors.items() if k.startswith("bridges.")})
-    state: dict[int, dict] = {}
-    for k, v in tensors.items():
-        if k.startswith("optim."):
-            _, idx, name = k.split(".", 2)
-            state.setdefault(int(idx), {})[name] = v
-    for idx, d in meta.get("optim_scalars", {}).items():
-        state.setdefault(int(idx), {}).update(d)
-    optimizer.load_state_dict({"state": state, "param_groups": meta["optim_param_groups"]})
-    generator.set_state(tensors["generator"])
+    def save_pretrained(self, folder, training: dict | None = None, dtype: torch.dtype = torch.float32):
+        return self.method.save_pretrained(folder, training=training, dtype=dtype)
 
 
 def train_descriptive(folder_models, data_source: Iterable, out: str | Path, steps: int,
                       train_config: DescriptiveTrainConfig | None = None, config=None, init: str | Path | None = None,
-                      export: str | Path | None = None, minutes: float | None = None, data_name: str = "caller's data source",
-                      verbose: bool = False, export_dtype: torch.dtype = torch.float32) -> dict:
+                      export: str | Path | None = None, minutes: float | None = None,
+                      data_name: str = "caller's data source", export_dtype: torch.dtype = torch.float32,
+                      checkpoint_steps: int | None = None, checkpoint_minutes: float = 3.0,
+                      progress: bool = False) -> dict:
     """Train (or resume training) DescriptiveEdit bridges until ``steps`` steps in all (or ``minutes`` of this call).
 
     folder_models: the base model folder / name (:func:`regionedit.models.load`) or a loaded ``Models``.
     data_source: iterable of samples with ``.source``, ``.target`` ((H, W, 3) uint8) and ``.target_caption`` (str).
-    out: run folder (``state.safetensors``, ``log.jsonl``); an existing run there is resumed (its method config and
-        base model are used; a different ``config`` is an error).
+    out: run folder (``state.pt``, ``log.jsonl``); an existing run there is resumed (its method config, train config
+        and base model are used; a different ``config`` or base model is an error).
     train_config: :class:`DescriptiveTrainConfig` (a resumed run keeps its own).
     config: :class:`regionedit.methods.DescriptiveEditConfig` of a new run (default: the method's default).
     init: a DescriptiveEdit folder (:meth:`save_pretrained`) whose bridges a new run starts from.
     export: where the trained bridges go (default ``<out>/export``); export_dtype: their dtype there (float16 for a
-        bundle).
-    Returns ``{"step", "losses" (this call's, one per step), "export", "resumed_from"}``.
+        bundle). checkpoint_steps / checkpoint_minutes: checkpoint at least this often; progress: a tqdm bar.
+    Returns ``{"step", "losses" (this call's, one per step), "export", "resumed_from", "method"}``.
     """
     from regionedit.methods.descriptive_edit import DescriptiveEdit, DescriptiveEditConfig
+    from regionedit.training.method_runner import RunOptions, train_method
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    state_path, log_path = out / STATE_NAME, out / "log.jsonl"
-    resumed_from = None
-    tensors: dict = {}
-    if state_path.exists():
-        tensors, meta = _load_state(state_path)
-        saved_cfg = DescriptiveEditConfig.from_dict(meta["method_config"])
-        if config is not None and config.to_dict() != saved_cfg.to_dict():
-            raise ValueError(f"{out} holds a run with another DescriptiveEditConfig ({saved_cfg}); resume without config= "
-                             "or use a fresh out folder")
-        config, tcfg = saved_cfg, DescriptiveTrainConfig(**meta["train_config"])
-        resumed_from = int(meta["step"])
-    else:
-        meta = {}
-        tcfg = train_config or DescriptiveTrainConfig()
     if isinstance(folder_models, (str, Path)):
         from regionedit.models import load
 
         folder_models = load(folder_models)
-    if init is not None and not tensors:
-        method = DescriptiveEdit.from_pretrained(init, models=folder_models)
-    else:
-        method = DescriptiveEdit(folder_models, config or DescriptiveEditConfig())
-    if meta and meta.get("base_model") != method.base_model:
-        raise ValueError(f"{out} was trained on base model {meta.get('base_model')!r}, not {method.base_model!r}; pass "
-                         "that base model or use a fresh out folder")
-    params = method.trainable_parameters()
-    optimizer = torch.optim.AdamW(params, lr=tcfg.lr, weight_decay=tcfg.weight_decay)
-    gen = torch.Generator().manual_seed(tcfg.seed)
-    step, seconds = 0, 0.0
-    if tensors:
-        _restore(tensors, meta, method, optimizer, gen)
-        step, seconds = int(meta["step"]), float(meta["seconds"])
-        truncate_jsonl(log_path, step)
-    elif log_path.exists():
-        log_path.unlink()  # a log without a checkpoint belongs to a run that never checkpointed
-    stream = SampleStream(data_source, skip=step * tcfg.batch_size)
-    scheduler = method.models.scheduler
-    null_emb = method.encode_text([method.config.null_text])
-    method.bridges.train()
+    base = str(getattr(folder_models, "model_id", "unknown"))
+    resumed = {}
 
-    def checkpoint():
-        _save_state(state_path, method, optimizer, gen,
-                    {"step": step, "seconds": seconds, "base_model": method.base_model,
-                     "method_config": method.config.to_dict(), "train_config": dataclasses.asdict(tcfg)})
-        if log_path.exists():  # the loss curves beside the log
-            from regionedit.training.curves import plot_losses
+    def check_resume(saved: dict) -> None:
+        resumed["step"] = int(saved["step"])
+        saved_cfg = DescriptiveEditConfig.from_dict(saved["method_config"])
+        if config is not None and config.to_dict() != saved_cfg.to_dict():
+            raise ValueError(f"{out} holds a run with another DescriptiveEditConfig ({saved_cfg}); resume without config= "
+                             "or use a fresh out folder")
+        saved_base = (saved.get("run_info") or {}).get("base_model", base)
+        if saved_base != base:
+            raise ValueError(f"{out} was trained on base model {saved_base!r}, not {base!r}; pass that base model or "
+                             "use a fresh out folder")
 
-            plot_losses(log_path)
+    def make(cfg) -> DescriptiveTrainee:
+        if init is not None and "step" not in resumed:  # a new run starting from trained bridges
+            return DescriptiveTrainee(DescriptiveEdit.from_pretrained(init, models=folder_models))
+        return DescriptiveTrainee(DescriptiveEdit(folder_models, cfg))
 
-    losses: list[float] = []
-    start = time.time()
-    while step < steps and (minutes is None or time.time() - start < minutes * 60):
-        t0 = time.time()
-        src, tgt, emb = prepare_batch(method, stream.take(tcfg.batch_size))
-        loss = descriptive_loss(method, src, tgt, emb, null_emb, scheduler, gen, tcfg.p_drop_text, tcfg.p_drop_image)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        seconds += time.time() - t0
-        losses.append(float(loss.detach()))
-        with open(log_path, "a") as f:
-            f.write(json.dumps({"step": step, "loss": losses[-1], "minutes": round(seconds / 60, 3)}) + "\n")
-        if verbose:
-            print(json.dumps({"step": step, "loss": round(losses[-1], 5)}), flush=True)
-        if step % tcfg.checkpoint_steps == 0:
-            checkpoint()
-    checkpoint()
-    method.bridges.eval()
-    folder = Path(export) if export is not None else out / "export"
-    tail = losses[-20:]
-    record = {"steps": step, "batch_size": tcfg.batch_size, "lr": tcfg.lr, "samples_seen": step * tcfg.batch_size,
-              "cpu_minutes": round(seconds / 60, 2), "data": data_name,
-              "final_loss_mean_of_last_steps": round(sum(tail) / len(tail), 5) if tail else None,
-              "objective": "seed 004 latent-diffusion loss, noise on the target only (s = 0), 5% text / image drops"}
-    method.save_pretrained(folder, training=record, dtype=export_dtype)
-    return {"step": step, "losses": losses, "export": folder, "resumed_from": resumed_from, "method": method}
-
+    opts = RunOptions(out=out, max_steps=steps, minutes=float("inf") if minutes is None else minutes, export=export,
+                      checkpoint_minutes=checkpoint_minutes, checkpoint_steps=checkpoint_steps, data_name=data_name,
+                      progress=progress, log_every=1, export_dtype=export_dtype)
+    objective = "seed 004 latent-diffusion loss, noise on the target only (s = 0), 5% text / image drops"
+    res = train_method(make, DescriptiveEditConfig, config or DescriptiveEditConfig(),
+                       train_config or DescriptiveTrainConfig(), data_source, opts, objective,
+                       loss_kwargs=lambda t: {"p_drop_text": t.p_drop_text, "p_drop_image": t.p_drop_image},
+                       grad_clip=None, run_info={"base_model": base}, check_resume=check_resume)
+    trainee = res["method"]
+    return {"step": res["step"], "losses": trainee.losses, "export": res["export"], "resumed_from": resumed.get("step"),
+            "method": trainee.method}

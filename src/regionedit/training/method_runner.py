@@ -3,8 +3,12 @@ run (:class:`~regionedit.training.common.Run` + :func:`~regionedit.training.comm
 the checkpoint), the export, and the common command-line options.
 
 A method is any object with ``net`` (an ``nn.Module`` of everything that trains), ``trainable_parameters()``,
-``native_size`` (pixels), ``training_loss(source, target, region, instructions, generator, **kw) -> (loss, logs)``,
-``train()`` / ``eval()`` and ``save_pretrained(folder, training=record)``; its config has ``to_dict`` / ``from_dict``.
+``native_size`` (pixels), ``training_loss(*batch, generator, **kw) -> (loss, logs)``, ``train()`` / ``eval()`` and
+``save_pretrained(folder, training=record, dtype=...)``; its config has ``to_dict`` / ``from_dict``. ``batch`` is
+``(source, target, region, instructions)`` (:func:`batch_tensors`) unless the method has ``collate(samples) -> tuple``
+(Region in Context adds its region and scene texts; DescriptiveEdit reads target captions). Optional: a method's
+``counters`` (a JSON-able dict, e.g. how many samples had a region description) is saved with the data position and
+restored on resume.
 """
 
 from __future__ import annotations
@@ -12,14 +16,46 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from regionedit.training.common import Run, add_checkpoint_arguments, add_export_arguments, resolve_export, train_loop
-from regionedit.training.descriptive import SampleStream
+
+
+class EndlessSamples:
+    """Samples from ``source`` forever: re-iterates a finite iterable (epochs), skips ``skip`` samples first (a
+    resumed run's position: the source must restart in the same order, as a list, a dataset or a seeded stream do).
+    ``used``: samples taken so far, the skipped ones included."""
+
+    def __init__(self, source: Iterable, skip: int = 0):
+        self.source = source
+        self.it: Iterator = iter(source)
+        self.used = 0
+        for _ in range(skip):
+            self.next()
+
+    def next(self) -> Any:
+        try:
+            s = next(self.it)
+        except StopIteration:
+            it = iter(self.source)
+            if it is self.it:
+                raise ValueError("the data source ran out and cannot restart (it is a one-shot iterator); pass a list, "
+                                 "an object whose __iter__ starts over, or an endless iterator") from None
+            self.it = it
+            try:
+                s = next(self.it)
+            except StopIteration:
+                raise ValueError("the data source is empty") from None
+        self.used += 1
+        return s
+
+    def take(self, n: int) -> list:
+        return [self.next() for _ in range(n)]
 
 
 def _fields(sample) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
@@ -78,45 +114,68 @@ class RunOptions:
 
 
 def train_method(make_method: Callable, config_cls, config, train_config, data: Iterable, opts: RunOptions,
-                 objective, loss_kwargs: dict | None = None) -> dict:
+                 objective, loss_kwargs: dict | Callable[[Any], dict] | None = None, grad_clip: float | None = 1.0,
+                 run_info: dict | None = None, check_resume: Callable[[dict], None] | None = None) -> dict:
     """Train (or resume) the method ``make_method(config)`` on ``data`` until ``opts.max_steps`` steps in all or
     ``opts.minutes`` of this call, then export it to ``opts.export`` (default ``<out>/export``). A resumed run keeps
-    its saved method and train configs. ``train_config``: a dataclass with ``batch_size``, ``lr``, ``weight_decay``,
-    ``seed``; ``objective``: the card's words, or a function of the method returning them. Returns the
-    :func:`~regionedit.training.common.train_loop` result plus ``export``."""
+    its saved method and train configs; ``run_info`` (JSON-able, e.g. the base model) is saved with them, and
+    ``check_resume(saved)`` (the saved ``method_config``, ``train_config``, ``run_info``, ``step``) may refuse a run
+    that is not this one (raise).
+    ``train_config``: a dataclass with ``batch_size``, ``lr``, ``weight_decay``, ``seed``; ``objective``: the card's
+    words, or a function of the method returning them; ``loss_kwargs``: keyword arguments of ``training_loss``, or a
+    function of the (possibly resumed) train config returning them; ``grad_clip``: gradient-norm clip (None: off).
+    The export's training record is this function's (steps, time, batch, lr, samples, data, objective) plus the
+    method's ``training_record()`` when it has one. Returns the :func:`~regionedit.training.common.train_loop` result
+    plus ``export`` and ``method``."""
     out = Path(opts.out)
     tc = train_config
     run = Run(out, opts.checkpoint_minutes, opts.checkpoint_steps)
     if run.exists():
         saved = run.load()
+        if check_resume is not None:
+            check_resume({k: saved.get(k) for k in ("method_config", "train_config", "run_info", "step")})
         config = config_cls.from_dict(saved["method_config"])
         tc = type(tc)(**saved["train_config"])
     method = make_method(config)
     method.train()
-    opt = torch.optim.AdamW(method.trainable_parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    stream = {"s": SampleStream(data)}
+    params = list(method.trainable_parameters())
+    opt = torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.weight_decay)
+    stream = {"s": EndlessSamples(data)}
+    kwargs = loss_kwargs(tc) if callable(loss_kwargs) else dict(loss_kwargs or {})
+    collate = getattr(method, "collate", None) or (lambda samples: batch_tensors(samples, method.native_size))
+
+    def data_get():
+        state = {"used": stream["s"].used}
+        if getattr(method, "counters", None) is not None:
+            state["counters"] = dict(method.counters)
+        return state
 
     def data_set(state):
-        stream["s"] = SampleStream(data, skip=int(state["used"]))
+        stream["s"] = EndlessSamples(data, skip=int(state["used"]))
+        if state.get("counters") is not None and getattr(method, "counters", None) is not None:
+            method.counters.update(state["counters"])
 
     def step_fn(step, gen):
-        src, tgt, region, ins = batch_tensors(stream["s"].take(tc.batch_size), method.native_size)
-        loss, logs = method.training_loss(src, tgt, region, ins, gen, **(loss_kwargs or {}))
+        batch = collate(stream["s"].take(tc.batch_size))
+        loss, logs = method.training_loss(*batch, gen, **kwargs)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(method.trainable_parameters(), 1.0)
+        if grad_clip:
+            torch.nn.utils.clip_grad_norm_(params, grad_clip)
         return logs
 
     res = train_loop(run, method.net, opt, step_fn, opts.minutes, opts.max_steps, tc.seed, log_every=opts.log_every,
-                     data_state=(lambda: {"used": stream["s"].used}, data_set), samples_per_step=tc.batch_size,
-                     progress=opts.progress,
-                     extra_state=lambda: {"method_config": config.to_dict(), "train_config": dataclasses.asdict(tc)})
+                     data_state=(data_get, data_set), samples_per_step=tc.batch_size, progress=opts.progress,
+                     extra_state=lambda: {"method_config": config.to_dict(), "train_config": dataclasses.asdict(tc),
+                                          "run_info": dict(run_info or {})})
     method.eval()
     folder = Path(opts.export) if opts.export is not None else out / "export"
     record = {"steps": res["step"], "cpu_minutes": round(res["seconds"] / 60, 1), "batch_size": tc.batch_size,
               "lr": tc.lr, "samples_seen": res["step"] * tc.batch_size, "data": opts.data_name,
               "objective": objective(method) if callable(objective) else objective}
+    if hasattr(method, "training_record"):
+        record.update(method.training_record())
     method.save_pretrained(folder, training=record, dtype=opts.export_dtype)
-    return {**res, "export": folder}
+    return {**res, "export": folder, "method": method}
 
 
 def add_method_arguments(p: argparse.ArgumentParser, lr: float, export_what: str) -> None:
