@@ -35,6 +35,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from regionedit.training.method_runner import Trainee
+
 
 @dataclasses.dataclass
 class DescriptiveTrainConfig:
@@ -115,26 +117,15 @@ def descriptive_loss(method, source_latents: torch.Tensor, target_latents: torch
     return F.mse_loss(pred.float(), y.float())
 
 
-class DescriptiveTrainee:
+class DescriptiveTrainee(Trainee):
     """A :class:`~regionedit.methods.DescriptiveEdit` as :func:`~regionedit.training.method_runner.train_method` trains
     it: ``net`` (the bridges), :meth:`collate` (samples -> source / target latents and description embeddings),
     :meth:`training_loss` (:func:`descriptive_loss`); ``losses`` keeps this call's per-step losses."""
 
     def __init__(self, method):
-        self.method, self.net = method, method.bridges
-        self.config = method.config
-        self.native_size = method.native_size
+        super().__init__(method, method.bridges, method.native_size)
         self.null_emb = method.encode_text([method.config.null_text])
         self.losses: list[float] = []
-
-    def trainable_parameters(self):
-        return self.method.trainable_parameters()
-
-    def train(self) -> None:
-        self.net.train()
-
-    def eval(self) -> None:
-        self.net.eval()
 
     def collate(self, samples: list) -> tuple:
         return prepare_batch(self.method, samples)
@@ -149,9 +140,6 @@ class DescriptiveTrainee:
     def training_record(self) -> dict:
         tail = self.losses[-20:]
         return {"final_loss_mean_of_last_steps": round(sum(tail) / len(tail), 5) if tail else None}
-
-    def save_pretrained(self, folder, training: dict | None = None, dtype: torch.dtype = torch.float32):
-        return self.method.save_pretrained(folder, training=training, dtype=dtype)
 
 
 def train_descriptive(folder_models, data_source: Iterable, out: str | Path, steps: int,

@@ -26,6 +26,30 @@ import torch
 from regionedit.training.common import Run, add_checkpoint_arguments, add_export_arguments, resolve_export, train_loop
 
 
+class Trainee:
+    """Base of the adapters that let a method train through :func:`train_method` when the method itself does not
+    have the runner's interface: ``method`` (the wrapped method), ``net`` (the ``nn.Module`` of everything that
+    trains, what the checkpoint holds), ``native_size``, ``config`` (the method's, with ``to_dict``);
+    ``trainable_parameters`` / ``save_pretrained`` are the method's. Subclasses add ``collate`` and
+    ``training_loss`` (and optionally ``counters`` / ``training_record``)."""
+
+    def __init__(self, method, net: torch.nn.Module, native_size: int):
+        self.method, self.net, self.native_size = method, net, int(native_size)
+        self.config = method.config
+
+    def trainable_parameters(self) -> list:
+        return self.method.trainable_parameters()
+
+    def train(self) -> None:
+        self.net.train()
+
+    def eval(self) -> None:
+        self.net.eval()
+
+    def save_pretrained(self, folder, training: dict | None = None, dtype: torch.dtype = torch.float32):
+        return self.method.save_pretrained(folder, training=training, dtype=dtype)
+
+
 class EndlessSamples:
     """Samples from ``source`` forever: re-iterates a finite iterable (epochs), skips ``skip`` samples first (a
     resumed run's position: the source must restart in the same order, as a list, a dataset or a seeded stream do).

@@ -36,7 +36,7 @@ from regionedit.methods.region_in_context import (
     prepare_image,
     prepare_mask,
 )
-from regionedit.training.method_runner import RunOptions, add_method_arguments, report, train_method
+from regionedit.training.method_runner import RunOptions, Trainee, add_method_arguments, report, train_method
 
 
 @dataclasses.dataclass
@@ -119,30 +119,19 @@ def collate(samples: list, size: int, describe_region: Callable[[Any], str] | No
     return Batch(torch.cat(src).to(**to), torch.cat(tgt).to(**to), torch.cat(masks).to(**to), ins, reg, scene), given
 
 
-class RegionInContextTrainee:
+class RegionInContextTrainee(Trainee):
     """A :class:`RegionInContext` as :func:`~regionedit.training.method_runner.train_method` trains it: ``net`` (the
     new weights, plus the UNet with ``train_unet``), :meth:`collate` (samples -> the loss's inputs, counting the
     region descriptions), :meth:`training_loss` (the seed's total loss and its terms and gate statistics as logs)."""
 
     def __init__(self, method: RegionInContext, describe_region: Callable[[Any], str] | None = None):
-        self.method, self.describe_region = method, describe_region
         parts = {"weights": method.weights}
         if method.config.train_unet:
             parts["unet"] = method.unet
-        self.net = nn.ModuleDict(parts)
-        self.native_size = method.size
-        self.config = method.config
+        super().__init__(method, nn.ModuleDict(parts), method.size)
+        self.describe_region = describe_region
         self.counters = {"region_texts_given": 0, "samples": 0}
         self.last_logs: dict[str, float] = {}
-
-    def trainable_parameters(self) -> list[nn.Parameter]:
-        return self.method.trainable_parameters()
-
-    def train(self) -> None:
-        self.net.train()
-
-    def eval(self) -> None:
-        self.net.eval()
 
     def collate(self, samples: list) -> tuple:
         """``(source, target, masks, instructions, region_texts, scene_texts)`` of ``samples`` (:func:`collate`)."""
@@ -171,9 +160,6 @@ class RegionInContextTrainee:
         if self.method.last_gate is not None:
             rec["gate"] = gate_statistics(self.method.last_gate)
         return rec
-
-    def save_pretrained(self, folder, training: dict | None = None, dtype: torch.dtype = torch.float32):
-        return self.method.save_pretrained(folder, training=training, dtype=dtype)
 
 
 def _objective(trainee: RegionInContextTrainee) -> str:
