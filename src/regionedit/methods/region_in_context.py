@@ -175,8 +175,7 @@ class RegionInContext:
         raw = json.loads((folder / CONFIG_FILE).read_text())
         if raw.get("method", METHOD_NAME) != METHOD_NAME:
             raise ValueError(f"{folder} holds a {raw.get('method')!r} method, not {METHOD_NAME!r}")
-        fields = {f.name for f in dataclasses.fields(RegionInContextConfig)}
-        config = RegionInContextConfig(**{k: v for k, v in raw.items() if k in fields})
+        config = RegionInContextConfig.from_dict(raw)
         if models is None:
             base = config.base
             if base is None:
@@ -202,7 +201,7 @@ class RegionInContext:
         folder.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in self.weights.state_dict().items()}
         save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": "pt", "method": METHOD_NAME})
-        cfg = {"method": METHOD_NAME, "format_version": FORMAT_VERSION, **dataclasses.asdict(self.config)}
+        cfg = {"method": METHOD_NAME, "format_version": FORMAT_VERSION, **self.config.to_dict()}
         (folder / CONFIG_FILE).write_text(json.dumps(cfg, indent=2) + "\n")
         if self.config.train_unet:
             self.unet.save_pretrained(folder / "unet", safe_serialization=True)
